@@ -1,0 +1,41 @@
+"""`wallwm`: the command line of wallwm-agent.
+
+Usage:
+    wallwm doctor                      # what this machine offers, and what is missing
+    wallwm doctor --vlm-url http://127.0.0.1:8000/v1
+
+Each subcommand lives in its own module with `register(subparsers)`; its parser's default `func`
+takes the parsed arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from agent import __version__
+from agent.cli import doctor
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wallwm",
+        description="Event-driven robot task execution with the WALL-WM world action model.",
+    )
+    parser.add_argument("--version", action="version", version=f"wallwm-agent {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    doctor.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # MuJoCo picks its GL backend at import time; offscreen EGL works without a display.
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

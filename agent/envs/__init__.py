@@ -1,0 +1,1 @@
+"""Environments: the Robot protocol and its implementations (MuJoCo simulator, real robots)."""

@@ -1,0 +1,1 @@
+"""WALL-WM world action model: contracts, model, sampling, checkpoints. Never imports `agent`."""

@@ -1,0 +1,41 @@
+"""Exception classes shared by the world model and the agent.
+
+Every error a user can cause has its own class, and its message says what was wrong and what was
+expected, so the fix is obvious from the message alone.
+"""
+
+
+class WallwmError(Exception):
+    """Base class of every error raised on purpose by wallwm-agent."""
+
+
+class ContractError(WallwmError, ValueError):
+    """A value does not satisfy one of the shared contracts (see worldmodel/types.py)."""
+
+
+class MissingCameraError(ContractError):
+    """An observation lacks a camera that the robot's camera list declares."""
+
+
+class UnexpectedCameraError(ContractError):
+    """An observation carries a camera that the robot's camera list does not declare."""
+
+
+class ImageShapeError(ContractError):
+    """An image does not have the (H, W, 3) shape its camera declares."""
+
+
+class ImageDtypeError(ContractError):
+    """An image is not uint8."""
+
+
+class NonFiniteError(ContractError):
+    """A numeric array (proprio, action, prediction) contains NaN or infinity."""
+
+
+class ActionShapeError(ContractError):
+    """An action or action trajectory does not have the action space's width."""
+
+
+class ActionOutOfBoundsError(ContractError):
+    """An action lies outside the bounds of its action space."""
