@@ -243,6 +243,10 @@ class EventRequest:
     observation: Observation
     frames: int  # segment length in control steps
     seed: int = 0
+    # The planner's structured reading of the caption. A learned model reads only the caption;
+    # executors with privileged knowledge (the simulator oracle) use these instead of parsing it.
+    skill: str | None = None
+    arguments: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.caption or not self.caption.strip():
