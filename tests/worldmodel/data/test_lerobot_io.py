@@ -1,0 +1,134 @@
+"""Datasets round-trip through the LeRobot v3 layout, resume after a crash and refuse bad data."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from worldmodel.data.reader import DatasetError, DatasetReader
+from worldmodel.data.writer import DatasetWriter
+
+
+def write_dataset(root, factory, episodes=3):
+    writer = DatasetWriter(root)
+    for seed in range(episodes):
+        writer.write(factory(seed, steps=20 + seed))
+    writer.finalize()
+    return writer
+
+
+def test_round_trip_keeps_arrays_events_and_geometry(tmp_path, episode_factory):
+    write_dataset(tmp_path, episode_factory)
+    reader = DatasetReader(tmp_path)
+    assert len(reader) == 3 and reader.fps == 10
+    assert reader.camera_names == ["front", "wrist"]
+    original = episode_factory(1, steps=21)
+    loaded = reader.load(1)
+    np.testing.assert_array_equal(loaded.actions, original.actions)
+    np.testing.assert_array_equal(loaded.proprio, original.proprio)
+    assert loaded.frames["front"].shape == (21, 32, 32, 3)
+    # H.264 is lossy; the synthetic frames survive within a few grey levels on average.
+    error = np.abs(loaded.frames["front"].astype(int) - original.frames["front"].astype(int))
+    assert error.mean() < 4.0
+    assert [e.caption for e in loaded.events] == [e.caption for e in original.annotations]
+    assert loaded.events[4].arguments == {"object": "red_block", "target": "bowl"}
+    front = reader.cameras()[0]
+    np.testing.assert_allclose(front.intrinsics, original.cameras[0].intrinsics)
+    assert reader.cameras()[1].mounted_on == "arm0"
+    assert reader.level_counts() == {"task": 3, "subtask": 6, "action": 6, "segment": 0}
+
+
+def test_info_and_stats_are_lerobot_v3(tmp_path, episode_factory):
+    write_dataset(tmp_path, episode_factory)
+    info = json.loads((tmp_path / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0"
+    assert info["total_episodes"] == 3 and info["total_frames"] == 20 + 21 + 22
+    assert info["features"]["observation.images.front"]["dtype"] == "video"
+    stats = DatasetReader(tmp_path).stats
+    actions = np.concatenate([episode_factory(s, steps=20 + s).actions for s in range(3)])
+    np.testing.assert_allclose(stats["action"]["mean"], actions.mean(0), atol=1e-5)
+    np.testing.assert_allclose(stats["action"]["std"], actions.std(0), atol=1e-5)
+
+
+def test_interrupted_write_is_discarded_and_generation_resumes(tmp_path, episode_factory):
+    writer = DatasetWriter(tmp_path)
+    writer.write(episode_factory(0))
+    writer.write(episode_factory(1))
+    # Simulate a crash after the data file of episode 2 but before its commit row.
+    episode_row = tmp_path / "meta/episodes/chunk-000/file-002.parquet"
+    writer.write(episode_factory(2))
+    episode_row.unlink()
+    (tmp_path / "videos/observation.images.front/chunk-000/file-003.mp4.partial.mp4").write_bytes(
+        b"x"
+    )
+    resumed = DatasetWriter(tmp_path)
+    assert resumed.num_episodes == 2
+    assert {p.name for p in resumed.discarded} >= {"file-002.parquet", "file-003.mp4.partial.mp4"}
+    assert not (tmp_path / "data/chunk-000/file-002.parquet").exists()
+    resumed.write(episode_factory(5))
+    resumed.finalize()
+    reader = DatasetReader(tmp_path)
+    assert len(reader) == 3
+    assert reader.load(2).metadata == {"seed": 5}
+
+
+def test_missing_camera_stream_names_episode_and_field(tmp_path, episode_factory):
+    write_dataset(tmp_path, episode_factory)
+    (tmp_path / "videos/observation.images.wrist/chunk-000/file-001.mp4").unlink()
+    reader = DatasetReader(tmp_path)
+    reader.load(0)
+    with pytest.raises(DatasetError, match=r"episode 1 .*'observation\.images\.wrist'.*missing"):
+        reader.load(1)
+
+
+def test_length_mismatch_and_nan_are_refused(tmp_path, episode_factory):
+    write_dataset(tmp_path, episode_factory)
+    path = tmp_path / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, 15), path)
+    with pytest.raises(DatasetError, match=r"episode 0 .*'observation.state' has 15 rows.*20"):
+        DatasetReader(tmp_path).load(0)
+    path = tmp_path / "data/chunk-000/file-001.parquet"
+    rows = pq.read_table(path).to_pydict()
+    rows["action"][7][3] = float("nan")
+    import pyarrow as pa
+
+    pq.write_table(pa.table(rows, schema=pq.read_schema(path)), path)
+    with pytest.raises(DatasetError, match=r"episode 1 .*'action' has NaN .* frame 7"):
+        DatasetReader(tmp_path).load(1)
+
+
+def test_not_a_dataset_says_how_to_make_one(tmp_path):
+    with pytest.raises(DatasetError, match="wallwm data generate"):
+        DatasetReader(tmp_path)
+
+
+def test_plain_pyarrow_and_av_read_our_dataset(tmp_path, episode_factory):
+    """A script that knows nothing of our code reads the dataset through the layout alone."""
+    write_dataset(tmp_path, episode_factory)
+    script = textwrap.dedent(
+        """
+        import json, sys, pathlib
+        import av, pyarrow.parquet as pq
+        root = pathlib.Path(sys.argv[1])
+        info = json.loads((root / "meta/info.json").read_text())
+        episodes = pq.read_table(root / "meta/episodes/chunk-000/file-001.parquet").to_pylist()[0]
+        data = pq.read_table(root / info["data_path"].format(
+            chunk_index=episodes["data/chunk_index"], file_index=episodes["data/file_index"]))
+        key = "observation.images.front"
+        video = root / info["video_path"].format(video_key=key,
+            chunk_index=episodes[f"videos/{key}/chunk_index"],
+            file_index=episodes[f"videos/{key}/file_index"])
+        with av.open(str(video)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        print(data.num_rows, len(frames), frames[0].shape, len(data["action"][0]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["21", "21", "(32,", "32,", "3)", "7"]

@@ -1,0 +1,1 @@
+"""Event datasets: LeRobot v3 layout on disk, event-aligned samples, balanced sampling, packing."""
