@@ -1,0 +1,203 @@
+"""Event-aligned training samples from a dataset: the unit WALL-WM learns from.
+
+A sample is one captioned event: its caption (at a caption level chosen per sample, dropped with a
+probability that grows with the event's length), the keyframe of every camera at the event's
+start, the proprio state there, the event's video clip and its actions, normalised with the
+dataset's statistics. Quasi-static stretches (the robot barely moving) are pruned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from worldmodel.data import lerobot_format as fmt
+from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotation
+from worldmodel.data.reader import DatasetReader, LoadedEpisode
+from worldmodel.errors import ContractError
+
+
+@dataclass(frozen=True)
+class EventLoaderConfig:
+    """How events are turned into samples. Values the paper does not give are our choices."""
+
+    # Relative weight of each caption level when a sample's level is drawn (paper: four levels;
+    # mixing weights unknown). Levels absent from a dataset are skipped.
+    level_weights: dict[str, float] = field(
+        default_factory=lambda: {"task": 0.1, "subtask": 0.2, "action": 0.6, "segment": 0.1}
+    )
+    # Caption dropout grows with event length (paper: "grows with event length"; rates unknown):
+    # p = min(dropout_max, dropout_base + dropout_per_step * length).
+    dropout_base: float = 0.05
+    dropout_per_step: float = 0.002
+    dropout_max: float = 0.3
+    # Quasi-static pruning (paper: "quasi-static frames are pruned"; criterion unknown): a step
+    # whose proprio and action change by less than static_threshold (L2) is static; of each run
+    # of static steps only the first keep_static are kept.
+    prune_static: bool = True
+    static_threshold: float = 1e-3
+    keep_static: int = 2
+    max_length: int = 64  # longer events are cropped to a random window of this many steps
+    min_length: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = set(self.level_weights) - set(CAPTION_LEVELS)
+        if unknown:
+            raise ContractError(f"unknown caption levels {sorted(unknown)}; use {CAPTION_LEVELS}")
+        if not 0 <= self.dropout_base <= self.dropout_max <= 1:
+            raise ContractError("expected 0 <= dropout_base <= dropout_max <= 1")
+
+    def dropout_probability(self, length: int) -> float:
+        return min(self.dropout_max, self.dropout_base + self.dropout_per_step * length)
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Mean/std normalisation of one feature; travels with the checkpoint, not the config."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, np.ndarray], floor: float = 1e-3) -> Normalizer:
+        return cls(
+            np.asarray(stats["mean"], np.float32),
+            np.maximum(stats["std"], floor).astype(np.float32),
+        )
+
+    def normalize(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def unnormalize(self, values: np.ndarray) -> np.ndarray:
+        return (values * self.std + self.mean).astype(np.float32)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, list[float]]) -> Normalizer:
+        return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32))
+
+
+@dataclass(frozen=True)
+class EventSample:
+    """One training event. `clip[c]` has length + 1 frames: clip[c][0] is the keyframe and
+    clip[c][k + 1] the observation after action k."""
+
+    caption: str  # "" when dropped (unconditional)
+    level: CaptionLevel
+    keyframes: dict[str, np.ndarray]  # camera -> uint8 (H, W, 3)
+    proprio: np.ndarray  # float32 (P,), normalised
+    clip: dict[str, np.ndarray]  # camera -> uint8 (T + 1, H, W, 3)
+    actions: np.ndarray  # float32 (T, A), normalised
+    episode_index: int
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+
+def static_steps_to_drop(
+    proprio: np.ndarray, actions: np.ndarray, config: EventLoaderConfig
+) -> np.ndarray:
+    """Boolean (T,) mask of steps to prune: static steps beyond the first keep_static of a run."""
+    motion = np.zeros(len(actions))
+    motion[1:] = np.linalg.norm(np.diff(proprio, axis=0), axis=1) + np.linalg.norm(
+        np.diff(actions, axis=0), axis=1
+    )
+    static = motion < config.static_threshold
+    static[0] = False  # the first step of an event is always kept
+    drop = np.zeros(len(actions), bool)
+    run = 0
+    for step, is_static in enumerate(static):
+        run = run + 1 if is_static else 0
+        drop[step] = run > config.keep_static
+    return drop
+
+
+class EventDataset:
+    """Samples events from a dataset; decodes episodes once and keeps them in memory."""
+
+    def __init__(self, reader: DatasetReader, config: EventLoaderConfig | None = None) -> None:
+        self.reader = reader
+        self.config = config or EventLoaderConfig()
+        self.state_norm = Normalizer.from_stats(reader.stats[fmt.STATE_KEY])
+        self.action_norm = Normalizer.from_stats(reader.stats[fmt.ACTION_KEY])
+        self._episodes: dict[int, LoadedEpisode] = {}
+        # (position of the episode in the reader, annotation) for every usable event
+        self.events: list[tuple[int, EventAnnotation]] = [
+            (position, event)
+            for position, row in enumerate(reader.episodes)
+            for event in reader.events[row["episode_index"]]
+            if event.length >= self.config.min_length
+        ]
+        if not self.events:
+            raise ContractError(
+                f"dataset {reader.root} has no events of >= {self.config.min_length} steps"
+            )
+        levels = [event.level for _, event in self.events]
+        weights = {level: self.config.level_weights.get(level, 0.0) for level in CAPTION_LEVELS}
+        self.by_level = {
+            level: [i for i, value in enumerate(levels) if value == level]
+            for level in CAPTION_LEVELS
+            if weights[level] > 0 and level in levels
+        }
+        if not self.by_level:
+            raise ContractError("no event has a caption level with positive weight")
+        total = sum(weights[level] for level in self.by_level)
+        self.level_probabilities = {level: weights[level] / total for level in self.by_level}
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def episode(self, position: int) -> LoadedEpisode:
+        if position not in self._episodes:
+            self._episodes[position] = self.reader.load(position)
+        return self._episodes[position]
+
+    def draw_index(self, rng: np.random.Generator) -> int:
+        """Pick a caption level by its weight, then an event of that level uniformly."""
+        levels = list(self.level_probabilities)
+        level = levels[rng.choice(len(levels), p=list(self.level_probabilities.values()))]
+        return int(rng.choice(self.by_level[level]))
+
+    def sample(self, index: int, rng: np.random.Generator) -> EventSample:
+        """Build the sample of event `index` (cropping and dropout drawn from rng)."""
+        position, event = self.events[index]
+        episode = self.episode(position)
+        config = self.config
+        start, end = event.start, event.end
+        if end - start > config.max_length:
+            start = int(rng.integers(event.start, event.end - config.max_length + 1))
+            end = start + config.max_length
+        steps = np.arange(start, end)
+        if config.prune_static:
+            keep = ~static_steps_to_drop(episode.proprio[steps], episode.actions[steps], config)
+            steps = steps[keep]
+        # Observation after action k is frame k + 1 (the episode's last frame is repeated).
+        clip_steps = np.concatenate([[start], np.minimum(steps + 1, episode.length - 1)])
+        caption = event.caption
+        if rng.random() < config.dropout_probability(len(steps)):
+            caption = ""
+        return EventSample(
+            caption=caption,
+            level=event.level,
+            keyframes={name: clip[start] for name, clip in episode.frames.items()},
+            proprio=self.state_norm.normalize(episode.proprio[start]),
+            clip={name: clip[clip_steps] for name, clip in episode.frames.items()},
+            actions=self.action_norm.normalize(episode.actions[steps]),
+            episode_index=episode.index,
+            start=start,
+            end=end,
+        )
+
+    def event_actions(self, index: int) -> np.ndarray:
+        """The normalised actions of an event, uncropped and unpruned (for clustering)."""
+        position, event = self.events[index]
+        return self.action_norm.normalize(self.episode(position).actions[event.start : event.end])
+
+    def event_caption(self, index: int) -> str:
+        return self.events[index][1].caption
