@@ -1,0 +1,1 @@
+"""Training machinery shared by every stage: optimisers, distribution, the loop, loss curves."""
