@@ -1,0 +1,1 @@
+"""Predicted-vs-observed verification: divergence measures, calibrated thresholds, the verifier."""

@@ -1,0 +1,145 @@
+"""The verifier: did the world go the way the world model predicted?
+
+For each camera it scores every control step of the event (predicted vs observed), smooths the
+score over a short trailing window so one noisy frame does not trigger, and compares the peak
+with the calibrated threshold of (skill, camera). Per-camera results let a frozen or blacked-out
+camera be told apart from a failed grasp: a camera fault shows on one camera whose frames stop
+changing or go dark; a physical failure shows on the cameras that see the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.verify.calibration import Thresholds
+from agent.verify.measures import dark_steps, frozen_steps, moving_average, psnr, ssim
+from worldmodel.types import EventPrediction
+
+# Used only when no calibration exists (the verifier then says it is uncalibrated).
+UNCALIBRATED_THRESHOLD = 0.5
+# A camera whose diverged steps are mostly frozen or dark is reported as a camera fault.
+CAMERA_FAULT_FRACTION = 0.5
+# The physical failure a divergence most likely means, by the skill that was running.
+FAILURE_BY_SKILL = {
+    "reach": "object_displaced",
+    "grasp": "missed_grasp",
+    "regrasp": "missed_grasp",
+    "lift": "missed_grasp",
+    "move": "grasp_slip",
+    "place": "grasp_slip",
+}
+
+
+@dataclass(frozen=True)
+class CameraReport:
+    """One camera's verdict over one event (small and JSON-friendly)."""
+
+    camera: str
+    score: float  # peak smoothed divergence (1 - SSIM)
+    threshold: float
+    diverged: bool
+    first_step: int | None  # first step whose smoothed divergence exceeded the threshold
+    mean_ssim: float
+    mean_psnr: float
+    frozen_fraction: float
+    dark_fraction: float
+
+    @property
+    def camera_fault(self) -> bool:
+        return (
+            self.diverged and max(self.frozen_fraction, self.dark_fraction) >= CAMERA_FAULT_FRACTION
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict on one event, with the evidence behind it."""
+
+    skill: str
+    calibrated: bool
+    diverged: bool
+    failure: str  # a class of agent.state's failure taxonomy
+    detection_step: int | None
+    cameras: tuple[CameraReport, ...]
+    divergence: dict[str, list[float]]  # camera -> smoothed divergence per step (for plots)
+
+    def summary(self) -> str:
+        """One line for the planner's prompt and the progress display."""
+        if not self.diverged:
+            return "the event went as predicted on every camera"
+        worst = max(self.cameras, key=lambda c: c.score - c.threshold)
+        where = ", ".join(c.camera for c in self.cameras if c.diverged)
+        return (
+            f"divergence on {where} from step {self.detection_step} (worst {worst.camera}: "
+            f"{worst.score:.3f} > {worst.threshold:.3f}); likely {self.failure}"
+        )
+
+
+class Verifier:
+    """Compares an EventPrediction with the frames the cameras actually recorded."""
+
+    def __init__(self, thresholds: Thresholds | None = None, window: int = 3) -> None:
+        self.thresholds = thresholds
+        self.window = thresholds.window if thresholds else window
+
+    @property
+    def calibrated(self) -> bool:
+        return self.thresholds is not None
+
+    def verify(
+        self, skill: str, prediction: EventPrediction, observed: dict[str, np.ndarray]
+    ) -> Verification:
+        """Score the executed steps (observed may be shorter than predicted if stopped early)."""
+        if prediction.frames is None:
+            raise ValueError(
+                f"model {prediction.model!r} returned latents only; pixel verification needs "
+                "predicted frames (decode them or use the latent measure)"
+            )
+        reports, curves = [], {}
+        for camera, frames in observed.items():
+            if camera not in prediction.frames:
+                raise ValueError(f"camera {camera!r} was observed but not predicted")
+            steps = min(len(frames), len(prediction.frames[camera]))
+            predicted_clip, observed_clip = prediction.frames[camera][:steps], frames[:steps]
+            similarity = ssim(predicted_clip, observed_clip)  # (T,)
+            curve = moving_average(1.0 - similarity, self.window)
+            threshold = (
+                self.thresholds.threshold(skill, camera)
+                if self.thresholds
+                else UNCALIBRATED_THRESHOLD
+            )
+            above = np.flatnonzero(curve > threshold)
+            reports.append(
+                CameraReport(
+                    camera=camera,
+                    score=float(curve.max()),
+                    threshold=float(threshold),
+                    diverged=bool(len(above)),
+                    first_step=int(above[0]) if len(above) else None,
+                    mean_ssim=float(similarity.mean()),
+                    mean_psnr=float(psnr(predicted_clip, observed_clip).mean()),
+                    frozen_fraction=float(frozen_steps(observed_clip).mean()),
+                    dark_fraction=float(dark_steps(observed_clip).mean()),
+                )
+            )
+            curves[camera] = curve.round(5).tolist()
+        diverged = [report for report in reports if report.diverged]
+        if not diverged:
+            failure = "none"
+        elif all(report.camera_fault for report in diverged):
+            failure = "occlusion_or_camera_fault"
+        else:
+            failure = FAILURE_BY_SKILL.get(skill, "other")
+        return Verification(
+            skill=skill,
+            calibrated=self.calibrated,
+            diverged=bool(diverged),
+            failure=failure,
+            detection_step=min(
+                (r.first_step for r in diverged if r.first_step is not None), default=None
+            ),
+            cameras=tuple(reports),
+            divergence=curves,
+        )
