@@ -1,0 +1,162 @@
+"""Append-only episode recording: what the agent did, saw and predicted, event by event.
+
+```
+runs/<episode_id>/
+  episode.json                 instruction, task, seed, settings (written once, at the start)
+  events.jsonl                 one line per finished event (plan, verification, recovery...)
+  observed/<n>_<camera>.mp4    what each camera saw during event n
+  predicted/<n>_<camera>.mp4   what the world model predicted for event n
+  predictions/<n>.npz          predicted actions (and latents) of event n
+  metrics.json                 the episode's outcome, written when it ends
+```
+Every file of event n is complete before its line is appended to events.jsonl, and that line is
+written and fsynced in one call: a crash loses at most the event in flight, never one recorded
+before. A torn last line (a crash mid-write) is detected and dropped on reopening.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldmodel.data.video import read_mp4, write_mp4
+
+log = logging.getLogger(__name__)
+
+
+class EpisodeStoreError(Exception):
+    """An episode folder is missing or not an episode."""
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    index: int
+    record: dict[str, Any]
+
+
+class EpisodeStore:
+    """One episode's folder. Opening an existing folder continues it (resume)."""
+
+    def __init__(self, root: Path, fps: int = 10) -> None:
+        self.root = Path(root)
+        self.fps = fps
+        for folder in ("observed", "predicted", "predictions"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self.events = self._read_events()
+
+    # ---- reading -------------------------------------------------------------------------------
+    @classmethod
+    def open_existing(cls, root: Path) -> EpisodeStore:
+        if not (Path(root) / "episode.json").exists():
+            raise EpisodeStoreError(f"{root} is not a recorded episode (no episode.json)")
+        return cls(root)
+
+    def _read_events(self) -> list[RecordedEvent]:
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return []
+        events: list[RecordedEvent] = []
+        lines = path.read_text().splitlines(keepends=True)
+        for number, line in enumerate(lines):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines) - 1:
+                    log.warning("dropping a torn last line of %s (crash mid-write)", path)
+                    path.write_text("".join(lines[:number]))
+                    break
+                raise EpisodeStoreError(f"{path} line {number + 1} is not JSON") from None
+            events.append(RecordedEvent(entry["index"], entry))
+        return events
+
+    @property
+    def header(self) -> dict[str, Any]:
+        path = self.root / "episode.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        path = self.root / "metrics.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def frames(self, index: int, kind: str = "observed") -> dict[str, np.ndarray]:
+        """The frames of event `index`, per camera; kind is "observed" or "predicted"."""
+        prefix = f"{index:04d}_"
+        return {
+            path.stem.removeprefix(prefix): read_mp4(path)
+            for path in sorted((self.root / kind).glob(f"{prefix}*.mp4"))
+        }
+
+    def prediction_arrays(self, index: int) -> dict[str, np.ndarray]:
+        with np.load(self.root / "predictions" / f"{index:04d}.npz") as archive:
+            return dict(archive)
+
+    # ---- writing -------------------------------------------------------------------------------
+    def write_header(self, header: dict[str, Any]) -> None:
+        """Write episode.json once; reopening a started episode keeps the original."""
+        path = self.root / "episode.json"
+        if not path.exists():
+            _atomic_write_text(path, json.dumps(header, indent=2, default=str) + "\n")
+
+    def append_event(
+        self,
+        record: dict[str, Any],
+        observed: dict[str, np.ndarray] | None = None,
+        predicted: dict[str, np.ndarray] | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> int:
+        """Store one finished event: media first, then its line. Returns the event index."""
+        index = len(self.events)
+        for kind, clips in (("observed", observed), ("predicted", predicted)):
+            for camera, clip in (clips or {}).items():
+                if len(clip):
+                    path = self.root / kind / f"{index:04d}_{camera}.mp4"
+                    temporary = path.with_name(path.stem + ".partial.mp4")
+                    write_mp4(temporary, _even(clip), self.fps)
+                    os.replace(temporary, path)
+        if arrays:
+            path = self.root / "predictions" / f"{index:04d}.npz"
+            temporary = path.with_name(path.stem + ".partial.npz")
+            np.savez_compressed(temporary, **arrays)
+            os.replace(temporary, path)
+        entry = {"index": index, **record}
+        line = json.dumps(entry, default=_json_default) + "\n"
+        with (self.root / "events.jsonl").open("a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.events.append(RecordedEvent(index, entry))
+        return index
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        _atomic_write_text(
+            self.root / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n"
+        )
+
+
+def _even(clip: np.ndarray) -> np.ndarray:
+    """Crop to even height and width (H.264 in yuv420p needs them)."""
+    height, width = clip.shape[1] - clip.shape[1] % 2, clip.shape[2] - clip.shape[2] % 2
+    return clip[:, :height, :width]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    raise TypeError(f"cannot record a {type(value).__name__} in events.jsonl")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(text)
+    os.replace(temporary, path)
