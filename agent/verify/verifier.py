@@ -54,7 +54,7 @@ class CameraReport:
 
 
 @dataclass(frozen=True)
-class Verification:
+class Verdict:
     """The verdict on one event, with the evidence behind it."""
 
     skill: str
@@ -90,7 +90,7 @@ class Verifier:
 
     def verify(
         self, skill: str, prediction: EventPrediction, observed: dict[str, np.ndarray]
-    ) -> Verification:
+    ) -> Verdict:
         """Score the executed steps (observed may be shorter than predicted if stopped early)."""
         if prediction.frames is None:
             raise ValueError(
@@ -132,7 +132,7 @@ class Verifier:
             failure = "occlusion_or_camera_fault"
         else:
             failure = FAILURE_BY_SKILL.get(skill, "other")
-        return Verification(
+        return Verdict(
             skill=skill,
             calibrated=self.calibrated,
             diverged=bool(diverged),
