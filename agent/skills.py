@@ -90,7 +90,8 @@ class Skill(BaseModel):
     )
     recovery: tuple[RecoveryStrategy, ...] = Field(
         min_length=1,
-        description=f"a non-empty ordered list of distinct strategies from {list(RECOVERY_STRATEGIES)}",
+        description="a non-empty ordered list of distinct strategies from "
+        f"{list(RECOVERY_STRATEGIES)}",
     )
     retry_limit: int = Field(
         ge=0,
@@ -190,7 +191,13 @@ def _split_front_matter(path: Path, text: str) -> tuple[Any, str]:
     try:
         front = yaml.safe_load("\n".join(lines[1:end]))
     except yaml.YAMLError as exc:
-        raise SkillFileError(f"{path}: the front matter is not valid YAML: {exc}") from None
+        hint = ""
+        if "'{'" in str(exc):
+            hint = (
+                "\n(a caption template in a [flow, list] needs quotes: write captions as a "
+                "block list, one '- grasp the {object}' per line, or quote each template)"
+            )
+        raise SkillFileError(f"{path}: the front matter is not valid YAML: {exc}{hint}") from None
     return front, "\n".join(lines[end + 1 :]).strip()
 
 

@@ -93,6 +93,17 @@ class VLMClientConfig:
         return min(self.backoff_s * 2 ** (retry - 1), self.backoff_max_s)
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One answer of the server, with what it cost."""
+
+    text: str
+    prompt_tokens: int | None  # as the server counts them (images included), if it reports usage
+    completion_tokens: int | None
+    seconds: float  # wall time of the whole call, retries and backoff included
+    attempts: int  # HTTP requests sent: 1 unless transport faults or 5xx were retried
+
+
 def encode_image(
     image: np.ndarray, image_format: Literal["png", "jpeg"] = "png", jpeg_quality: int = 90
 ) -> str:
@@ -197,8 +208,10 @@ class VLMClient:
             body["response_format"] = response_format
         return body
 
-    def complete(self, messages: Sequence[Message], response_format: Message | None = None) -> str:
-        """The assistant's text for `messages`, retrying transport faults and 5xx."""
+    def complete(
+        self, messages: Sequence[Message], response_format: Message | None = None
+    ) -> Completion:
+        """The assistant's answer to `messages`, retrying transport faults, 429 and 5xx."""
         body = self._body(messages, response_format)
         if self.observer is not None:
             self.observer(body)
@@ -221,7 +234,14 @@ class VLMClient:
                 continue
             if response.status_code >= 400:
                 raise VLMRequestError(self._refusal(response, body))
-            return self._content(response)
+            text, usage = self._content(response)
+            return Completion(
+                text=text,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                seconds=time.monotonic() - started,
+                attempts=attempt,
+            )
         elapsed = time.monotonic() - started
         raise VLMUnavailableError(
             f"the VLM at {self.settings.url} did not answer after {self.config.max_attempts} "
@@ -251,7 +271,7 @@ class VLMClient:
         answers: list[str] = []
         problems: list[str] = []
         for _ in range(2):
-            answer = self.complete(conversation, response_format)
+            answer = self.complete(conversation, response_format).text
             answers.append(answer)
             try:
                 return validate(parse_json_object(answer))
@@ -273,9 +293,10 @@ class VLMClient:
             problems,
         )
 
-    def _content(self, response: httpx.Response) -> str:
+    def _content(self, response: httpx.Response) -> tuple[str, dict[str, Any]]:
         try:
-            message = response.json()["choices"][0]["message"]
+            payload = response.json()
+            message = payload["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise VLMRequestError(
                 f"{self.settings.url}/chat/completions answered HTTP {response.status_code} "
@@ -285,7 +306,8 @@ class VLMClient:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):  # some servers return content parts
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return content or ""
+        usage = payload.get("usage")
+        return content or "", usage if isinstance(usage, dict) else {}
 
     def _refusal(self, response: httpx.Response, body: Message) -> str:
         images = sum(
