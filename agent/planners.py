@@ -1,0 +1,136 @@
+"""Planners: whatever decides the next event. Each answers with a validated EventState.
+
+`VLMPlanner` asks a served VLM (prompts/plan.md + one labelled image per camera, JSON-schema
+structured output). The embedded offline planner will live here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import ValidationError
+
+from agent.prompts import PromptLibrary
+from agent.skills import SkillCatalogue
+from agent.state import (
+    EventRecord,
+    EventState,
+    Verification,
+    event_state_json_schema,
+    schema_text,
+)
+from agent.vlm import VLMClient, image_content
+from worldmodel.types import Observation
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Decides the next event from the task, the cameras and what happened so far."""
+
+    name: str
+
+    def plan(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: Sequence[EventRecord],
+        last_verification: Verification | None,
+    ) -> EventState: ...
+
+
+@dataclass(frozen=True)
+class VLMPlannerConfig:
+    """How much context goes into each planning request."""
+
+    max_history_events: int = 20  # older events are summarised as a count, keeping prompts short
+
+
+def describe_history(history: Sequence[EventRecord], limit: int) -> str:
+    """The event history as numbered lines; only the last `limit` events are spelled out."""
+    if not history:
+        return "none yet: this is the first event"
+    shown = history[-limit:] if limit > 0 else []
+    skipped = len(history) - len(shown)
+    lines = [f"({skipped} earlier events not shown)"] if skipped else []
+    lines += [f"{skipped + i + 1}. {record.describe()}" for i, record in enumerate(shown)]
+    return "\n".join(lines)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A pydantic error as one short line per field, the way a model can act on it."""
+    return "; ".join(
+        f"field {'.'.join(str(p) for p in error['loc']) or '(object)'}: {error['msg']}"
+        + ("" if error["type"] == "missing" else f" (got {error['input']!r})")
+        for error in exc.errors()
+    )
+
+
+class VLMPlanner:
+    """Plans with a served VLM through VLMClient (see agent/vlm.py for its failure behaviour)."""
+
+    name = "vlm"
+
+    def __init__(
+        self,
+        client: VLMClient,
+        skills: SkillCatalogue,
+        prompts: PromptLibrary | None = None,
+        config: VLMPlannerConfig | None = None,
+    ) -> None:
+        self.client = client
+        self.skills = skills
+        self.prompts = prompts or client.prompts
+        self.config = config or VLMPlannerConfig()
+
+    def messages(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: Sequence[EventRecord],
+        last_verification: Verification | None,
+    ) -> list[dict[str, Any]]:
+        """The chat messages of one planning request: prompt text, then the labelled images."""
+        text = self.prompts.render(
+            "plan",
+            instruction=instruction,
+            cameras=", ".join(observation.camera_names),
+            skills=self.skills.describe(),
+            history=describe_history(history, self.config.max_history_events),
+            last_verification=(
+                last_verification.describe() if last_verification else "none: nothing ran yet"
+            ),
+            schema=schema_text(),
+        )
+        images = image_content(
+            observation.images,
+            order=observation.camera_names,
+            image_format=self.client.config.image_format,
+            jpeg_quality=self.client.config.jpeg_quality,
+        )
+        return [{"role": "user", "content": [{"type": "text", "text": text}, *images]}]
+
+    def validate(self, data: dict[str, Any]) -> EventState:
+        """An EventState whose skill and arguments exist in the catalogue (checked when the
+        decision runs an event: continue or replan)."""
+        try:
+            state = EventState.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid EventState: {describe_validation_error(exc)}") from None
+        if state.decision in ("continue", "replan"):
+            self.skills.check_call(state.skill, state.arguments)
+        return state
+
+    def plan(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: Sequence[EventRecord],
+        last_verification: Verification | None,
+    ) -> EventState:
+        """Ask the VLM for the next event; raises the client's typed errors on failure."""
+        messages = self.messages(instruction, observation, history, last_verification)
+        return self.client.complete_json(
+            messages, "event_state", event_state_json_schema(), self.validate
+        )

@@ -1,0 +1,66 @@
+"""Fixtures of the agent tests: VLM servers on 127.0.0.1 (see vlm_servers.py) and observations."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from tests.agent.vlm_servers import (
+    SERVING_MODULES,
+    Reply,
+    ScriptedServer,
+    ServerProcess,
+    ServerStartError,
+    start_scripted_server,
+    start_tiny_vlm_server,
+)
+from worldmodel.types import CameraSpec, Observation
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`transformers serve` with a tiny random LLaVA on 127.0.0.1, shared by the session."""
+    missing = [name for name in SERVING_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(
+            f"`transformers serve` needs the serving extras (missing {missing}): "
+            "pip install -c constraints.txt 'transformers[serving]'"
+        )
+    try:
+        server = start_tiny_vlm_server(tmp_path_factory.mktemp("tiny-llava"))
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Callable[[list[Reply]], ScriptedServer]]:
+    """Start scripted servers: `scripted_server([Reply(500), Reply.chat("{}")])`."""
+    servers: list[ScriptedServer] = []
+
+    def start(replies: list[Reply]) -> ScriptedServer:
+        servers.append(start_scripted_server(replies))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def observation() -> Observation:
+    """Three 128x128 cameras named as the simulator names them, with seeded noise images."""
+    rng = np.random.default_rng(0)
+    cameras = tuple(CameraSpec(name, 128, 128) for name in ("front", "side", "wrist"))
+    images = {c.name: rng.integers(0, 256, c.image_shape, dtype=np.uint8) for c in cameras}
+    return Observation(
+        cameras=cameras,
+        images=images,
+        proprio=np.zeros(8, np.float32),
+        timestamp=0.0,
+        step=0,
+    )

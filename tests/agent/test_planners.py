@@ -1,0 +1,112 @@
+"""VLMPlanner builds one labelled request per plan and validates answers against the skills."""
+
+import json
+
+import pytest
+
+from agent.planners import Planner, VLMPlanner, VLMPlannerConfig, describe_history
+from agent.settings import VLMSettings
+from agent.skills import SkillCatalogue
+from agent.state import EventRecord, EventState, Verification
+from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError
+from tests.agent.vlm_servers import Reply
+
+ANSWER = {
+    "next_event": "grasp the red block",
+    "skill": "grasp",
+    "arguments": {"object": "red_block"},
+    "frames": 15,
+    "progress": 25,
+    "decision": "continue",
+    "failure": "none",
+    "reason": "the gripper is around the red block",
+}
+FAST = VLMClientConfig(timeout_s=2.0, max_attempts=1)
+
+
+def record(i: int) -> EventRecord:
+    return EventRecord(caption=f"event {i}", skill="reach", frames=10, ok=True)
+
+
+@pytest.fixture(scope="module")
+def skills() -> SkillCatalogue:
+    return SkillCatalogue.load()
+
+
+def planner_for(url: str, skills: SkillCatalogue) -> VLMPlanner:
+    return VLMPlanner(VLMClient(VLMSettings(url=url, model="m", api_key=None), FAST), skills)
+
+
+def test_request_is_the_plan_prompt_then_one_labelled_image_per_camera(skills, observation):
+    planner = planner_for("http://127.0.0.1:9/v1", skills)
+    assert isinstance(planner, Planner)
+    verdict = Verification(ok=False, divergence=0.4, threshold=0.2, failure="grasp_slip")
+    messages = planner.messages("stack green on blue", observation, [record(1)], verdict)
+    assert len(messages) == 1 and messages[0]["role"] == "user"
+    text, *images = messages[0]["content"]
+    assert [part.get("text") for part in images[::2]] == [
+        "camera front:",
+        "camera side:",
+        "camera wrist:",
+    ]
+    assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in images[1::2])
+    prompt = text["text"]
+    assert "Task: stack green on blue" in prompt
+    assert "cameras front, side, wrist" in prompt
+    assert "### regrasp" in prompt and "move the {object} above the {target}" in prompt
+    assert "1. event 1 [reach] 10 steps -> ok" in prompt
+    assert "diverged (grasp_slip); divergence 0.400 vs threshold 0.200" in prompt
+    assert '"enum":["continue","replan","takeover","end"]' in prompt
+
+
+def test_history_is_bounded():
+    history = [record(i) for i in range(1, 8)]
+    text = describe_history(history, limit=3)
+    assert text.splitlines() == [
+        "(4 earlier events not shown)",
+        "5. event 5 [reach] 10 steps -> ok",
+        "6. event 6 [reach] 10 steps -> ok",
+        "7. event 7 [reach] 10 steps -> ok",
+    ]
+    assert describe_history([], limit=3) == "none yet: this is the first event"
+    assert VLMPlannerConfig().max_history_events == 20
+
+
+def test_validate_checks_the_skill_catalogue(skills):
+    planner = planner_for("http://127.0.0.1:9/v1", skills)
+    assert planner.validate(ANSWER) == EventState.model_validate(ANSWER)
+    with pytest.raises(ValueError, match=r"unknown skill 'grap' \(did you mean 'grasp'\?\)"):
+        planner.validate({**ANSWER, "skill": "grap"})
+    with pytest.raises(ValueError, match=r"missing \['target'\]"):
+        planner.validate({**ANSWER, "skill": "place"})
+    with pytest.raises(ValueError, match="not a valid EventState: field frames"):
+        planner.validate({**ANSWER, "frames": 0})
+    # Ending or handing over runs no event, so its skill is not held to the catalogue.
+    ended = planner.validate({**ANSWER, "decision": "end", "skill": "done", "arguments": {}})
+    assert ended.decision == "end"
+
+
+def test_plan_returns_the_validated_event(scripted_server, skills, observation):
+    server = scripted_server([Reply.chat(json.dumps(ANSWER))])
+    planner = planner_for(server.url, skills)
+    state = planner.plan("put the red block in the bowl", observation, [], None)
+    assert state == EventState.model_validate(ANSWER)
+    assert "none: nothing ran yet" in server.requests[0]["messages"][0]["content"][0]["text"]
+
+
+def test_an_unknown_skill_is_reprompted_with_the_closest_name(scripted_server, skills, observation):
+    wrong = json.dumps({**ANSWER, "skill": "grab"})
+    server = scripted_server([Reply.chat(wrong), Reply.chat(f"```json\n{json.dumps(ANSWER)}\n```")])
+    state = planner_for(server.url, skills).plan("pick", observation, [], None)
+    assert state.skill == "grasp"
+    assert (
+        "unknown skill 'grab' (did you mean 'grasp'?)"
+        in (server.requests[1]["messages"][2]["content"])
+    )
+
+
+def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observation):
+    server = scripted_server([Reply.chat(json.dumps({**ANSWER, "progress": 140}))])
+    with pytest.raises(VLMInvalidOutputError, match="field progress"):
+        planner_for(server.url, skills).plan("pick", observation, [], None)
+    assert len(server.requests) == 2

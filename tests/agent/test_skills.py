@@ -1,0 +1,181 @@
+"""Skill files load and validate; faults name the file, the field and what was expected."""
+
+from pathlib import Path
+
+import pytest
+
+from agent.skills import (
+    SKILLS_PATH_ENV,
+    SkillArgumentError,
+    SkillCatalogue,
+    SkillFileError,
+    UnknownSkillError,
+    load_skill,
+)
+
+SHARED_SKILLS = {
+    "reach",
+    "grasp",
+    "lift",
+    "move",
+    "place",
+    "release",
+    "push",
+    "open",
+    "close",
+    "regrasp",
+}
+
+GOOD = """---
+name: wave
+description: Wave the gripper above an object.
+arguments:
+  object:
+    description: the object to wave at
+captions:
+  - wave at the {object}
+typical_frames: 20
+success_signals:
+  - the gripper moves left and right above the object
+recovery: [back_off_and_retry, replan]
+retry_limit: 1
+---
+Wave when the task asks to greet an object.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.md"
+    path.write_text(text)
+    return path
+
+
+def test_bundled_catalogue_has_the_shared_skills_and_their_captions():
+    catalogue = SkillCatalogue.load()
+    assert set(catalogue) >= SHARED_SKILLS
+    assert catalogue["move"].caption({"object": "red_block", "target": "bowl"}) == (
+        "move the red block above the bowl"
+    )
+    assert catalogue["place"].caption({"object": "red_block", "target": "bowl"}) == (
+        "place the red block in the bowl"
+    )
+    assert catalogue["open"].caption({"object": "drawer"}) == "open the drawer"
+    assert catalogue["grasp"].recovery[0] == "regrasp"
+    assert all(skill.prompt for skill in catalogue.values())
+
+
+def test_unknown_skill_lists_the_known_ones_and_the_closest():
+    catalogue = SkillCatalogue.load()
+    with pytest.raises(UnknownSkillError) as info:
+        catalogue["grap"]
+    message = str(info.value)
+    assert "unknown skill 'grap' (did you mean 'grasp'?)" in message
+    assert all(name in message for name in SHARED_SKILLS)
+
+
+def test_arguments_are_checked_against_the_skill():
+    catalogue = SkillCatalogue.load()
+    assert catalogue.check_call("grasp", {"object": "red_block"}).name == "grasp"
+    with pytest.raises(SkillArgumentError, match=r"missing \['target'\], unknown \['where'\]"):
+        catalogue.check_call("place", {"object": "red_block", "where": "bowl"})
+    with pytest.raises(SkillArgumentError, match="empty"):
+        catalogue.check_call("grasp", {"object": " "})
+
+
+def test_a_good_new_file_loads(tmp_path):
+    skill = load_skill(write(tmp_path, "wave", GOOD))
+    assert skill.name == "wave" and skill.retry_limit == 1
+    assert skill.caption({"object": "green_block"}) == "wave at the green block"
+    assert skill.prompt == "Wave when the task asks to greet an object."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: wave\n", "no front matter; expected the file to start with a line '---'"),
+        ("---\nname: wave\n", "the front matter is not closed"),
+        ("---\nname: [wave\n---\n", "the front matter is not valid YAML"),
+        ("---\n- wave\n---\n", "the front matter is a list; expected a YAML mapping"),
+        (
+            GOOD.replace("captions:\n  - wave at the {object}", "captions: [wave at the {object}]"),
+            "a caption template in a [flow, list] needs quotes",
+        ),
+        (
+            GOOD.replace("retry_limit: 1\n", ""),
+            "field 'retry_limit': field required; expected how many times the event may be "
+            "retried before recovery escalates (0-10)",
+        ),
+        (
+            GOOD.replace("retry_limit: 1", "retry_limit: three"),
+            "field 'retry_limit': input should be a valid integer",
+        ),
+        (
+            GOOD.replace("typical_frames: 20", "typical_frames: 900"),
+            "field 'typical_frames': input should be less than or equal to 200, got 900; "
+            "expected the usual segment length in control steps at 10 Hz (1-200)",
+        ),
+        (
+            GOOD.replace("retry_limit: 1", "retry_limt: 1"),
+            "field 'retry_limt' is not a skill field (did you mean 'retry_limit'?)",
+        ),
+        (
+            GOOD.replace("[back_off_and_retry, replan]", "[back_off_and_retry, dance]"),
+            "field 'recovery.1': input should be 'regrasp', 'back_off_and_retry', 'replan' or "
+            "'human_takeover', got 'dance'",
+        ),
+        (
+            GOOD.replace("[back_off_and_retry, replan]", "[replan, replan]"),
+            "strategies ['replan'] appear more than once",
+        ),
+        (
+            GOOD.replace("wave at the {object}", "wave at the {objekt}"),
+            "caption template 'wave at the {objekt}' uses ['objekt']; every template must use "
+            "exactly the declared arguments ['object']",
+        ),
+        (
+            GOOD.replace("    description: the object to wave at\n", "    descr: x\n"),
+            "field 'arguments.object.descr' is not a skill field (did you mean 'description'?)",
+        ),
+        (
+            GOOD.replace("name: wave", "name: wave_hello"),
+            "field 'name' is 'wave_hello'; expected 'wave'",
+        ),
+        (GOOD.replace("Wave when the task asks to greet an object.\n", ""), "field 'prompt'"),
+    ],
+)
+def test_bad_files_are_reported_with_file_and_field(tmp_path, text, expected):
+    path = write(tmp_path, "wave", text)
+    with pytest.raises(SkillFileError) as info:
+        load_skill(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_extra_folders_add_and_override_skills(tmp_path, monkeypatch):
+    from_env = tmp_path / "env"
+    from_env.mkdir()
+    write(from_env, "wave", GOOD)
+    monkeypatch.setenv(SKILLS_PATH_ENV, str(from_env))
+    flagged = tmp_path / "flag"
+    flagged.mkdir()
+    write(
+        flagged,
+        "grasp",
+        GOOD.replace("name: wave", "name: grasp").replace("retry_limit: 1", "retry_limit: 5"),
+    )
+    catalogue = SkillCatalogue.load([flagged])
+    assert "wave" in catalogue and catalogue["wave"].path == from_env / "wave.md"
+    assert catalogue["grasp"].retry_limit == 5
+    assert set(catalogue) == SHARED_SKILLS | {"wave"}
+
+
+def test_a_missing_extra_folder_is_an_error(tmp_path):
+    with pytest.raises(SkillFileError, match="does not exist"):
+        SkillCatalogue.load([tmp_path / "nowhere"])
+
+
+def test_catalogue_description_carries_every_skill_for_the_prompt():
+    text = SkillCatalogue.load().describe()
+    assert all(f"### {name}" in text for name in SHARED_SKILLS)
+    assert "captions: move the {object} above the {target}" in text
