@@ -7,6 +7,7 @@ runs/<episode_id>/
   observed/<n>_<camera>.mp4    what each camera saw during event n
   predicted/<n>_<camera>.mp4   what the world model predicted for event n
   predictions/<n>.npz          predicted actions (and latents) of event n
+  executions/<key>.npz         raw arrays of every execution (replayed to resume a simulator)
   metrics.json                 the episode's outcome, written when it ends
 ```
 Every file of event n is complete before its line is appended to events.jsonl, and that line is
@@ -46,7 +47,7 @@ class EpisodeStore:
     def __init__(self, root: Path, fps: int = 10) -> None:
         self.root = Path(root)
         self.fps = fps
-        for folder in ("observed", "predicted", "predictions"):
+        for folder in ("observed", "predicted", "predictions", "executions"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self.events = self._read_events()
 
@@ -93,6 +94,17 @@ class EpisodeStore:
             for path in sorted((self.root / kind).glob(f"{prefix}*.mp4"))
         }
 
+    def find_event(self, key: str) -> int | None:
+        """The index of the recorded event with this key, if any (appends are idempotent)."""
+        return next((e.index for e in self.events if e.record.get("key") == key), None)
+
+    def load_execution(self, key: str) -> dict[str, np.ndarray]:
+        path = self.root / "executions" / f"{key}.npz"
+        if not path.exists():
+            raise EpisodeStoreError(f"execution {key} is not in {self.root}")
+        with np.load(path) as archive:
+            return dict(archive)
+
     def prediction_arrays(self, index: int) -> dict[str, np.ndarray]:
         with np.load(self.root / "predictions" / f"{index:04d}.npz") as archive:
             return dict(archive)
@@ -104,6 +116,14 @@ class EpisodeStore:
         if not path.exists():
             _atomic_write_text(path, json.dumps(header, indent=2, default=str) + "\n")
 
+    def save_execution(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        """Keep an execution's raw arrays (uncompressed: it sits on the control loop's path)
+        until it is verified; also what a resumed run replays to restore a simulator."""
+        path = self.root / "executions" / f"{key}.npz"
+        temporary = path.with_name(path.stem + ".partial.npz")
+        np.savez(temporary, **arrays)
+        os.replace(temporary, path)
+
     def append_event(
         self,
         record: dict[str, Any],
@@ -111,7 +131,13 @@ class EpisodeStore:
         predicted: dict[str, np.ndarray] | None = None,
         arrays: dict[str, np.ndarray] | None = None,
     ) -> int:
-        """Store one finished event: media first, then its line. Returns the event index."""
+        """Store one finished event: media first, then its line. Returns the event index.
+
+        A record whose "key" is already stored is not written again (a node re-run after a
+        crash between the store and the checkpoint must not duplicate the event)."""
+        existing = self.find_event(record["key"]) if "key" in record else None
+        if existing is not None:
+            return existing
         index = len(self.events)
         for kind, clips in (("observed", observed), ("predicted", predicted)):
             for camera, clip in (clips or {}).items():

@@ -1,0 +1,1 @@
+"""The LangGraph agent: state, runtime context, nodes, routers and the compiled graph."""

@@ -1,0 +1,91 @@
+"""The runtime context: the clients the nodes use, and the live workspace beside the state.
+
+Nodes do I/O only through these clients. The workspace holds what is too large or too live for
+the checkpointed state: the current observation and the last execution's frames (both also
+recoverable: the observation by replaying the recorded executions on a fresh simulator, the
+frames from the episode store).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.envs.robot import Robot
+from agent.episode import EpisodeStore
+from agent.planners import Planner
+from agent.skills import SkillCatalogue
+from agent.verify.verifier import Verifier
+from worldmodel.types import EventExecutor, Observation
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """When the agent stops trying: events executed, retries of one event, wall time."""
+
+    max_events: int = 30
+    max_retries: int = 3  # per event, on top of each skill's own retry_limit (the smaller wins)
+    wall_time_s: float = 900.0
+
+
+class TaskMonitor(Protocol):
+    """Privileged task status (the simulator knows; a real robot has none)."""
+
+    def success(self) -> bool: ...
+
+    def progress(self) -> float: ...
+
+
+class Reporter(Protocol):
+    """Live progress: the CLI's rich display, JSON lines, or nothing."""
+
+    def event(self, kind: str, **fields: Any) -> None: ...
+
+
+class NullReporter:
+    def event(self, kind: str, **fields: Any) -> None:
+        return None
+
+
+@dataclass
+class Execution:
+    """One execution's arrays, kept in memory until verified (and in the store for resume)."""
+
+    key: str
+    skill: str
+    predicted: dict[str, np.ndarray]  # camera -> uint8 (T, H, W, 3)
+    observed: dict[str, np.ndarray]  # camera -> uint8 (T', H, W, 3), T' <= T
+    actions: np.ndarray  # float32 (T', A): what was sent to the robot
+    predicted_actions: np.ndarray  # float32 (T, A)
+
+
+@dataclass
+class Workspace:
+    """Live, unpersisted data of this process."""
+
+    observation: Observation | None = None
+    executions: dict[str, Execution] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    elapsed_before: float = 0.0  # wall time of earlier runs of this task (on resume)
+    seconds_outside_graph: float = 0.0  # time in planner, model, robot and recorder calls
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+
+@dataclass
+class AgentContext:
+    robot: Robot
+    executor: EventExecutor
+    planner: Planner
+    verifier: Verifier
+    skills: SkillCatalogue
+    store: EpisodeStore
+    seed: int = 0
+    budgets: Budgets = field(default_factory=Budgets)
+    monitor: TaskMonitor | None = None
+    reporter: Reporter = field(default_factory=NullReporter)
+    workspace: Workspace = field(default_factory=Workspace)

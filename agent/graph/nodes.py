@@ -1,0 +1,313 @@
+"""The graph's nodes: `(state, runtime) -> partial state`. They never mutate the state they get
+and do I/O only through the clients of the runtime context.
+
+observe -> plan -> execute -> verify -> (observe | recover) ... -> finish; human takeover sits
+beside plan and recover. See graph.py for the wiring and routers.py for the decisions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.graph.context import AgentContext, Execution
+from agent.graph.human import parse_human_answer
+from agent.graph.state import AgentState
+from agent.state import EventRecord, EventState, Verification
+from worldmodel.types import EventPrediction, EventRequest
+
+
+def _timed(context: AgentContext, started: float) -> None:
+    """Account time spent in clients (planner, model, robot, store) as outside the graph."""
+    context.workspace.seconds_outside_graph += time.perf_counter() - started
+
+
+def execution_key(state: AgentState) -> str:
+    """A key unique to this execution within the task: event number and attempt."""
+    return f"e{len(state.get('history', [])):03d}-x{len(state.get('executions', [])):03d}"
+
+
+# ---- observe ------------------------------------------------------------------------------------
+def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Make sure a live observation is at hand; account the wall time and the budgets."""
+    context = runtime.context
+    if context.workspace.observation is None:
+        raise RuntimeError("no observation: the runner resets or restores the robot first")
+    budgets = context.budgets
+    elapsed = context.workspace.elapsed()
+    stop_reason = None
+    if len(state.get("executions", [])) >= budgets.max_events:
+        stop_reason = f"event budget of {budgets.max_events} executions spent"
+    elif elapsed >= budgets.wall_time_s:
+        stop_reason = f"wall-time budget of {budgets.wall_time_s:.0f} s spent"
+    return {"elapsed_s": elapsed, "status": "running", "stop_reason": stop_reason}
+
+
+# ---- plan ---------------------------------------------------------------------------------------
+def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """The next event: from the recovery queue if it holds one, else from the planner."""
+    context = runtime.context
+    queue = list(state.get("queue") or [])
+    if queue:
+        event = queue.pop(0)
+        context.reporter.event("plan", source="recovery", plan=event)
+        return {"plan": event, "queue": queue}
+    started = time.perf_counter()
+    history = [EventRecord(**record) for record in state.get("history", [])]
+    last = state.get("last_verification")
+    decided = context.planner.plan(
+        state["instruction"],
+        context.workspace.observation,
+        history,
+        Verification(**last) if last else None,
+    )
+    _timed(context, started)
+    if decided.decision in ("continue", "replan"):
+        context.skills.check_call(decided.skill, decided.arguments)
+    event = decided.model_dump()
+    context.reporter.event("plan", source=context.planner.name, plan=event)
+    return {"plan": event, "attempts": 0}
+
+
+# ---- human takeover -----------------------------------------------------------------------------
+def human(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """A person gives the next event (or 'end'). interrupt() comes first: the node re-runs on
+    resume, and only then reaches the code below with the person's answer."""
+    answer = interrupt(
+        {
+            "instruction": state["instruction"],
+            "reason": (state.get("plan") or {}).get("reason", ""),
+            "error": state.get("human_error"),
+            "last_verification": state.get("last_verification"),
+        }
+    )
+    context = runtime.context
+    decided, error = parse_human_answer(str(answer), context.skills, state.get("history", []))
+    if decided is None:
+        return {"human_error": error, "plan": None}
+    context.reporter.event("plan", source="human", plan=decided.model_dump())
+    return {"plan": decided.model_dump(), "human_error": None, "attempts": 0, "queue": []}
+
+
+# ---- execute ------------------------------------------------------------------------------------
+def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Ask the world model for the event, then send its actions to the robot one by one."""
+    context = runtime.context
+    event = EventState(**state["plan"])
+    key = execution_key(state)
+    observation = context.workspace.observation
+    request = EventRequest(
+        caption=event.next_event,
+        observation=observation,
+        frames=event.frames,
+        seed=context.seed * 100_003 + len(state.get("executions", [])),
+        skill=event.skill,
+        arguments=event.arguments,
+    )
+    context.reporter.event("execute", key=key, caption=event.next_event, frames=event.frames)
+    started = time.perf_counter()
+    prediction = context.executor.predict(request)
+    predict_s = time.perf_counter() - started
+    actions = context.robot.action_space.check(prediction.actions)
+    observed: dict[str, list[np.ndarray]] = {name: [] for name in observation.camera_names}
+    for step, action in enumerate(actions):
+        observation = context.robot.step(action)
+        for name, image in observation.images.items():
+            observed[name].append(image)
+        context.reporter.event("step", key=key, step=step + 1, of=len(actions))
+    context.workspace.observation = observation
+    execution = Execution(
+        key=key,
+        skill=event.skill,
+        predicted=dict(prediction.frames or {}),
+        observed={name: np.stack(images) for name, images in observed.items()},
+        actions=actions,
+        predicted_actions=prediction.actions,
+    )
+    context.workspace.executions[key] = execution
+    context.store.save_execution(key, _execution_arrays(execution))
+    _timed(context, started)
+    return {
+        "pending": {
+            "key": key,
+            "steps": len(actions),
+            "predict_s": round(predict_s, 4),
+            "time_to_first_action_s": round(prediction.time_to_first_action_s, 4),
+            "model": prediction.model,
+        },
+        "executions": [key],
+    }
+
+
+def _execution_arrays(execution: Execution) -> dict[str, np.ndarray]:
+    arrays = {"actions": execution.actions, "predicted_actions": execution.predicted_actions}
+    arrays.update({f"predicted/{c}": clip for c, clip in execution.predicted.items()})
+    arrays.update({f"observed/{c}": clip for c, clip in execution.observed.items()})
+    return arrays
+
+
+def _load_execution(context: AgentContext, key: str, skill: str) -> Execution:
+    """From memory, or (after a resume) from the episode store."""
+    if key in context.workspace.executions:
+        return context.workspace.executions.pop(key)
+    arrays = context.store.load_execution(key)
+    return Execution(
+        key=key,
+        skill=skill,
+        predicted={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("predicted/")},
+        observed={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("observed/")},
+        actions=arrays["actions"],
+        predicted_actions=arrays["predicted_actions"],
+    )
+
+
+# ---- verify -------------------------------------------------------------------------------------
+def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Compare predicted and observed frames; record the event with its evidence."""
+    context = runtime.context
+    event = EventState(**state["plan"])
+    pending = state["pending"]
+    started = time.perf_counter()
+    execution = _load_execution(context, pending["key"], event.skill)
+    prediction = EventPrediction(
+        actions=execution.predicted_actions,
+        model=pending["model"],
+        time_to_first_action_s=0.0,
+        total_s=0.0,
+        frames=execution.predicted,
+    )
+    verdict = context.verifier.verify(event.skill, prediction, execution.observed)
+    worst = max(verdict.cameras, key=lambda report: report.score - report.threshold)
+    verification = Verification(
+        ok=not verdict.diverged,
+        divergence=round(worst.score, 4),
+        threshold=round(worst.threshold, 4),
+        failure=verdict.failure,
+        detail=verdict.summary() + ("" if verdict.calibrated else " (verifier uncalibrated)"),
+    )
+    record = EventRecord(
+        caption=event.next_event,
+        skill=event.skill,
+        arguments=event.arguments,
+        frames=pending["steps"],
+        ok=verification.ok,
+        failure=verification.failure,
+        divergence=verification.divergence,
+        note="" if verification.ok else verdict.summary(),
+    )
+    context.store.append_event(
+        {
+            "key": pending["key"],
+            "plan": state["plan"],
+            "attempt": state.get("attempts", 0),
+            "pending": pending,
+            "verdict": {
+                "diverged": verdict.diverged,
+                "failure": verdict.failure,
+                "calibrated": verdict.calibrated,
+                "detection_step": verdict.detection_step,
+                "cameras": [report.__dict__ for report in verdict.cameras],
+                "divergence": verdict.divergence,
+            },
+            "progress": context.monitor.progress() if context.monitor else None,
+        },
+        observed=execution.observed,
+        predicted=execution.predicted,
+        arrays={"actions": execution.actions, "predicted_actions": execution.predicted_actions},
+    )
+    _timed(context, started)
+    context.reporter.event("verify", key=pending["key"], verification=verification.model_dump())
+    return {
+        "history": [record.model_dump()],
+        "last_verification": verification.model_dump(),
+        "pending": None,
+    }
+
+
+# ---- recover ------------------------------------------------------------------------------------
+RETRYING = ("regrasp", "back_off_and_retry")
+
+
+def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Pick the skill's next recovery strategy and record the decision with its evidence.
+
+    The skill lists strategies in order. Attempt k uses the k-th; once the event has been
+    retried retry_limit times (or the global max_retries), the retrying strategies are skipped
+    for the escalating ones (replan, human takeover); with none left the task fails.
+    """
+    context = runtime.context
+    event = EventState(**state["plan"])
+    skill = context.skills[event.skill]
+    attempts = state.get("attempts", 0)
+    limit = min(skill.retry_limit, context.budgets.max_retries)
+    candidates = list(skill.recovery[attempts:]) or [skill.recovery[-1]]
+    if attempts >= limit:
+        candidates = [s for s in skill.recovery if s not in RETRYING]
+    strategy = candidates[0] if candidates else "give_up"
+    queue: list[dict[str, Any]] = []
+    if strategy == "regrasp":
+        target = event.arguments.get("object")
+        if "regrasp" in context.skills and target and event.skill != "regrasp":
+            regrasp = context.skills["regrasp"]
+            queue.append(
+                EventState(
+                    next_event=regrasp.caption({"object": target}),
+                    skill="regrasp",
+                    arguments={"object": target},
+                    frames=regrasp.typical_frames,
+                    progress=event.progress,
+                    decision="continue",
+                    failure=(state.get("last_verification") or {}).get("failure", "other"),
+                    reason=f"recovering from a failed '{event.next_event}'",
+                ).model_dump()
+            )
+        queue.append(state["plan"])
+    elif strategy == "back_off_and_retry":
+        queue.append(state["plan"])
+    decision = {
+        "event": event.next_event,
+        "skill": event.skill,
+        "attempt": attempts + 1,
+        "strategy": strategy,
+        "evidence": state.get("last_verification"),
+        "queued": [item["next_event"] for item in queue],
+    }
+    context.reporter.event("recover", **decision)
+    return {"attempts": attempts + 1, "recoveries": [decision], "queue": queue}
+
+
+# ---- finish -------------------------------------------------------------------------------------
+def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Decide the outcome and write the episode's metrics."""
+    context = runtime.context
+    plan = state.get("plan") or {}
+    if context.monitor is not None:
+        success, progress = context.monitor.success(), context.monitor.progress()
+    else:  # no privileged view: trust the planner's own "end"
+        success, progress = plan.get("decision") == "end", float(plan.get("progress", 0))
+    if success:
+        status = "success"
+    elif state.get("stop_reason"):
+        status = "budget_exhausted"
+    else:
+        status = "failed"
+    history = state.get("history", [])
+    metrics = {
+        "status": status,
+        "success": success,
+        "progress": progress,
+        "events": len(history),
+        "failed_events": sum(not record["ok"] for record in history),
+        "recoveries": len(state.get("recoveries", [])),
+        "stop_reason": state.get("stop_reason"),
+        "wall_time_s": round(context.workspace.elapsed(), 3),
+        "planner": context.planner.name,
+        "executor": context.executor.name,
+    }
+    context.store.finish(metrics)
+    context.reporter.event("finish", **metrics)
+    return {"status": status, "elapsed_s": context.workspace.elapsed()}

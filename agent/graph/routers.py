@@ -1,0 +1,46 @@
+"""Routers: side-effect-free decisions on the state, typed by the nodes they lead to."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from agent.graph.state import AgentState
+
+
+def after_observe(state: AgentState) -> Literal["plan", "human", "finish"]:
+    if state.get("stop_reason"):
+        return "finish"
+    if state.get("queue"):
+        return "plan"  # a recovery queued events: they run before anyone is asked
+    if state.get("human_mode"):
+        return "human"
+    return "plan"
+
+
+def after_plan(state: AgentState) -> Literal["execute", "human", "finish"]:
+    decision = (state.get("plan") or {}).get("decision")
+    if decision == "end":
+        return "finish"
+    if decision == "takeover":
+        return "human"
+    return "execute"
+
+
+def after_human(state: AgentState) -> Literal["execute", "human", "finish"]:
+    plan = state.get("plan")
+    if plan is None:
+        return "human"  # the answer was not understood: ask again, with the error
+    return "finish" if plan["decision"] == "end" else "execute"
+
+
+def after_verify(state: AgentState) -> Literal["observe", "recover"]:
+    return "observe" if (state.get("last_verification") or {}).get("ok") else "recover"
+
+
+def after_recover(state: AgentState) -> Literal["observe", "human", "finish"]:
+    strategy = state["recoveries"][-1]["strategy"]
+    if strategy == "give_up":
+        return "finish"
+    if strategy == "human_takeover":
+        return "human"
+    return "observe"  # regrasp / back off and retry run the queue; replan asks the planner
