@@ -9,7 +9,7 @@ recovery augmentation does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,14 +25,21 @@ class RunConfig:
     recover: bool = False  # retry a subtask whose goal failed (re-grasp for pick-and-place)
     max_retries: int = 2  # per subtask, when recovering
     record_frames: bool = True  # keep the rendered frames in the episode
-    expert: ExpertConfig = ExpertConfig()
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
 
 
 class Recorder:
     """Collects observations, actions and caption spans while the expert acts."""
 
-    def __init__(self, sim: TabletopSim, first: Observation, record_frames: bool):
+    def __init__(
+        self,
+        sim: TabletopSim,
+        first: Observation,
+        record_frames: bool,
+        tracker: ProgressTracker | None = None,
+    ):
         self.sim = sim
+        self.tracker = tracker
         self.record_frames = record_frames
         self.frames: dict[str, list[np.ndarray]] = {name: [] for name in first.camera_names}
         self.proprio: list[np.ndarray] = []
@@ -57,6 +64,8 @@ class Recorder:
         observation = self.sim.step(action)
         self.actions.append(np.asarray(action, np.float32))
         self._observe(observation)
+        if self.tracker is not None:
+            self.tracker.update(self.sim)
         return observation
 
     def run_step(
@@ -115,7 +124,6 @@ def run_subtasks(
     ctx: ExpertContext,
     task: Task,
     config: RunConfig,
-    tracker: ProgressTracker,
     first_steps: dict[int, list[PlanStep]] | None = None,
 ) -> None:
     """Run every subtask (with retries when configured), recording Subtask spans."""
@@ -125,13 +133,11 @@ def run_subtasks(
         steps = (first_steps or {}).get(index, list(subtask.steps))
         for step in steps:
             recorder.run_step(ctx, step, index)
-            tracker.update(sim)
         retries = 0
         while config.recover and not subtask.goal(sim) and retries < config.max_retries:
             retries += 1
             for step in recovery_plan(subtask):
                 recorder.run_step(ctx, step, index, recovery=True)
-                tracker.update(sim)
         recorder.captions.append(CaptionSpan("subtask", subtask.caption, start, recorder.t))
 
 
@@ -141,10 +147,10 @@ def run_episode(
     """Reset `sim` with `seed`, let the expert perform `task`, and return the recorded episode."""
     config = config or RunConfig()
     first = sim.reset(seed)
-    recorder = Recorder(sim, first, config.record_frames)
-    ctx = ExpertContext(sim, config.expert)
     tracker = ProgressTracker(task)
-    run_subtasks(recorder, ctx, task, config, tracker)
+    recorder = Recorder(sim, first, config.record_frames, tracker)
+    ctx = ExpertContext(sim, config.expert)
+    run_subtasks(recorder, ctx, task, config)
     return _finish(recorder, task, seed, tracker)
 
 
@@ -189,10 +195,9 @@ def recovery_episode(
     sim.set_gripper_pose(0, pos, yaw, grip=0.3)
     ctx = ExpertContext(sim, config.expert)
     first = sim.observe()
-    recorder = Recorder(sim, first, config.record_frames)
     tracker = ProgressTracker(task)
-    first_steps = {0: recovery_plan(subtask)}
-    run_subtasks(recorder, ctx, task, config, tracker, first_steps)
+    recorder = Recorder(sim, first, config.record_frames, tracker)
+    run_subtasks(recorder, ctx, task, config, {0: recovery_plan(subtask)})
     episode = _finish(recorder, task, seed, tracker)
     episode.faults.append({"kind": "start_perturbation", "offset_m": offset.tolist()})
     return episode

@@ -105,7 +105,7 @@ def _gripper(arm: int, home: tuple[float, float, float], g: SceneGeometry) -> tu
         fingers += f"""
       <body name="{name}_finger_{side}" gravcomp="1">
         <joint name="{name}_finger_{side}" type="slide" axis="0 {sign:g} 0"
-               range="0 {travel}" damping="2" armature="0.01"/>
+               range="0 {travel}" damping="10" armature="0.01"/>
         <geom name="{name}_finger_{side}" type="box" size="0.012 0.006 0.032"
               pos="0 {0.006 * sign:g} {0.032 - g.tool_offset:g}" mass="0.05" rgba=".25 .25 .28 1"
               friction="1.5 0.02 0.001" condim="4" solref="0.01 1"/>
@@ -215,7 +215,9 @@ def build_mjcf(arms: int = 1, geometry: SceneGeometry = GEOMETRY, physics_dt: fl
     <global offwidth="640" offheight="480"/>
   </visual>
   <default>
-    <default class="bowl"><geom rgba=".85 .55 .25 1" density="800" friction="1 0.01 0.001"/></default>
+    <default class="bowl">
+      <geom rgba=".85 .55 .25 1" density="800" friction="1 0.01 0.001"/>
+    </default>
     <default class="cabinet"><geom rgba=".55 .40 .28 1"/></default>
     <default class="drawer"><geom rgba=".72 .56 .38 1" density="400"/></default>
   </default>

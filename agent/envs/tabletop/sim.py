@@ -56,7 +56,7 @@ class SimConfig:
     render: bool = True  # False skips rendering (black frames) for fast evaluation runs
     max_speed: float = 0.5  # m/s of the gripper's commanded target
     max_angular_speed: float = 3.0  # rad/s
-    workspace_low: tuple[float, float, float] = (-0.38, -0.38, -0.01)
+    workspace_low: tuple[float, float, float] = (-0.38, -0.38, 0.005)  # tips above the table
     workspace_high: tuple[float, float, float] = (0.38, 0.38, 0.45)
     settle_steps: int = 100  # physics steps after placing the objects, before step 0
     geometry: SceneGeometry = GEOMETRY
@@ -69,7 +69,14 @@ class SimConfig:
 def rpy_to_matrix(rpy: np.ndarray) -> np.ndarray:
     """Rotation R = Rz(yaw) @ Ry(pitch) @ Rx(roll) (fixed-axis x, y, z)."""
     r, p, y = rpy
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    cr, sr, cp, sp, cy, sy = (
+        math.cos(r),
+        math.sin(r),
+        math.cos(p),
+        math.sin(p),
+        math.cos(y),
+        math.sin(y),
+    )
     return np.array(
         [
             [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
@@ -91,6 +98,12 @@ def matrix_to_quat(matrix: np.ndarray) -> np.ndarray:
     quat = np.zeros(4)
     mujoco.mju_mat2Quat(quat, np.ascontiguousarray(matrix, dtype=np.float64).reshape(9))
     return quat
+
+
+def quat_to_rpy(quat: np.ndarray) -> np.ndarray:
+    matrix = np.zeros(9)
+    mujoco.mju_quat2Mat(matrix, np.asarray(quat, dtype=np.float64))
+    return matrix_to_rpy(matrix.reshape(3, 3))
 
 
 def quat_slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
@@ -340,7 +353,9 @@ class TabletopSim:
             fraction = k / chunks
             for a in range(cfg.arms):
                 mocap = self.arm_ids[a]["mocap"]
-                self.data.mocap_pos[mocap] = starts_pos[a] + fraction * (goals_pos[a] - starts_pos[a])
+                self.data.mocap_pos[mocap] = starts_pos[a] + fraction * (
+                    goals_pos[a] - starts_pos[a]
+                )
                 self.data.mocap_quat[mocap] = quat_slerp(starts_quat[a], goals_quat[a], fraction)
             mujoco.mj_step(self.model, self.data, nstep=per_chunk)
         mujoco.mj_forward(self.model, self.data)  # observations show the state after the period
@@ -349,6 +364,16 @@ class TabletopSim:
         self.step_index += 1
         if not np.all(np.isfinite(self.data.qpos)):
             raise SimulationUnstableError(f"physics produced NaN at step {self.step_index}")
+
+    def hold_action(self) -> np.ndarray:
+        """The action that keeps every arm at its current command."""
+        parts = [
+            np.array(
+                [*self.command_pos[a], *quat_to_rpy(self.command_quat[a]), self.command_grip[a]]
+            )
+            for a in range(self.config.arms)
+        ]
+        return np.concatenate(parts).astype(np.float32)
 
     # --------------------------------------------------------- observation
     def observe(self) -> Observation:
@@ -417,7 +442,7 @@ class TabletopSim:
 
     def touching(self, name: str) -> set[str]:
         """Names of the bodies in contact with object `name` (fingers as 'arm0_finger_l' ...)."""
-        bid = self.body_id[name] if name in self.body_id else None
+        bid = self.body_id.get(name)
         if bid is None:
             raise UnknownNameError(f"unknown object {name!r}; expected one of {list(OBJECTS)}")
         out = set()
@@ -478,7 +503,9 @@ class TabletopSim:
         )
 
     def set_state(self, state: SimState) -> None:
-        mujoco.mj_setState(self.model, self.data, state.physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_setState(
+            self.model, self.data, state.physics, mujoco.mjtState.mjSTATE_INTEGRATION
+        )
         mujoco.mj_forward(self.model, self.data)
         self.step_index = state.step
         self.command_pos[:] = state.command_pos

@@ -13,12 +13,11 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import mujoco
 import numpy as np
 
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
 from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER
-from agent.envs.tabletop.sim import TabletopSim, matrix_to_rpy
+from agent.envs.tabletop.sim import TabletopSim, quat_to_rpy
 
 SKILLS: tuple[str, ...] = (
     "reach",
@@ -53,7 +52,7 @@ class ExpertConfig:
     release_grip: float = 0.35  # partial opening that clears the bowl's wall
     handle_grip: float = 0.7  # opening around the drawer handle (fingers close along x)
     place_clearance: float = 0.004  # gap between the block and its support when released
-    push_margin: float = 0.06  # a pushed block stops this far outside the target's rim
+    push_margin: float = 0.03  # a pushed block stops this far outside the target's rim
     push_height: float = 0.02
 
 
@@ -85,16 +84,13 @@ class ExpertContext:
         self.sim = sim
         self.config = config or ExpertConfig()
         self.pos = sim.command_pos[0].copy()
-        self.yaw = float(_quat_rpy(sim.command_quat[0])[2])
+        self.yaw = float(quat_to_rpy(sim.command_quat[0])[2])
         self.grip = float(sim.command_grip[0])
 
     def action(self) -> np.ndarray:
-        sim = self.sim
-        parts = [np.array([*self.pos, 0.0, 0.0, wrap(self.yaw), self.grip])]
-        for arm in range(1, sim.config.arms):
-            rpy = _quat_rpy(sim.command_quat[arm])
-            parts.append(np.array([*sim.command_pos[arm], *rpy, sim.command_grip[arm]]))
-        return np.concatenate(parts).astype(np.float32)
+        action = self.sim.hold_action()
+        action[:7] = (*self.pos, 0.0, 0.0, wrap(self.yaw), self.grip)
+        return self.sim.action_space.clip(action)  # a fallen block may lie out of reach
 
     def ee(self) -> np.ndarray:
         return self.sim.ee_pose(0)[0]
@@ -143,12 +139,6 @@ class ExpertContext:
         """Rise straight up first when the hand is low and has far to go sideways."""
         if self.pos[2] < height - 0.02 and np.linalg.norm(self.pos[:2] - xy) > 0.03:
             yield from self.move(np.array([*self.pos[:2], height]), "raise the gripper")
-
-
-def _quat_rpy(quat: np.ndarray) -> np.ndarray:
-    matrix = np.zeros(9)
-    mujoco.mju_quat2Mat(matrix, quat)
-    return matrix_to_rpy(matrix.reshape(3, 3))
 
 
 # ------------------------------------------------------------------- world queries
@@ -235,7 +225,8 @@ def place(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     sim, cfg = ctx.sim, ctx.config
     xy, _ = place_pose(sim, obj, target)
     held, _ = sim.object_pose(obj)
-    offset = ctx.ee() - held  # where the block sits in the hand
+    # where the block sits in the hand; an empty hand goes where the block would have gone
+    offset = ctx.ee() - held if sim.held_object(0) == obj else np.zeros(3)
     block_goal = np.array([*xy, support_height(sim, target) + sim.geometry.block_half])
     block_goal[2] += cfg.place_clearance
     goal = block_goal + offset
@@ -288,7 +279,9 @@ def _drawer(ctx: ExpertContext, opening: float, verb: str) -> Routine:
     yield from ctx.move(
         above, "move above the drawer handle", yaw=math.pi / 2, grip=cfg.handle_grip
     )
-    yield from ctx.move(handle, "lower the gripper to the drawer handle", speed=cfg.fine_speed * 1.5)
+    yield from ctx.move(
+        handle, "lower the gripper to the drawer handle", speed=cfg.fine_speed * 1.5
+    )
     yield from ctx.gripper(1.0, "grasp the drawer handle")
     travel = opening - sim.drawer_opening()
     goal = ctx.pos + np.array([-travel, 0.0, 0.0])
@@ -350,4 +343,3 @@ def routine(ctx: ExpertContext, skill: str, arguments: dict[str, str]) -> Routin
     for key, allowed in SKILL_ARGUMENTS[skill].items():
         _need(dict(arguments), key, allowed, skill)
     return ROUTINES[skill](ctx, dict(arguments))
-

@@ -139,7 +139,9 @@ def pick_place(obj: str, target: str) -> Subtask:
         PlanStep("release", only),
     )
     if target in BLOCKS:
-        return Subtask(f"stack {display(obj)} on {display(target)}", steps, is_on_block(obj, target))
+        return Subtask(
+            f"stack {display(obj)} on {display(target)}", steps, is_on_block(obj, target)
+        )
     return Subtask(
         f"put {display(obj)} {relation(target)} {display(target)}", steps, is_in(obj, target)
     )
@@ -333,7 +335,12 @@ TASKS: dict[str, Task] = {
                 "store the blue block and the yellow block in the drawer and close the drawer",
                 "put away the blue and yellow blocks in the drawer",
             ],
-            [open_drawer(), PP("blue_block", "drawer"), PP("yellow_block", "drawer"), close_drawer()],
+            [
+                open_drawer(),
+                PP("blue_block", "drawer"),
+                PP("yellow_block", "drawer"),
+                close_drawer(),
+            ],
         ),
         _task(
             "drawer_green",
@@ -351,7 +358,8 @@ TASKS: dict[str, Task] = {
             [
                 "push the yellow block next to the plate, then put the red block in the bowl",
                 "slide the yellow block over to the plate and drop the red block into the bowl",
-                "nudge the yellow block toward the plate; afterwards the red block goes in the bowl",
+                "nudge the yellow block toward the plate; afterwards the red block goes in the "
+                "bowl",
             ],
             [push_toward("yellow_block", "plate"), PP("red_block", "bowl")],
         ),
@@ -413,4 +421,3 @@ def tasks_of(family: str) -> list[Task]:
 def paraphrase(task: Task, seed: int) -> str:
     """A seeded choice among the task's paraphrases (seed 0 gives the canonical instruction)."""
     return task.paraphrases[seed % len(task.paraphrases)] if seed else task.instruction
-
