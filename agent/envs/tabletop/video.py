@@ -1,4 +1,4 @@
-"""Write episodes as mp4 (H.264 via PyAV): one file per camera, or the cameras tiled side by side."""
+"""Write episodes as mp4 (H.264 via PyAV): one file per camera, or the cameras tiled."""
 
 from __future__ import annotations
 
