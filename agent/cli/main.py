@@ -3,6 +3,7 @@
 Usage:
     wallwm doctor                      # what this machine offers, and what is missing
     wallwm doctor --vlm-url http://127.0.0.1:8000/v1
+    wallwm sim drawer_red --seed 0 --out runs/drawer_red   # expert episode to mp4
 
 Each subcommand lives in its own module with `register(subparsers)`; its parser's default `func`
 takes the parsed arguments and returns the exit code.
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, skills
+from agent.cli import doctor, sim, skills
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     doctor.register(subparsers)
     skills.register(subparsers)
+    sim.register(subparsers)
     return parser
 
 

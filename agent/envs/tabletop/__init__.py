@@ -1,0 +1,1 @@
+"""The MuJoCo tabletop world: scene, simulator, task suite, scripted expert, faults and oracle."""

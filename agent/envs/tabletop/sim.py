@@ -1,0 +1,513 @@
+"""TabletopSim: the MuJoCo tabletop world behind the Robot protocol.
+
+One action = one control step (0.1 s at 10 Hz): absolute end-effector targets per arm
+[x, y, z, roll, pitch, yaw, gripper]. The controller moves each gripper's mocap target toward the
+commanded pose at a bounded speed (like an arm's Cartesian controller) over the physics substeps,
+so even a far target never yanks the physics. Every action is checked against the action space
+first; NaN or out-of-bounds actions raise (or, with `clip_actions`, are clipped and logged) and
+never reach the physics.
+
+Proprio, per arm (PROPRIO_COMPONENTS): end-effector xyz (m), rpy (rad), gripper opening (m,
+distance between the fingers).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import mujoco
+import numpy as np
+
+from agent.envs.tabletop.errors import SimulationUnstableError, UnknownNameError
+from agent.envs.tabletop.scene import (
+    BLOCKS,
+    CAMERAS,
+    CONTAINERS,
+    GEOMETRY,
+    OBJECTS,
+    SceneGeometry,
+    build_mjcf,
+)
+from worldmodel.types import ActionSpace, CameraSpec, Observation
+
+if TYPE_CHECKING:
+    from agent.envs.tabletop.faults import FaultInjector
+
+log = logging.getLogger(__name__)
+
+PROPRIO_COMPONENTS: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw", "opening")
+# OpenCV camera axes (x right, y down, z forward) from MuJoCo's (x right, y up, looking along -z)
+_MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that shapes the simulated robot; the defaults follow SHARED_NAMES.md."""
+
+    arms: int = 1  # 2 gives 14-D actions (the second gripper holds still unless commanded)
+    width: int = 128
+    height: int = 128
+    control_hz: float = 10.0  # one action per 0.1 s of simulated time
+    physics_dt: float = 0.002
+    clip_actions: bool = False  # False: out-of-bounds actions raise; True: clipped and logged
+    render: bool = True  # False skips rendering (black frames) for fast evaluation runs
+    max_speed: float = 0.5  # m/s of the gripper's commanded target
+    max_angular_speed: float = 3.0  # rad/s
+    workspace_low: tuple[float, float, float] = (-0.38, -0.38, 0.005)  # tips above the table
+    workspace_high: tuple[float, float, float] = (0.38, 0.38, 0.45)
+    settle_steps: int = 100  # physics steps after placing the objects, before step 0
+    geometry: SceneGeometry = GEOMETRY
+
+    @property
+    def substeps(self) -> int:
+        return round(1.0 / (self.control_hz * self.physics_dt))
+
+
+def rpy_to_matrix(rpy: np.ndarray) -> np.ndarray:
+    """Rotation R = Rz(yaw) @ Ry(pitch) @ Rx(roll) (fixed-axis x, y, z)."""
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = (
+        math.cos(r),
+        math.sin(r),
+        math.cos(p),
+        math.sin(p),
+        math.cos(y),
+        math.sin(y),
+    )
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
+def matrix_to_rpy(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of rpy_to_matrix (pitch in [-pi/2, pi/2])."""
+    pitch = -math.asin(max(-1.0, min(1.0, matrix[2, 0])))
+    roll = math.atan2(matrix[2, 1], matrix[2, 2])
+    yaw = math.atan2(matrix[1, 0], matrix[0, 0])
+    return np.array([roll, pitch, yaw])
+
+
+def matrix_to_quat(matrix: np.ndarray) -> np.ndarray:
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(matrix, dtype=np.float64).reshape(9))
+    return quat
+
+
+def quat_to_rpy(quat: np.ndarray) -> np.ndarray:
+    matrix = np.zeros(9)
+    mujoco.mju_quat2Mat(matrix, np.asarray(quat, dtype=np.float64))
+    return matrix_to_rpy(matrix.reshape(3, 3))
+
+
+def quat_slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
+    dot = float(np.dot(q0, q1))
+    if dot < 0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        out = q0 + fraction * (q1 - q0)
+        return out / np.linalg.norm(out)
+    theta = math.acos(dot)
+    return (math.sin((1 - fraction) * theta) * q0 + math.sin(fraction * theta) * q1) / math.sin(
+        theta
+    )
+
+
+def quat_angle(q0: np.ndarray, q1: np.ndarray) -> float:
+    return 2 * math.acos(min(1.0, abs(float(np.dot(q0, q1)))))
+
+
+@dataclass
+class SimState:
+    """A snapshot from which `TabletopSim.set_state` continues bit-exactly (the oracle uses it)."""
+
+    physics: np.ndarray  # mjSTATE_INTEGRATION vector
+    step: int
+    command_pos: np.ndarray  # (arms, 3)
+    command_quat: np.ndarray  # (arms, 4)
+    command_grip: np.ndarray  # (arms,)
+    extra: dict = field(default_factory=dict)
+
+
+class TabletopSim:
+    """The MuJoCo tabletop world: Robot protocol plus privileged accessors for the expert."""
+
+    def __init__(self, config: SimConfig | None = None, faults: FaultInjector | None = None):
+        self.config = config or SimConfig()
+        if self.config.arms not in (1, 2):
+            raise ValueError(f"SimConfig.arms is {self.config.arms}; expected 1 or 2")
+        self.geometry = self.config.geometry
+        self.model = mujoco.MjModel.from_xml_string(
+            build_mjcf(self.config.arms, self.geometry, self.config.physics_dt)
+        )
+        self.data = mujoco.MjData(self.model)
+        self.faults = faults
+        self.clip_log: list[str] = []
+        self._renderer: mujoco.Renderer | None = None
+        self._black = np.zeros((self.config.height, self.config.width, 3), np.uint8)
+        self._action_space = ActionSpace.for_arms(
+            self.config.arms, self.config.workspace_low, self.config.workspace_high
+        )
+        self._ids()
+        arms = self.config.arms
+        self.step_index = 0
+        self.command_pos = np.zeros((arms, 3))
+        self.command_quat = np.tile([1.0, 0.0, 0.0, 0.0], (arms, 1))
+        self.command_grip = np.zeros(arms)
+        self._home_all()
+        mujoco.mj_forward(self.model, self.data)
+        self._cameras = self._camera_specs()
+
+    # ----------------------------------------------------------------- set-up
+    def _ids(self) -> None:
+        m = self.model
+        body = mujoco.mjtObj.mjOBJ_BODY
+        self.body_id = {name: mujoco.mj_name2id(m, body, name) for name in (*OBJECTS, "cabinet")}
+        self.free_joint = {
+            name: m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)]
+            for name in (*BLOCKS, *CONTAINERS)
+        }
+        self.free_dof = {
+            name: m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)]
+            for name in (*BLOCKS, *CONTAINERS)
+        }
+        drawer_joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "drawer")
+        self.drawer_qpos = m.jnt_qposadr[drawer_joint]
+        self.camera_id = {c: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in CAMERAS}
+        self.arm_ids = []
+        for a in range(self.config.arms):
+            joint = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)  # noqa: E731
+            self.arm_ids.append(
+                {
+                    "mocap": m.body_mocapid[mujoco.mj_name2id(m, body, f"arm{a}_target")],
+                    "hand": mujoco.mj_name2id(m, body, f"arm{a}_hand"),
+                    "hand_qpos": m.jnt_qposadr[joint(f"arm{a}_hand")],
+                    "fingers": [m.jnt_qposadr[joint(f"arm{a}_finger_{s}")] for s in "lr"],
+                    "finger_bodies": [
+                        mujoco.mj_name2id(m, body, f"arm{a}_finger_{s}") for s in "lr"
+                    ],
+                    "actuators": [
+                        mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"arm{a}_finger_{s}")
+                        for s in "lr"
+                    ],
+                }
+            )
+
+    def _home_all(self) -> None:
+        homes = [self.geometry.home, self.geometry.arm1_home][: self.config.arms]
+        for a, home in enumerate(homes):
+            ids = self.arm_ids[a]
+            self.command_pos[a] = home
+            self.command_quat[a] = (1.0, 0.0, 0.0, 0.0)
+            self.command_grip[a] = 0.0
+            self.data.mocap_pos[ids["mocap"]] = home
+            self.data.mocap_quat[ids["mocap"]] = (1.0, 0.0, 0.0, 0.0)
+            adr = ids["hand_qpos"]
+            self.data.qpos[adr : adr + 3] = home
+            self.data.qpos[adr + 3 : adr + 7] = (1.0, 0.0, 0.0, 0.0)
+            for adr, act in zip(ids["fingers"], ids["actuators"], strict=True):
+                self.data.qpos[adr] = self.geometry.finger_travel
+                self.data.ctrl[act] = self.geometry.finger_travel
+
+    def _camera_specs(self) -> tuple[CameraSpec, ...]:
+        specs = []
+        for name in CAMERAS:
+            cid = self.camera_id[name]
+            specs.append(
+                CameraSpec(
+                    name=name,
+                    width=self.config.width,
+                    height=self.config.height,
+                    intrinsics=CameraSpec.pinhole_intrinsics(
+                        self.config.width, self.config.height, float(self.model.cam_fovy[cid])
+                    ),
+                    extrinsics=self.camera_pose(name),
+                    mounted_on="arm0" if name == "wrist" else None,
+                )
+            )
+        return tuple(specs)
+
+    # ------------------------------------------------------------- protocol
+    @property
+    def cameras(self) -> tuple[CameraSpec, ...]:
+        return self._cameras
+
+    @property
+    def action_space(self) -> ActionSpace:
+        return self._action_space
+
+    def reset(self, seed: int) -> Observation:
+        """Place the objects by `seed`, home the gripper(s), settle, and observe step 0."""
+        mujoco.mj_resetData(self.model, self.data)
+        self._home_all()
+        self.place_objects(np.random.default_rng(seed))
+        mujoco.mj_step(self.model, self.data, nstep=self.config.settle_steps)
+        self.data.time = 0.0
+        mujoco.mj_forward(self.model, self.data)
+        self.step_index = 0
+        self.clip_log = []
+        if self.faults is not None:
+            self.faults.reset(seed)
+        return self.observe()
+
+    def place_objects(self, rng: np.random.Generator) -> None:
+        """Sample non-overlapping positions (and block yaws) inside the free table area."""
+        g = self.geometry
+        radii = {name: g.block_half * math.sqrt(2) for name in BLOCKS}
+        radii.update(bowl=g.bowl_radius + 0.005, plate=g.plate_radius)
+        placed: list[tuple[np.ndarray, float]] = []
+        for name in ("bowl", "plate", *BLOCKS):
+            radius = radii[name]
+            for _ in range(1000):
+                xy = np.array(
+                    [
+                        rng.uniform(g.area_x[0] + radius, g.area_x[1] - radius),
+                        rng.uniform(g.area_y[0] + radius, g.area_y[1] - radius),
+                    ]
+                )
+                if all(np.linalg.norm(xy - p) > radius + r + g.clearance for p, r in placed):
+                    break
+            else:
+                raise SimulationUnstableError("could not place the objects without overlap")
+            placed.append((xy, radius))
+            yaw = rng.uniform(-math.pi / 4, math.pi / 4) if name in BLOCKS else 0.0
+            z = g.block_half if name in BLOCKS else 0.0
+            adr = self.free_joint[name]
+            self.data.qpos[adr : adr + 3] = (*xy, z)
+            self.data.qpos[adr + 3 : adr + 7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        self.data.qpos[self.drawer_qpos] = 0.0
+
+    def step(self, action: np.ndarray) -> Observation:
+        """Check `action`, move the gripper targets toward it for one control period, observe."""
+        action = self._validate(action)
+        if self.faults is not None:
+            action = self.faults.on_action(self, action)
+        self.apply(action)
+        if self.faults is not None:
+            self.faults.on_physics(self)
+        return self.observe()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __enter__(self) -> TabletopSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- control
+    def _validate(self, action: np.ndarray) -> np.ndarray:
+        if not self.config.clip_actions:
+            return self.action_space.check(action).reshape(self.action_space.dim)
+        array = np.asarray(action, dtype=np.float32)
+        if array.shape != (self.action_space.dim,):
+            return self.action_space.check(array)  # raises the shape error
+        clipped = self.action_space.clip(array)
+        if np.any(clipped != array):
+            names = [
+                self.action_space.component_names[i]
+                for i in np.flatnonzero(clipped != array).tolist()
+            ]
+            message = f"step {self.step_index}: clipped {names} into the action bounds"
+            log.warning(message)
+            self.clip_log.append(message)
+        return clipped
+
+    def apply(self, action: np.ndarray) -> None:
+        """Run one control period toward `action` (already checked); no observation."""
+        cfg = self.config
+        period = 1.0 / cfg.control_hz
+        chunks = 5  # the mocap target moves in 5 increments per control period
+        per_chunk = cfg.substeps // chunks
+        starts_pos = self.command_pos.copy()
+        starts_quat = self.command_quat.copy()
+        goals_pos, goals_quat = [], []
+        for a in range(cfg.arms):
+            part = np.asarray(action[7 * a : 7 * a + 7], dtype=np.float64)
+            delta = part[:3] - starts_pos[a]
+            distance = float(np.linalg.norm(delta))
+            limit = cfg.max_speed * period
+            if distance > limit:
+                delta *= limit / distance
+            goals_pos.append(starts_pos[a] + delta)
+            quat = matrix_to_quat(rpy_to_matrix(part[3:6]))
+            angle = quat_angle(starts_quat[a], quat)
+            angle_limit = cfg.max_angular_speed * period
+            if angle > angle_limit:
+                quat = quat_slerp(starts_quat[a], quat, angle_limit / angle)
+            goals_quat.append(quat)
+            opening = self.geometry.finger_travel * (1.0 - float(np.clip(part[6], 0.0, 1.0)))
+            for act in self.arm_ids[a]["actuators"]:
+                self.data.ctrl[act] = opening
+            self.command_grip[a] = part[6]
+        for k in range(1, chunks + 1):
+            fraction = k / chunks
+            for a in range(cfg.arms):
+                mocap = self.arm_ids[a]["mocap"]
+                self.data.mocap_pos[mocap] = starts_pos[a] + fraction * (
+                    goals_pos[a] - starts_pos[a]
+                )
+                self.data.mocap_quat[mocap] = quat_slerp(starts_quat[a], goals_quat[a], fraction)
+            mujoco.mj_step(self.model, self.data, nstep=per_chunk)
+        mujoco.mj_forward(self.model, self.data)  # observations show the state after the period
+        self.command_pos[:] = goals_pos
+        self.command_quat[:] = goals_quat
+        self.step_index += 1
+        if not np.all(np.isfinite(self.data.qpos)):
+            raise SimulationUnstableError(f"physics produced NaN at step {self.step_index}")
+
+    def hold_action(self) -> np.ndarray:
+        """The action that keeps every arm at its current command."""
+        parts = [
+            np.array(
+                [*self.command_pos[a], *quat_to_rpy(self.command_quat[a]), self.command_grip[a]]
+            )
+            for a in range(self.config.arms)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+    # --------------------------------------------------------- observation
+    def observe(self) -> Observation:
+        images = self.render() if self.config.render else {c: self._black for c in CAMERAS}
+        if self.faults is not None:
+            images = self.faults.on_images(self, images)
+        return Observation(
+            cameras=self._cameras,
+            images=images,
+            proprio=self.proprio(),
+            timestamp=float(self.data.time),
+            step=self.step_index,
+            camera_poses={"wrist": self.camera_pose("wrist")},
+        )
+
+    def render(self) -> dict[str, np.ndarray]:
+        """One RGB frame per camera, shadows and reflections off."""
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.config.height, self.config.width)
+            flags = self._renderer.scene.flags
+            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
+            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+        images = {}
+        for name in CAMERAS:
+            self._renderer.update_scene(self.data, camera=self.camera_id[name])
+            images[name] = self._renderer.render()
+        return images
+
+    def proprio(self) -> np.ndarray:
+        parts = []
+        for a in range(self.config.arms):
+            pos, matrix = self.ee_pose(a)
+            parts += [pos, matrix_to_rpy(matrix), [self.gripper_opening(a)]]
+        return np.concatenate(parts).astype(np.float32)
+
+    def camera_pose(self, name: str) -> np.ndarray:
+        """4x4 base_from_camera in OpenCV axes (x right, y down, z forward)."""
+        cid = self.camera_id[name]
+        pose = np.eye(4)
+        pose[:3, :3] = self.data.cam_xmat[cid].reshape(3, 3) @ _MUJOCO_TO_OPENCV
+        pose[:3, 3] = self.data.cam_xpos[cid]
+        return pose
+
+    # ---------------------------------------------------------- privileged
+    def ee_pose(self, arm: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        hand = self.arm_ids[arm]["hand"]
+        return self.data.xpos[hand].copy(), self.data.xmat[hand].reshape(3, 3).copy()
+
+    def gripper_opening(self, arm: int = 0) -> float:
+        return float(sum(self.data.qpos[adr] for adr in self.arm_ids[arm]["fingers"]))
+
+    def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(position (3,), rotation matrix (3, 3)) of an object's body in the base frame."""
+        if name not in self.body_id:
+            raise UnknownNameError(f"unknown object {name!r}; expected one of {list(OBJECTS)}")
+        bid = self.body_id[name]
+        return self.data.xpos[bid].copy(), self.data.xmat[bid].reshape(3, 3).copy()
+
+    def object_yaw(self, name: str) -> float:
+        _, matrix = self.object_pose(name)
+        return math.atan2(matrix[1, 0], matrix[0, 0])
+
+    def drawer_opening(self) -> float:
+        """How far the drawer is pulled out (m), 0 = closed."""
+        return float(self.data.qpos[self.drawer_qpos])
+
+    def touching(self, name: str) -> set[str]:
+        """Names of the bodies in contact with object `name` (fingers as 'arm0_finger_l' ...)."""
+        bid = self.body_id.get(name)
+        if bid is None:
+            raise UnknownNameError(f"unknown object {name!r}; expected one of {list(OBJECTS)}")
+        out = set()
+        for contact in self.data.contact[: self.data.ncon]:
+            b1 = self.model.geom_bodyid[contact.geom1]
+            b2 = self.model.geom_bodyid[contact.geom2]
+            if bid in (b1, b2):
+                other = b2 if b1 == bid else b1
+                out.add(mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, other) or "world")
+        return out
+
+    def held_object(self, arm: int = 0) -> str | None:
+        """The block both fingers of `arm` touch, if any."""
+        fingers = {f"arm{arm}_finger_l", f"arm{arm}_finger_r"}
+        for name in BLOCKS:
+            if fingers <= self.touching(name):
+                return name
+        return None
+
+    def set_object_position(self, name: str, xyz: np.ndarray) -> None:
+        """Teleport a block or container (faults and recovery demos use this), at rest."""
+        adr, dof = self.free_joint[name], self.free_dof[name]
+        self.data.qpos[adr : adr + 3] = xyz
+        self.data.qvel[dof : dof + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_gripper_pose(self, arm: int, pos: np.ndarray, yaw: float, grip: float) -> None:
+        """Teleport a gripper (at rest) and its target: recovery demos start from such poses."""
+        ids = self.arm_ids[arm]
+        quat = matrix_to_quat(rpy_to_matrix(np.array([0.0, 0.0, yaw])))
+        opening = self.geometry.finger_travel * (1.0 - grip)
+        self.data.mocap_pos[ids["mocap"]] = pos
+        self.data.mocap_quat[ids["mocap"]] = quat
+        adr = ids["hand_qpos"]
+        self.data.qpos[adr : adr + 3] = pos
+        self.data.qpos[adr + 3 : adr + 7] = quat
+        dof = self.model.jnt_dofadr[self.model.body_jntadr[ids["hand"]]]
+        self.data.qvel[dof : dof + 6] = 0.0
+        for finger, act in zip(ids["fingers"], ids["actuators"], strict=True):
+            self.data.qpos[finger] = opening
+            self.data.ctrl[act] = opening
+        self.command_pos[arm] = pos
+        self.command_quat[arm] = quat
+        self.command_grip[arm] = grip
+        mujoco.mj_forward(self.model, self.data)
+
+    # --------------------------------------------------------------- state
+    def get_state(self) -> SimState:
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, physics, spec)
+        return SimState(
+            physics=physics,
+            step=self.step_index,
+            command_pos=self.command_pos.copy(),
+            command_quat=self.command_quat.copy(),
+            command_grip=self.command_grip.copy(),
+        )
+
+    def set_state(self, state: SimState) -> None:
+        mujoco.mj_setState(
+            self.model, self.data, state.physics, mujoco.mjtState.mjSTATE_INTEGRATION
+        )
+        mujoco.mj_forward(self.model, self.data)
+        self.step_index = state.step
+        self.command_pos[:] = state.command_pos
+        self.command_quat[:] = state.command_quat
+        self.command_grip[:] = state.command_grip
