@@ -105,13 +105,15 @@ class ActionBlock(nn.Module):
         self_rope: tuple[torch.Tensor, torch.Tensor],
         time_rope: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
-        shift, scale, gate, c_shift, c_scale, c_gate = (self.scale_shift_table + temb.float()).chunk(
-            6, dim=1
-        )
+        modulation = self.scale_shift_table + temb.float()  # (B, 6, D)
+        shift, scale, gate, c_shift, c_scale, c_gate = modulation.chunk(6, dim=1)
         # 1. self-attention over action tokens
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
-        x = (x.float() + self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask,
-                                        self_rope) * gate).type_as(x)
+        x = (
+            x.float()
+            + self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask, self_rope)
+            * gate
+        ).type_as(x)
         # 2. cross-attention to the state token
         x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv)
         # 3. cross-attention to the matching video block's tokens (all views)
@@ -183,7 +185,7 @@ class ActionTower(nn.Module):
                 f"{len(features)} video feature blocks given; the action tower has "
                 f"{len(self.blocks)} blocks (same depth as the video tower)"
             )
-        batch, views, tokens, _ = features[0].shape
+        batch, views = features[0].shape[:2]
         device = features[0].device
         frame = torch.arange(grid[0], device=device).repeat_interleave(grid[1] * grid[2])  # (N,)
         if view_ids is None:
@@ -222,8 +224,9 @@ class ActionTower(nn.Module):
                 f"state has shape {tuple(state.shape)}; expected ({batch}, {self.proprio_dim})"
             )
         if timestep.shape != (batch,):
-            raise ModelInputError(f"action timestep has shape {tuple(timestep.shape)}; expected "
-                                  f"({batch},)")
+            raise ModelInputError(
+                f"action timestep has shape {tuple(timestep.shape)}; expected ({batch},)"
+            )
         device = actions.device
         index = self.step_time_index(steps, device)  # (T,)
         x = (

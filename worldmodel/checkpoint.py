@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import WanTransformer3DModel
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -31,6 +31,7 @@ CONFIG_FILE = "config.json"
 VIDEO_FILE = "video_tower.safetensors"
 ACTION_FILE = "action_tower.safetensors"
 NORMALIZATION_FILE = "normalization.json"
+VAE_FOLDER = "vae"  # optional: a diffusers AutoencoderKLWan save_pretrained folder
 FORMAT = "wallwm-checkpoint/1"
 
 
@@ -76,8 +77,10 @@ class NormStats:
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
 
 
-def save_checkpoint(model: WallWM, folder: str | Path, stats: NormStats) -> Path:
-    """Write the model and its normalisation statistics to `folder` (created if needed)."""
+def save_checkpoint(
+    model: WallWM, folder: str | Path, stats: NormStats, vae: AutoencoderKLWan | None = None
+) -> Path:
+    """Write the model, its normalisation statistics and optionally its VAE to `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, **model.config.to_dict()}
@@ -85,7 +88,20 @@ def save_checkpoint(model: WallWM, folder: str | Path, stats: NormStats) -> Path
     save_file(_contiguous(model.video.state_dict()), str(folder / VIDEO_FILE))
     save_file(_contiguous(model.action.state_dict()), str(folder / ACTION_FILE))
     (folder / NORMALIZATION_FILE).write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+    if vae is not None:
+        vae.save_pretrained(str(folder / VAE_FOLDER))
     return folder
+
+
+def load_vae(folder: str | Path) -> AutoencoderKLWan | None:
+    """The VAE saved with a checkpoint, or None when the checkpoint carries none."""
+    path = Path(folder) / VAE_FOLDER
+    if not path.is_dir():
+        return None
+    try:
+        return AutoencoderKLWan.from_pretrained(str(path))
+    except (OSError, ValueError) as error:
+        raise CorruptCheckpointError(f"the VAE in {path} cannot be read: {error}") from error
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

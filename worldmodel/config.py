@@ -145,7 +145,7 @@ class ModelConfig:
                 f"control_fps {self.control_fps} / video_fps {self.video_fps} = {value}; "
                 "expected a whole number >= 1"
             )
-        return int(round(value))
+        return round(value)
 
     @property
     def latent_size(self) -> tuple[int, int]:

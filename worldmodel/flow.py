@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from worldmodel.config import FlowConfig
+from worldmodel.errors import ContractError
 from worldmodel.masks import apply_tube_noise, tube_mask
 from worldmodel.model import WallWM
 
@@ -124,7 +125,7 @@ class EMA:
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"EMA decay is {decay}; expected a value in (0, 1)")
+            raise ContractError(f"EMA decay is {decay}; expected a value in (0, 1)")
         self.decay = decay
         self.shadow = copy.deepcopy(model).eval().requires_grad_(False)
 

