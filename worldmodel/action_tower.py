@@ -109,11 +109,8 @@ class ActionBlock(nn.Module):
         shift, scale, gate, c_shift, c_scale, c_gate = modulation.chunk(6, dim=1)
         # 1. self-attention over action tokens
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
-        x = (
-            x.float()
-            + self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask, self_rope)
-            * gate
-        ).type_as(x)
+        attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask, self_rope)
+        x = (x.float() + attn * gate).type_as(x)
         # 2. cross-attention to the state token
         x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv)
         # 3. cross-attention to the matching video block's tokens (all views)
