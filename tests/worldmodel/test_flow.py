@@ -48,7 +48,9 @@ def test_noising_interpolates_data_and_noise():
 
 def test_loss_runs_video_once_and_actions_k_times(debug_model, debug_config):
     calls = {"video": 0, "action": 0}
-    debug_model.video.register_forward_hook(lambda *_: calls.__setitem__("video", calls["video"] + 1))
+    debug_model.video.register_forward_hook(
+        lambda *_: calls.__setitem__("video", calls["video"] + 1)
+    )
     debug_model.action.register_forward_hook(
         lambda *_: calls.__setitem__("action", calls["action"] + 1)
     )
