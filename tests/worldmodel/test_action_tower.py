@@ -32,14 +32,14 @@ def test_joint_forward_shapes(mixed_model, debug_config, views, steps):
 def test_changing_actions_leaves_every_video_output_bit_identical(mixed_model, debug_config):
     inputs = _batch(debug_config, 3, 12)
     with torch.no_grad():
-        video_a, context_a = mixed_model.encode_video(
+        video_a, _ = mixed_model.encode_video(
             inputs["latents"], inputs["video_timestep"], inputs["text"]
         )
         sample_a, action_a = mixed_model(**inputs)
         changed = dict(inputs, actions=inputs["actions"] * -3 + 1, action_timestep=torch.ones(2))
         changed["state"] = inputs["state"] + 5
         sample_b, action_b = mixed_model(**changed)
-        video_b, context_b = mixed_model.encode_video(
+        video_b, _ = mixed_model.encode_video(
             changed["latents"], changed["video_timestep"], changed["text"]
         )
     assert torch.equal(sample_a, sample_b)

@@ -73,12 +73,12 @@ def test_missing_and_unexpected_tensors_are_named(saved):
     state = load_file(str(saved / ACTION_FILE))
     del state["proj_out.bias"]
     save_file(state, str(saved / ACTION_FILE))
-    with pytest.raises(CheckpointMismatchError, match="'proj_out.bias' is missing"):
+    with pytest.raises(CheckpointMismatchError, match=r"'proj_out\.bias' is missing"):
         load_checkpoint(saved)
     state["proj_out.bias"] = torch.zeros(7)
     state["extra.weight"] = torch.zeros(1)
     save_file(state, str(saved / ACTION_FILE))
-    with pytest.raises(CheckpointMismatchError, match="unexpected tensor 'extra.weight'"):
+    with pytest.raises(CheckpointMismatchError, match=r"unexpected tensor 'extra\.weight'"):
         load_checkpoint(saved)
 
 

@@ -68,7 +68,7 @@ def test_keyframe_is_kept_and_seed_decides(mixed_model, debug_config, mode, view
 def test_bad_requests(debug_model, debug_config):
     with pytest.raises(ModelInputError, match="unknown sampling mode"):
         sample_event(debug_model, _inputs(debug_config), "fast")
-    with pytest.raises(ModelInputError, match="expected 1..64"):
+    with pytest.raises(ModelInputError, match=r"expected 1\.\.64"):
         sample_event(debug_model, _inputs(debug_config, steps=65))
     bad = _inputs(debug_config)
     bad.keyframes = bad.keyframes.expand(-1, -1, -1, 2, -1, -1)
