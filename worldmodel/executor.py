@@ -83,18 +83,24 @@ class EventModeExecutor:
 
     @classmethod
     def from_preset(
-        cls, preset: str, seed: int = 0, device: str = "cpu", mode: str = "asymmetric"
+        cls,
+        preset: str,
+        seed: int = 0,
+        device: str = "cpu",
+        mode: str = "asymmetric",
+        text_encoder: TextEncoder | None = None,
     ) -> EventModeExecutor:
         """Random weights of a preset (for speed tests and plumbing before training)."""
         config = get_config(preset)
         target = torch.device(device)
         dtype = default_dtype(target)
         torch.manual_seed(seed)
-        model = WallWM(config).to(target, dtype)
-        vae = VideoVAE.from_config(config.vae)
-        vae.vae.to(target)
+        with target:  # built where it runs: the 5B preset never passes through host memory
+            model = WallWM(config).to(dtype)
+            vae = VideoVAE.from_config(config.vae)
         stats = NormStats.identity(config.action_dim, config.proprio_dim)
-        return cls(model, stats, vae, build_text_encoder(config.text, target), mode)
+        text = text_encoder or build_text_encoder(config.text, target)
+        return cls(model, stats, vae, text, mode)
 
     @property
     def device(self) -> torch.device:

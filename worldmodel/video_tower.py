@@ -123,7 +123,6 @@ class CrossViewBranch(nn.Module):
         self.norm_k = nn.RMSNorm(dim, eps=eps)
         self.to_out = nn.Linear(dim, dim)
         self.scale_shift_table = nn.Parameter(torch.randn(1, 3, dim) / dim**0.5)
-        self.time_proj = nn.Linear(dim, 3 * dim)
 
     @torch.no_grad()
     def init_from(self, attn: nn.Module) -> None:
@@ -136,7 +135,7 @@ class CrossViewBranch(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,  # (B*V, F*S, D)
-        temb: torch.Tensor,  # (B*V, D) or (B*V, F*S, D)
+        time_modulation: torch.Tensor,  # (B*V, 1 or F*S, 3, D), shared by every branch
         views: int,
         grid: tuple[int, int, int],
         rope: tuple[torch.Tensor, torch.Tensor],  # each (F, V*S, 1, head_dim)
@@ -145,12 +144,8 @@ class CrossViewBranch(nn.Module):
         frames, tokens = grid[0], grid[1] * grid[2]
         batch = hidden.shape[0] // views
         dim = hidden.shape[-1]
-        if temb.ndim == 2:
-            temb = temb.unsqueeze(1)  # (B*V, 1, D)
-        modulation = self.scale_shift_table.unsqueeze(0) + self.time_proj(F.silu(temb)).unflatten(
-            -1, (3, dim)
-        )  # (B*V, 1 or N, 3, D)
-        shift, scale, gate = modulation.float().unbind(2)
+        modulation = self.scale_shift_table.unsqueeze(0) + time_modulation.float()
+        shift, scale, gate = modulation.unbind(2)  # each (B*V, 1 or N, D)
         x = (self.norm(hidden.float()) * (1 + scale) + shift).type_as(hidden)
         x = x.view(batch, views, frames, tokens, dim).transpose(1, 2)
         x = x.reshape(batch * frames, views * tokens, dim)  # (B*F, V*S, D)
@@ -190,6 +185,8 @@ class VideoTower(nn.Module):
             CrossViewBranch(config.dim, config.num_heads, config.eps)
             for _ in range(config.num_layers)
         )
+        # One timestep projection for every branch, each adds its own table (as Wan's blocks do)
+        self.cross_view_time_proj = nn.Linear(config.dim, 3 * config.dim)
         self.reset_cross_view()
 
     def reset_cross_view(self) -> None:
@@ -258,12 +255,16 @@ class VideoTower(nn.Module):
         )
         timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, [N,] 6, D)
         camera_rope = self.camera_rope(view_ids, grid)
+        time_modulation = self.cross_view_time_proj(F.silu(temb))  # (B*V, [N,] 3D)
+        if time_modulation.ndim == 2:
+            time_modulation = time_modulation.unsqueeze(1)
+        time_modulation = time_modulation.unflatten(-1, (3, -1))  # (B*V, 1 or N, 3, D)
 
         # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
         features = []
         for block, branch in zip(wan.blocks, self.cross_view, strict=True):
             hidden = block(hidden, text_hidden, timestep_proj, rotary)
-            hidden = branch(hidden, temb, views, grid, camera_rope, cross_view_mask)
+            hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
             features.append(hidden.view(batch, views, tokens, -1))
 
         # 4. Output norm, projection and unpatchify (Wan's head)
