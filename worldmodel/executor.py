@@ -9,6 +9,7 @@ checkpoint's statistics. Deterministic for a given seed on a given device.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
 from worldmodel.types import EventPrediction, EventRequest
 from worldmodel.vae import VideoVAE
+
+CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings are small
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -57,7 +60,7 @@ class EventModeExecutor:
         self.text_encoder = text_encoder
         self.mode = mode
         self.name = name or f"wallwm-{config.name}"
-        self._captions: dict[str, torch.Tensor] = {}
+        self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @classmethod
     def from_checkpoint(
@@ -111,8 +114,13 @@ class EventModeExecutor:
         return next(self.model.parameters()).dtype
 
     def _text(self, caption: str) -> torch.Tensor:
-        if caption not in self._captions:
+        """The caption's embedding, encoded once and kept for the most recent captions."""
+        if caption in self._captions:
+            self._captions.move_to_end(caption)
+        else:
             self._captions[caption] = self.text_encoder.encode([caption])
+            if len(self._captions) > CAPTION_CACHE_SIZE:
+                self._captions.popitem(last=False)
         return self._captions[caption].to(self.device, self.dtype)  # (1, L, D)
 
     def _check(self, request: EventRequest) -> None:

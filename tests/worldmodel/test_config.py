@@ -3,9 +3,11 @@
 import dataclasses
 
 import pytest
+import torch
 
 from worldmodel.config import PRESETS, ModelConfig, get_config
 from worldmodel.errors import UnknownPresetError
+from worldmodel.model import WallWM
 
 
 def test_registry_has_the_three_presets():
@@ -52,3 +54,11 @@ def test_inconsistent_latent_channels_are_refused():
     config = get_config("debug")
     with pytest.raises(UnknownPresetError, match="in_channels"):
         dataclasses.replace(config, video=dataclasses.replace(config.video, in_channels=5))
+
+
+def test_wan22_5b_builds_on_the_meta_device_at_the_paper_size():
+    with torch.device("meta"):  # shapes only, no memory
+        model = WallWM(get_config("wan22-5b"))
+    counts = model.parameter_counts()
+    assert 4.9e9 < counts["wan"] < 5.1e9  # Wan2.2-TI2V-5B
+    assert len(model.action.blocks) == len(model.video.wan.blocks) == 30

@@ -85,3 +85,14 @@ def test_nan_weights_are_refused_with_a_clear_error(executor):
         broken.model.action.proj_out.bias[0] = float("nan")
     with pytest.raises(NonFiniteOutputError, match="non-finite actions"):
         broken.predict(_request())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_predict_on_cuda_in_bf16():
+    executor = EventModeExecutor.from_preset("tiny", device="cuda")
+    assert executor.dtype == torch.bfloat16
+    request = _request(size=64, frames=32)
+    first = executor.predict(request)
+    assert first.actions.shape == (32, 7)
+    assert np.array_equal(first.actions, executor.predict(request).actions)
