@@ -39,3 +39,27 @@ class ActionShapeError(ContractError):
 
 class ActionOutOfBoundsError(ContractError):
     """An action lies outside the bounds of its action space."""
+
+
+class UnknownPresetError(ContractError):
+    """A model preset name or configuration field is unknown or inconsistent."""
+
+
+class ModelInputError(ContractError):
+    """A tensor given to the world model has the wrong shape, size or camera count."""
+
+
+class CheckpointError(WallwmError):
+    """A world-model checkpoint folder cannot be read or does not match the model."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file is missing, truncated or not valid JSON / safetensors."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint's tensor names or shapes differ from the model built from its config."""
+
+
+class NonFiniteOutputError(WallwmError):
+    """The world model produced NaN or infinity; the prediction is refused."""

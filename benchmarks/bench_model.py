@@ -1,0 +1,133 @@
+"""WALL-WM model benchmark: parameter counts, and the time of one Event Mode prediction.
+
+For a preset with random weights, one event (3 cameras, a 32-step segment by default) is predicted
+with the asymmetric 1-to-N sampler and with symmetric joint denoising; the table gives the median
+time to first action and total time of each and the symmetric / asymmetric ratio.
+
+Usage:
+    PYTHONPATH=. python benchmarks/bench_model.py                      # tiny on CPU
+    PYTHONPATH=. python benchmarks/bench_model.py --preset wan22-5b --device cuda --steps 50
+
+The umT5-XXL weights are not available offline, so a preset whose text encoder is umT5 gets a
+fixed random caption embedding of umT5's shape (1, 512, 4096); captions are encoded once and cached
+by the executor, so this leaves the per-event cost unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import numpy as np
+import torch
+
+from benchmarks.record import markdown_table, record
+from worldmodel.config import PRESETS, get_config
+from worldmodel.executor import EventModeExecutor
+from worldmodel.model import WallWM
+from worldmodel.types import CameraSpec, EventRequest, Observation
+
+
+class FixedTextEncoder:
+    """A caption embedding of the right shape for presets whose encoder weights are not here."""
+
+    def __init__(self, dim: int, length: int, device: torch.device) -> None:
+        self.dim = dim
+        generator = torch.Generator().manual_seed(0)
+        self.embedding = torch.randn(1, length, dim, generator=generator).to(device)
+
+    def encode(self, captions: list[str]) -> torch.Tensor:
+        return self.embedding.expand(len(captions), -1, -1)
+
+
+def parameter_rows() -> list[list[object]]:
+    """Parameter counts of every preset, built on the meta device (no memory)."""
+    rows = []
+    for name in PRESETS:
+        with torch.device("meta"):
+            counts = WallWM(get_config(name)).parameter_counts()
+        rows.append([name, *(f"{counts[k] / 1e6:.2f} M" for k in counts)])
+    return rows
+
+
+def make_request(preset: str, steps: int, seed: int) -> EventRequest:
+    config = get_config(preset)
+    rng = np.random.default_rng(seed)
+    names = ("ego", "left_wrist", "right_wrist", "spare")[: config.cameras]
+    specs = tuple(CameraSpec(n, config.image_width, config.image_height) for n in names)
+    shape = (config.image_height, config.image_width, 3)
+    images = {n: rng.integers(0, 256, shape, dtype=np.uint8) for n in names}
+    proprio = np.zeros(config.proprio_dim, np.float32)
+    observation = Observation(specs, images, proprio, 0.0, 0)
+    return EventRequest("pick up the red block and lift it", observation, steps, seed=seed)
+
+
+def time_mode(
+    executor: EventModeExecutor, request: EventRequest, repeats: int
+) -> tuple[float, float]:
+    """Median (time to first action, total) over `repeats` predictions after one warm-up."""
+    executor.predict(request)
+    first, total = [], []
+    for _ in range(repeats):
+        prediction = executor.predict(request)
+        first.append(prediction.time_to_first_action_s)
+        total.append(prediction.total_s)
+    return statistics.median(first), statistics.median(total)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=32, help="event length in control steps")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+
+    header = ["preset", "Wan transformer", "cross-view branches", "action tower", "total"]
+    params_table = markdown_table(header, parameter_rows())
+
+    config = get_config(args.preset)
+    device = torch.device(args.device)
+    text = None
+    if config.text.kind == "umt5" and config.text.umt5_path is None:
+        text = FixedTextEncoder(config.video.text_dim, config.text.max_length, device)
+    asymmetric = EventModeExecutor.from_preset(args.preset, device=args.device, text_encoder=text)
+    symmetric = EventModeExecutor(
+        asymmetric.model, asymmetric.stats, asymmetric.vae, asymmetric.text_encoder, "symmetric"
+    )
+    request = make_request(args.preset, args.steps, seed=0)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    results = {}
+    for label, executor in (("asymmetric 1-to-N", asymmetric), ("symmetric", symmetric)):
+        results[label] = time_mode(executor, request, args.repeats)
+    flow = config.flow
+    rows = [
+        [label, f"{first * 1e3:.0f} ms", f"{total * 1e3:.0f} ms"]
+        for label, (first, total) in results.items()
+    ]
+    (a_first, a_total), (s_first, s_total) = results.values()
+    rows.append(["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"])
+    timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
+    notes = (
+        f"Preset `{args.preset}` with random weights on {args.device} "
+        f"({asymmetric.dtype}, {torch.get_num_threads()} threads), {config.cameras} cameras at "
+        f"{config.image_height}x{config.image_width}, a {args.steps}-step event; asymmetric = "
+        f"1 video forward + {flow.action_steps} action steps, symmetric = "
+        f"{flow.symmetric_steps} joint steps; median of {args.repeats} after a warm-up. "
+        "Total includes VAE encoding of the keyframes; no frames are decoded."
+    )
+    if device.type == "cuda":
+        notes += f" Peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB."
+    if device.type == "cpu":
+        notes += " Measured while other jobs ran on the same 2 cores."
+    if args.no_record:
+        print(params_table, timing_table, notes, sep="\n\n")
+        return
+    record("WALL-WM parameter counts", params_table)
+    record(f"WALL-WM event prediction: {args.preset} on {args.device}", timing_table, notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Shared fixtures of the world-model tests: the `debug` preset, seeded."""
+
+import pytest
+import torch
+
+from worldmodel.config import ModelConfig, get_config
+from worldmodel.model import WallWM
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The debug model's matrices are tiny: one thread avoids spin-waiting on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def debug_config() -> ModelConfig:
+    return get_config("debug")
+
+
+@pytest.fixture
+def debug_model(debug_config: ModelConfig) -> WallWM:
+    torch.manual_seed(0)
+    return WallWM(debug_config).eval()
+
+
+@pytest.fixture
+def mixed_model(debug_model: WallWM) -> WallWM:
+    """The debug model with non-zero cross-view outputs, as after some training."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for branch in debug_model.video.cross_view:
+            weight = branch.to_out.weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
+    return debug_model

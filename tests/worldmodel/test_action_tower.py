@@ -1,0 +1,94 @@
+"""Action tower: shapes, padding, time alignment and the one-way coupling with the video tower."""
+
+import pytest
+import torch
+
+from worldmodel.errors import ModelInputError
+
+
+def _batch(config, views: int, steps: int, batch: int = 2, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    frames = config.latent_frames(steps)
+    return {
+        "latents": torch.randn(batch, views, 4, frames, 4, 4, generator=generator),
+        "video_timestep": torch.full((batch, frames), 600.0),
+        "actions": torch.randn(batch, steps, config.action_dim, generator=generator),
+        "action_timestep": torch.tensor([300.0, 900.0][:batch]),
+        "text": torch.randn(batch, 1, 384, generator=generator),
+        "state": torch.randn(batch, config.proprio_dim, generator=generator),
+    }
+
+
+@pytest.mark.parametrize(("views", "steps"), [(1, 1), (2, 7), (3, 12), (3, 33)])
+def test_joint_forward_shapes(mixed_model, debug_config, views, steps):
+    inputs = _batch(debug_config, views, steps)
+    with torch.no_grad():
+        video, action = mixed_model(**inputs)
+    assert video.shape == inputs["latents"].shape
+    assert action.shape == (2, steps, debug_config.action_dim)
+    assert torch.isfinite(action).all()
+
+
+def test_changing_actions_leaves_every_video_output_bit_identical(mixed_model, debug_config):
+    inputs = _batch(debug_config, 3, 12)
+    with torch.no_grad():
+        video_a, _ = mixed_model.encode_video(
+            inputs["latents"], inputs["video_timestep"], inputs["text"]
+        )
+        sample_a, action_a = mixed_model(**inputs)
+        changed = dict(inputs, actions=inputs["actions"] * -3 + 1, action_timestep=torch.ones(2))
+        changed["state"] = inputs["state"] + 5
+        sample_b, action_b = mixed_model(**changed)
+        video_b, _ = mixed_model.encode_video(
+            changed["latents"], changed["video_timestep"], changed["text"]
+        )
+    assert torch.equal(sample_a, sample_b)
+    assert all(torch.equal(a, b) for a, b in zip(video_a.features, video_b.features, strict=True))
+    assert not torch.allclose(action_a, action_b)
+
+
+def test_actions_read_the_video(mixed_model, debug_config):
+    inputs = _batch(debug_config, 2, 8)
+    with torch.no_grad():
+        _, before = mixed_model(**inputs)
+        _, after = mixed_model(**dict(inputs, latents=inputs["latents"] + 1.0))
+    assert not torch.allclose(before, after)
+
+
+def test_padding_does_not_leak_into_valid_steps(mixed_model, debug_config):
+    inputs = _batch(debug_config, 2, 10)
+    valid = torch.ones(2, 10, dtype=torch.bool)
+    valid[0, 6:] = False
+    with torch.no_grad():
+        _, context = mixed_model.encode_video(
+            inputs["latents"], inputs["video_timestep"], inputs["text"]
+        )
+        args = (inputs["action_timestep"], inputs["state"], context)
+        base = mixed_model.action(inputs["actions"], *args, valid=valid)
+        garbage = inputs["actions"].clone()
+        garbage[0, 6:] = 1e3
+        after = mixed_model.action(garbage, *args, valid=valid)
+    torch.testing.assert_close(base[0, :6], after[0, :6], rtol=0, atol=1e-5)
+    assert torch.equal(after[0, 6:], torch.zeros_like(after[0, 6:]))
+    assert torch.equal(base[1], after[1])
+
+
+def test_action_steps_carry_their_latent_frame_index(debug_model, debug_config):
+    k_p = debug_config.steps_per_latent_frame
+    index = debug_model.action.step_time_index(9, torch.device("cpu"))
+    assert k_p == 4
+    assert index.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3]
+
+
+def test_bad_action_inputs(debug_model, debug_config):
+    inputs = _batch(debug_config, 1, 4)
+    with torch.no_grad():
+        _, context = debug_model.encode_video(
+            inputs["latents"], inputs["video_timestep"], inputs["text"]
+        )
+        with pytest.raises(ModelInputError, match=r"\(B, T <= 64, 7\)"):
+            debug_model.action(torch.zeros(2, 4, 6), torch.ones(2), inputs["state"], context)
+        with pytest.raises(ModelInputError, match="state has shape"):
+            debug_model.action(inputs["actions"], torch.ones(2), torch.zeros(2, 3), context)
+        with pytest.raises(ModelInputError, match="video feature blocks"):
+            debug_model.action.video_context([], (1, 2, 2))

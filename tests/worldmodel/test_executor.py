@@ -1,0 +1,98 @@
+"""EventModeExecutor: a real EventRequest in, a valid EventPrediction out, from any checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldmodel.checkpoint import NormStats, save_checkpoint
+from worldmodel.errors import ModelInputError, NonFiniteOutputError
+from worldmodel.executor import EventModeExecutor
+from worldmodel.types import CameraSpec, EventExecutor, EventPrediction, EventRequest, Observation
+
+NAMES = ("front", "left_wrist", "right_wrist")
+
+
+def _request(size: int = 16, cameras=NAMES, frames: int = 10, seed: int = 0) -> EventRequest:
+    rng = np.random.default_rng(seed)
+    specs = tuple(CameraSpec(name, size, size) for name in cameras)
+    images = {name: rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for name in cameras}
+    observation = Observation(specs, images, np.zeros(8, np.float32), 0.0, 0)
+    return EventRequest("pick up the red block", observation, frames, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    return EventModeExecutor.from_preset("debug", seed=0)
+
+
+def test_predict_returns_actions_and_aligned_latents(executor):
+    assert isinstance(executor, EventExecutor)
+    prediction = executor.predict(_request())
+    assert isinstance(prediction, EventPrediction)
+    assert prediction.actions.shape == (10, 7)
+    assert set(prediction.latents) == set(NAMES)
+    assert all(latent.shape == (4, 4, 4, 4) for latent in prediction.latents.values())
+    assert prediction.latent_index.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
+    assert 0 < prediction.time_to_first_action_s <= prediction.total_s
+    assert prediction.model == "wallwm-debug"
+
+
+def test_same_seed_same_prediction(executor):
+    first = executor.predict(_request(seed=4))
+    again = executor.predict(_request(seed=4))
+    other = executor.predict(_request(seed=5))
+    assert np.array_equal(first.actions, again.actions)
+    assert not np.allclose(first.actions, other.actions)
+
+
+def test_symmetric_mode_gives_the_same_contract(executor):
+    symmetric = EventModeExecutor(
+        executor.model, executor.stats, executor.vae, executor.text_encoder, mode="symmetric"
+    )
+    assert symmetric.predict(_request(frames=5)).actions.shape == (5, 7)
+
+
+def test_checkpoint_folder_reproduces_the_model(tmp_path, executor):
+    config = executor.model.config
+    stats = NormStats(
+        np.full(7, 2.0, np.float32), np.full(7, 0.1, np.float32), np.zeros(8), np.ones(8)
+    )
+    save_checkpoint(executor.model, tmp_path / "ckpt", stats, vae=executor.vae.vae)
+    loaded = EventModeExecutor.from_checkpoint(tmp_path / "ckpt")
+    prediction = loaded.predict(_request(seed=2))
+    reference = EventModeExecutor(
+        executor.model,
+        NormStats.identity(7, config.proprio_dim),
+        executor.vae,
+        executor.text_encoder,
+    ).predict(_request(seed=2))
+    np.testing.assert_allclose(prediction.actions, reference.actions * 0.1 + 2.0, rtol=1e-5)
+    assert loaded.name == "wallwm-ckpt"
+
+
+def test_wrong_observations_are_refused(executor):
+    with pytest.raises(ModelInputError, match="2 cameras; model 'debug' expects 3"):
+        executor.predict(_request(cameras=NAMES[:2]))
+    with pytest.raises(ModelInputError, match="expects 16x16"):
+        executor.predict(_request(size=32))
+    with pytest.raises(ModelInputError, match="at most 64"):
+        executor.predict(_request(frames=65))
+
+
+def test_nan_weights_are_refused_with_a_clear_error(executor):
+    broken = EventModeExecutor.from_preset("debug", seed=0)
+    with torch.no_grad():
+        broken.model.action.proj_out.bias[0] = float("nan")
+    with pytest.raises(NonFiniteOutputError, match="non-finite actions"):
+        broken.predict(_request())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_predict_on_cuda_in_bf16():
+    executor = EventModeExecutor.from_preset("tiny", device="cuda")
+    assert executor.dtype == torch.bfloat16
+    request = _request(size=64, frames=32)
+    first = executor.predict(request)
+    assert first.actions.shape == (32, 7)
+    assert np.array_equal(first.actions, executor.predict(request).actions)

@@ -1,0 +1,76 @@
+"""Samplers: the asymmetric 1-to-N mapping runs the video tower once; symmetric at every step."""
+
+import pytest
+import torch
+
+from worldmodel.errors import ModelInputError
+from worldmodel.sampling import EventInputs, sample_asymmetric, sample_event, sample_symmetric
+
+
+def _inputs(config, views: int = 3, steps: int = 10, seed: int = 0) -> EventInputs:
+    generator = torch.Generator().manual_seed(seed)
+    return EventInputs(
+        keyframes=torch.randn(1, views, 4, 1, 4, 4, generator=generator),
+        text=torch.randn(1, 1, 384, generator=generator),
+        state=torch.randn(1, config.proprio_dim, generator=generator),
+        steps=steps,
+    )
+
+
+def _count_calls(model):
+    calls = {"video": 0, "action": 0, "video_context": 0}
+
+    def hook(name):
+        return lambda *_: calls.__setitem__(name, calls[name] + 1)
+
+    model.video.register_forward_hook(hook("video"))
+    model.action.register_forward_hook(hook("action"))
+    original = model.action.video_context
+
+    def counted_context(*args, **kwargs):
+        calls["video_context"] += 1
+        return original(*args, **kwargs)
+
+    model.action.video_context = counted_context
+    return calls
+
+
+def test_asymmetric_runs_the_video_tower_once_per_event(mixed_model, debug_config):
+    calls = _count_calls(mixed_model)
+    sample = sample_asymmetric(mixed_model, _inputs(debug_config), action_steps=7)
+    # one video forward, one key/value computation, then 7 action steps reading the cache
+    assert calls == {"video": 1, "action": 7, "video_context": 1}
+    assert sample.video_calls == 1
+    assert sample.actions.shape == (1, 10, debug_config.action_dim)
+    assert sample.latents.shape == (1, 3, 4, debug_config.latent_frames(10), 4, 4)
+
+
+def test_symmetric_runs_both_towers_every_step(mixed_model, debug_config):
+    calls = _count_calls(mixed_model)
+    sample = sample_symmetric(mixed_model, _inputs(debug_config), steps=4)
+    assert calls == {"video": 4, "action": 4, "video_context": 4}
+    assert sample.video_calls == 4
+
+
+@pytest.mark.parametrize("mode", ["asymmetric", "symmetric"])
+@pytest.mark.parametrize(("views", "steps"), [(1, 3), (3, 9)])
+def test_keyframe_is_kept_and_seed_decides(mixed_model, debug_config, mode, views, steps):
+    inputs = _inputs(debug_config, views, steps)
+    first = sample_event(mixed_model, inputs, mode, torch.Generator().manual_seed(5))
+    again = sample_event(mixed_model, inputs, mode, torch.Generator().manual_seed(5))
+    other = sample_event(mixed_model, inputs, mode, torch.Generator().manual_seed(6))
+    assert torch.equal(first.actions, again.actions) and torch.equal(first.latents, again.latents)
+    assert not torch.allclose(first.actions, other.actions)
+    assert torch.equal(first.latents[:, :, :, :1], inputs.keyframes)
+    assert torch.isfinite(first.actions).all() and torch.isfinite(first.latents).all()
+
+
+def test_bad_requests(debug_model, debug_config):
+    with pytest.raises(ModelInputError, match="unknown sampling mode"):
+        sample_event(debug_model, _inputs(debug_config), "fast")
+    with pytest.raises(ModelInputError, match=r"expected 1\.\.64"):
+        sample_event(debug_model, _inputs(debug_config, steps=65))
+    bad = _inputs(debug_config)
+    bad.keyframes = bad.keyframes.expand(-1, -1, -1, 2, -1, -1)
+    with pytest.raises(ModelInputError, match=r"\(B, V, 4, 1, h, w\)"):
+        sample_event(debug_model, bad)

@@ -1,0 +1,258 @@
+"""Action tower: a DiT over action tokens, coupled block by block to the video tower.
+
+Each block, in order (WALL-WM): self-attention over the action tokens (padding mask for variable
+segment length); cross-attention to one state (proprio) token; cross-attention to the matching
+video block's tokens of all views; gated FFN; AdaLN on the action timestep. The coupling is one
+way: this tower reads video features, the video tower never reads actions.
+
+Time alignment: video tokens carry their latent frame index f, the state token index 0 and action
+step k the index floor(k / K_p) + 1. The index enters as a learned embedding (a shared table for
+actions and state, a video-width table for video tokens) and as a 1-D rotary phase on queries and
+keys of the video cross-attention, so that an action step attends relative to its own latent frame.
+Video tokens also get an absolute-chunk embedding (the chunk index of Unified Mode, 0 in Event
+Mode) and a per-view embedding.
+
+The video cross-attention keys/values depend only on the video features, so `video_context`
+computes them once; the asymmetric sampler reuses them for every action denoising step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention import FeedForward
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps, get_1d_rotary_pos_embed
+from diffusers.models.normalization import FP32LayerNorm
+from torch import nn
+
+from worldmodel.config import ActionTowerConfig
+from worldmodel.errors import ModelInputError
+from worldmodel.video_tower import apply_rotary
+
+
+def time_rotary(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (L, 1, head_dim) for float time indices (L,)."""
+    cos, sin = get_1d_rotary_pos_embed(
+        head_dim, positions.double(), use_real=True, repeat_interleave_real=True
+    )
+    return cos.float().unsqueeze(1), sin.float().unsqueeze(1)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with q/k RMS norms; keys/values can be computed once and reused."""
+
+    def __init__(self, dim: int, heads: int, eps: float, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.heads = heads
+        context_dim = context_dim or dim
+        self.to_q = nn.Linear(dim, dim)
+        self.to_k = nn.Linear(context_dim, dim)
+        self.to_v = nn.Linear(context_dim, dim)
+        self.norm_q = nn.RMSNorm(dim, eps=eps)
+        self.norm_k = nn.RMSNorm(dim, eps=eps)
+        self.to_out = nn.Linear(dim, dim)
+
+    def keys_values(
+        self, context: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k, v) each (B, heads, L, hd) for a context (B, L, context_dim)."""
+        k = self.norm_k(self.to_k(context)).unflatten(2, (self.heads, -1))
+        v = self.to_v(context).unflatten(2, (self.heads, -1))
+        if rope is not None:
+            k = apply_rotary(k, *rope)
+        return k.transpose(1, 2), v.transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, D)
+        kv: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None = None,  # (B, 1, 1, L) bool, True = may attend
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))  # (B, T, heads, hd)
+        if rope is not None:
+            q = apply_rotary(q, *rope)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), *kv, attn_mask=mask)
+        return self.to_out(out.transpose(1, 2).flatten(2))  # (B, T, D)
+
+
+class ActionBlock(nn.Module):
+    """Self-attn -> state cross-attn -> video cross-attn -> gated FFN, AdaLN on the timestep."""
+
+    def __init__(self, config: ActionTowerConfig, video_dim: int) -> None:
+        super().__init__()
+        dim, heads, eps = config.dim, config.num_heads, config.eps
+        self.norm1 = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.self_attn = Attention(dim, heads, eps)
+        self.norm_state = FP32LayerNorm(dim, eps, elementwise_affine=True)
+        self.state_attn = Attention(dim, heads, eps)
+        self.norm_video = FP32LayerNorm(dim, eps, elementwise_affine=True)
+        self.video_norm = FP32LayerNorm(video_dim, eps, elementwise_affine=False)
+        self.video_attn = Attention(dim, heads, eps, context_dim=video_dim)
+        self.norm3 = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.ffn = FeedForward(dim, inner_dim=config.ffn_dim, activation_fn="gelu-approximate")
+        self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, D)
+        temb: torch.Tensor,  # (B, 6, D)
+        state_kv: tuple[torch.Tensor, torch.Tensor],
+        video_kv: tuple[torch.Tensor, torch.Tensor],
+        pad_mask: torch.Tensor | None,  # (B, 1, 1, T)
+        self_rope: tuple[torch.Tensor, torch.Tensor],
+        time_rope: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        modulation = self.scale_shift_table + temb.float()  # (B, 6, D)
+        shift, scale, gate, c_shift, c_scale, c_gate = modulation.chunk(6, dim=1)
+        # 1. self-attention over action tokens
+        h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
+        attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask, self_rope)
+        x = (x.float() + attn * gate).type_as(x)
+        # 2. cross-attention to the state token
+        x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv)
+        # 3. cross-attention to the matching video block's tokens (all views)
+        x = x + self.video_attn(self.norm_video(x.float()).type_as(x), video_kv, rope=time_rope)
+        # 4. gated feed-forward
+        h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
+        return (x.float() + self.ffn(h).float() * c_gate).type_as(x)
+
+
+@dataclass
+class VideoContext:
+    """Per-block keys/values of the video tokens, computed once per video forward."""
+
+    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, each (B, heads, V*N, hd)
+
+
+class ActionTower(nn.Module):
+    """Predicts the flow velocity of a (B, T, A) action segment from video features and state."""
+
+    def __init__(
+        self,
+        config: ActionTowerConfig,
+        depth: int,
+        video_dim: int,
+        action_dim: int,
+        proprio_dim: int,
+        steps_per_latent_frame: int,
+        max_views: int,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.action_dim = action_dim
+        self.proprio_dim = proprio_dim
+        self.steps_per_latent_frame = steps_per_latent_frame
+        dim = config.dim
+        if dim % config.num_heads:
+            raise ModelInputError(f"action dim {dim} is not a multiple of {config.num_heads} heads")
+        self.head_dim = dim // config.num_heads
+        max_index = config.max_steps // steps_per_latent_frame + 2  # state 0 .. last frame
+        self.action_in = nn.Linear(action_dim, dim)
+        self.state_in = nn.Linear(proprio_dim, dim)
+        self.time_index = nn.Embedding(max_index, dim)  # action and state time index
+        self.step_position = nn.Embedding(config.max_steps, dim)  # position inside the segment
+        self.video_time_index = nn.Embedding(max_index, video_dim)  # video latent frame index
+        self.chunk_embedding = nn.Embedding(config.max_chunks, video_dim)  # absolute chunk
+        self.view_embedding = nn.Embedding(max_views, video_dim)
+        self.time_proj_in = Timesteps(config.freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedder = TimestepEmbedding(config.freq_dim, dim)
+        self.time_proj = nn.Linear(dim, 6 * dim)
+        self.blocks = nn.ModuleList(ActionBlock(config, video_dim) for _ in range(depth))
+        self.norm_out = FP32LayerNorm(dim, config.eps, elementwise_affine=False)
+        self.scale_shift_table = nn.Parameter(torch.randn(1, 2, dim) / dim**0.5)
+        self.proj_out = nn.Linear(dim, action_dim)
+
+    def step_time_index(self, steps: int, device: torch.device) -> torch.Tensor:
+        """floor(k / K_p) + 1 for k in 0..steps-1: the latent frame each control step falls in."""
+        return torch.arange(steps, device=device) // self.steps_per_latent_frame + 1
+
+    def video_context(
+        self,
+        features: list[torch.Tensor],  # per block (B, V, N, Dv)
+        grid: tuple[int, int, int],  # (F', H', W') per view
+        view_ids: torch.Tensor | None = None,  # (V,)
+        chunk_index: torch.Tensor | None = None,  # (B,) long
+    ) -> VideoContext:
+        """Keys/values of every block's video tokens (the cache of the asymmetric sampler)."""
+        if len(features) != len(self.blocks):
+            raise ModelInputError(
+                f"{len(features)} video feature blocks given; the action tower has "
+                f"{len(self.blocks)} blocks (same depth as the video tower)"
+            )
+        batch, views = features[0].shape[:2]
+        device = features[0].device
+        frame = torch.arange(grid[0], device=device).repeat_interleave(grid[1] * grid[2])  # (N,)
+        if view_ids is None:
+            view_ids = torch.arange(views, device=device)
+        if chunk_index is None:
+            chunk_index = torch.zeros(batch, dtype=torch.long, device=device)
+        position = (
+            self.video_time_index(frame)[None, None]  # (1, 1, N, Dv)
+            + self.view_embedding(view_ids)[None, :, None]  # (1, V, 1, Dv)
+            + self.chunk_embedding(chunk_index)[:, None, None]  # (B, 1, 1, Dv)
+        ).flatten(1, 2)  # (B or 1, V*N, Dv)
+        rope = time_rotary(frame.repeat(views).float(), self.head_dim)  # (V*N, 1, hd)
+        kv = []
+        for block, feature in zip(self.blocks, features, strict=True):
+            tokens_in = block.video_norm(feature.flatten(1, 2).float()).type_as(feature)
+            kv.append(block.video_attn.keys_values(tokens_in + position.to(feature.dtype), rope))
+        return VideoContext(kv)
+
+    def forward(
+        self,
+        actions: torch.Tensor,  # (B, T, A) noisy, normalised
+        timestep: torch.Tensor,  # (B,) sigma * num_train_timesteps
+        state: torch.Tensor,  # (B, P) normalised proprio
+        context: VideoContext,
+        valid: torch.Tensor | None = None,  # (B, T) bool, False = padding
+    ) -> torch.Tensor:
+        """The velocity (B, T, A); padded steps are returned as zeros."""
+        batch, steps, width = actions.shape
+        if width != self.action_dim or steps > self.config.max_steps:
+            raise ModelInputError(
+                f"actions have shape {tuple(actions.shape)}; expected (B, T <= "
+                f"{self.config.max_steps}, {self.action_dim})"
+            )
+        if state.shape != (batch, self.proprio_dim):
+            raise ModelInputError(
+                f"state has shape {tuple(state.shape)}; expected ({batch}, {self.proprio_dim})"
+            )
+        if timestep.shape != (batch,):
+            raise ModelInputError(
+                f"action timestep has shape {tuple(timestep.shape)}; expected ({batch},)"
+            )
+        device = actions.device
+        index = self.step_time_index(steps, device)  # (T,)
+        x = (
+            self.action_in(actions)
+            + self.time_index(index)
+            + self.step_position(torch.arange(steps, device=device))
+        )  # (B, T, D)
+        state_token = self.state_in(state)[:, None] + self.time_index.weight[0]  # (B, 1, D)
+
+        t_freq = self.time_proj_in(timestep).to(self.time_embedder.linear_1.weight.dtype)
+        temb = self.time_embedder(t_freq).type_as(x)  # (B, D)
+        block_temb = self.time_proj(F.silu(temb)).unflatten(1, (6, -1))  # (B, 6, D)
+
+        pad_mask = None
+        if valid is not None:
+            if valid.shape != (batch, steps):
+                raise ModelInputError(
+                    f"valid mask has shape {tuple(valid.shape)}; expected ({batch}, {steps})"
+                )
+            pad_mask = valid[:, None, None, :]  # (B, 1, 1, T)
+        self_rope = time_rotary(torch.arange(steps, device=device).float(), self.head_dim)
+        time_rope = time_rotary(index.float(), self.head_dim)  # (T, 1, hd)
+        for block, video_kv in zip(self.blocks, context.kv, strict=True):
+            state_kv = block.state_attn.keys_values(state_token)
+            x = block(x, block_temb, state_kv, video_kv, pad_mask, self_rope, time_rope)
+
+        shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
+        x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
+        out = self.proj_out(x)  # (B, T, A)
+        if valid is not None:
+            out = out * valid[..., None]
+        return out

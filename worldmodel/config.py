@@ -1,0 +1,270 @@
+"""Frozen model configurations and the registry of named presets (debug, tiny, wan22-5b).
+
+A `ModelConfig` says everything needed to build the model with random weights; it is saved as
+`config.json` inside every checkpoint. Values the paper states are cited; values it leaves unknown
+are marked "unknown in the paper" and chosen here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from worldmodel.errors import UnknownPresetError
+from worldmodel.types import ACTION_DIM_PER_ARM
+
+
+@dataclass(frozen=True)
+class VideoTowerConfig:
+    """The Wan DiT (diffusers `WanTransformer3DModel` arguments) plus the cross-view branch."""
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # Wan2.2-TI2V-5B
+    num_heads: int = 24  # Wan2.2-TI2V-5B
+    head_dim: int = 128  # 3072 / 24
+    in_channels: int = 48  # Wan2.2 VAE latent channels
+    text_dim: int = 4096  # umT5-XXL hidden size
+    freq_dim: int = 256  # Wan sinusoidal timestep width
+    ffn_dim: int = 14336  # Wan2.2-TI2V-5B
+    num_layers: int = 30  # Wan2.2-TI2V-5B
+    cross_attn_norm: bool = True
+    eps: float = 1e-6
+    rope_max_seq_len: int = 1024
+    # Camera RoPE: head channels given to the view axis in the cross-view branch (unknown in the
+    # paper; the rest is split over frame/height/width like Wan's own bank).
+    view_rope_dim: int = 16
+    max_views: int = 4  # learnable per-camera embeddings (ego + two wrists + one spare)
+
+    @property
+    def dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+
+@dataclass(frozen=True)
+class ActionTowerConfig:
+    """The action DiT; its depth always equals the video tower's (WALL-WM)."""
+
+    dim: int = 1024  # unknown in the paper
+    num_heads: int = 16  # unknown in the paper
+    ffn_dim: int = 4096  # unknown in the paper
+    freq_dim: int = 256  # sinusoidal action-timestep width, as Wan's
+    max_steps: int = 256  # longest event in control steps (learned step-position table)
+    max_chunks: int = 64  # absolute-chunk embedding table (Unified Mode chunk index)
+    eps: float = 1e-6
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Arguments of diffusers `AutoencoderKLWan`."""
+
+    base_dim: int = 160  # Wan2.2 VAE
+    decoder_base_dim: int = 256  # Wan2.2 VAE
+    z_dim: int = 48  # Wan2.2 VAE: 48 latent channels
+    dim_mult: tuple[int, ...] = (1, 2, 4, 4)
+    num_res_blocks: int = 2
+    temperal_downsample: tuple[bool, ...] = (False, True, True)
+    is_residual: bool = True  # Wan2.2 VAE
+    in_channels: int = 12  # Wan2.2 VAE patchifies RGB 2x2 -> 12 channels
+    out_channels: int = 12
+    patch_size: int | None = 2
+    scale_factor_spatial: int = 16  # Wan2.2 VAE: 16x16 spatial compression
+    scale_factor_temporal: int = 4  # Wan2.2 VAE: 4x temporal compression
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Caption encoder: 'umt5' (real scale) or 'minilm' (bundled offline, small presets)."""
+
+    kind: str = "umt5"
+    max_length: int = 512  # Wan pads umT5 tokens to 512
+    umt5_path: str | None = None  # a local transformers directory with the umT5 encoder
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Flow matching and sampling (Wan-style shifted schedule)."""
+
+    num_train_timesteps: int = 1000  # Wan: timestep = sigma * 1000
+    shift: float = 5.0  # Wan2.2-TI2V-5B sample_shift
+    video_steps: int = 50  # the 50-step schedule the anchor step refers to (WALL-WM)
+    anchor_step: int = 45  # asymmetric 1-to-N: video at step 45 of 50 (sigma ~0.36, WALL-WM)
+    action_steps: int = 10  # few-step action schedule (unknown in the paper)
+    symmetric_steps: int = 10  # joint denoising steps in symmetric mode (unknown in the paper)
+    action_loss_draws: int = 6  # K action-noise draws per sample (WALL-WM)
+    ema_decay: float = 0.9999  # WALL-WM
+    tube_mask_prob: float = 0.0  # main recipe keeps the tube mask off (WALL-WM)
+    tube_mask_size: int = 2  # k x k latent window (unknown in the paper)
+    sight_cone_near: float = 0.1  # depth band in metres (unknown in the paper)
+    sight_cone_far: float = 1.5
+    sight_cone_scale: float = 1.5  # cone radius in patch footprints (unknown in the paper)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines one WALL-WM model."""
+
+    name: str
+    video: VideoTowerConfig = field(default_factory=VideoTowerConfig)
+    action: ActionTowerConfig = field(default_factory=ActionTowerConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    cameras: int = 3  # ego + left wrist + right wrist (WALL-WM)
+    image_height: int = 192  # WALL-WM trains at about 192x224
+    image_width: int = 224
+    arms: int = 2  # bimanual (WALL-WM)
+    proprio_dim: int = 14
+    control_fps: float = 10.0  # action rate (WALL-WM trains at 10 fps)
+    video_fps: float = 10.0  # frame rate of the clips the VAE encodes (WALL-WM: 10 fps)
+
+    def __post_init__(self) -> None:
+        if self.cameras > self.video.max_views:
+            raise UnknownPresetError(
+                f"config {self.name!r} has {self.cameras} cameras but only "
+                f"{self.video.max_views} camera embeddings (video.max_views)"
+            )
+        if self.video.in_channels != self.vae.z_dim:
+            raise UnknownPresetError(
+                f"config {self.name!r}: video.in_channels {self.video.in_channels} != "
+                f"vae.z_dim {self.vae.z_dim}; the tower denoises VAE latents"
+            )
+
+    @property
+    def action_dim(self) -> int:
+        return ACTION_DIM_PER_ARM * self.arms
+
+    @property
+    def steps_per_latent_frame(self) -> int:
+        """K_p: control steps that share one latent frame (VAE temporal stride x fps ratio)."""
+        value = self.vae.scale_factor_temporal * self.control_fps / self.video_fps
+        if value < 1 or abs(value - round(value)) > 1e-6:
+            raise UnknownPresetError(
+                f"config {self.name!r}: K_p = temporal stride {self.vae.scale_factor_temporal} x "
+                f"control_fps {self.control_fps} / video_fps {self.video_fps} = {value}; "
+                "expected a whole number >= 1"
+            )
+        return round(value)
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        """(h, w) of one latent frame."""
+        stride = self.vae.scale_factor_spatial
+        return self.image_height // stride, self.image_width // stride
+
+    def latent_frames(self, steps: int) -> int:
+        """Latent frames for an event of `steps` control steps: the keyframe + ceil(T / K_p)."""
+        return 1 + math.ceil(steps / self.steps_per_latent_frame)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from `to_dict` output (as read back from config.json)."""
+        sections = {
+            "video": VideoTowerConfig,
+            "action": ActionTowerConfig,
+            "vae": VAEConfig,
+            "text": TextConfig,
+            "flow": FlowConfig,
+        }
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UnknownPresetError(f"config has unknown field(s) {unknown}; expected {known}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                section = sections[key]
+                names = {f.name for f in dataclasses.fields(section)}
+                bad = sorted(set(value) - names)
+                if bad:
+                    raise UnknownPresetError(f"config section {key!r} has unknown field(s) {bad}")
+                value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                values[key] = section(**value)
+            else:
+                values[key] = value
+        return cls(**values)
+
+
+_SMALL_VAE = VAEConfig(
+    base_dim=8,
+    decoder_base_dim=8,
+    z_dim=16,
+    dim_mult=(1, 2, 2, 2),
+    num_res_blocks=1,
+    temperal_downsample=(False, True, True),
+    is_residual=False,
+    in_channels=3,
+    out_channels=3,
+    patch_size=None,
+    scale_factor_spatial=8,
+    scale_factor_temporal=4,
+)
+
+PRESETS: dict[str, ModelConfig] = {
+    "debug": ModelConfig(
+        name="debug",
+        video=VideoTowerConfig(
+            num_heads=2,
+            head_dim=16,
+            in_channels=4,
+            text_dim=384,  # MiniLM sentence embedding
+            freq_dim=16,
+            ffn_dim=64,
+            num_layers=2,
+            rope_max_seq_len=64,
+            view_rope_dim=4,
+        ),
+        action=ActionTowerConfig(dim=32, num_heads=2, ffn_dim=64, freq_dim=16, max_steps=64),
+        vae=dataclasses.replace(
+            _SMALL_VAE,
+            base_dim=4,
+            decoder_base_dim=4,
+            z_dim=4,
+            dim_mult=(1, 1, 1),
+            temperal_downsample=(True, True),  # diffusers' Wan VAE needs a 4x temporal stride
+            scale_factor_spatial=4,
+        ),
+        text=TextConfig(kind="minilm", max_length=32),
+        flow=FlowConfig(action_steps=3, symmetric_steps=3, action_loss_draws=2),
+        cameras=3,
+        image_height=16,
+        image_width=16,
+        arms=1,
+        proprio_dim=8,
+    ),
+    "tiny": ModelConfig(
+        name="tiny",
+        video=VideoTowerConfig(
+            num_heads=4,
+            head_dim=32,
+            in_channels=16,
+            text_dim=384,  # MiniLM sentence embedding
+            ffn_dim=512,
+            num_layers=6,
+            rope_max_seq_len=256,
+            view_rope_dim=8,
+        ),
+        action=ActionTowerConfig(dim=128, num_heads=4, ffn_dim=512, max_steps=128),
+        vae=_SMALL_VAE,
+        text=TextConfig(kind="minilm", max_length=64),
+        cameras=3,
+        image_height=64,
+        image_width=64,
+        arms=1,
+        proprio_dim=8,
+    ),
+    "wan22-5b": ModelConfig(name="wan22-5b"),
+}
+
+
+def get_config(name: str) -> ModelConfig:
+    """The preset called `name`; a typo gets the closest preset name suggested."""
+    if name in PRESETS:
+        return PRESETS[name]
+    close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.3)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownPresetError(f"unknown model preset {name!r}{hint} (known: {sorted(PRESETS)})")

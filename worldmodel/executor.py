@@ -1,0 +1,189 @@
+"""EventModeExecutor: the in-process WALL-WM Event Mode predictor behind the EventExecutor protocol.
+
+One `predict(EventRequest)`: caption -> text embedding (cached per caption), keyframe per camera
+-> VAE latent, proprio -> normalised state token, then the sampler (asymmetric 1-to-N by default)
+gives normalised actions and predicted latents per camera; actions are un-normalised with the
+checkpoint's statistics. Deterministic for a given seed on a given device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
+from worldmodel.config import get_config
+from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
+from worldmodel.model import WallWM
+from worldmodel.sampling import MODES, EventInputs, sample_event
+from worldmodel.text import TextEncoder, build_text_encoder
+from worldmodel.types import EventPrediction, EventRequest
+from worldmodel.vae import VideoVAE
+
+CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings are small
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the device runs it natively (CUDA), float32 elsewhere."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+class EventModeExecutor:
+    """Turns an EventRequest into an EventPrediction with a WALL-WM model."""
+
+    def __init__(
+        self,
+        model: WallWM,
+        stats: NormStats,
+        vae: VideoVAE,
+        text_encoder: TextEncoder,
+        mode: str = "asymmetric",
+        name: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
+        config = model.config
+        if text_encoder.dim != config.video.text_dim:
+            raise ContractError(
+                f"text encoder gives {text_encoder.dim}-d embeddings; model {config.name!r} "
+                f"expects text_dim {config.video.text_dim}"
+            )
+        self.model = model.eval()
+        self.stats = stats
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.mode = mode
+        self.name = name or f"wallwm-{config.name}"
+        self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        folder: str | Path,
+        device: str = "cpu",
+        mode: str = "asymmetric",
+        dtype: torch.dtype | None = None,
+    ) -> EventModeExecutor:
+        """Load any checkpoint folder; a checkpoint without a VAE gets a seeded random one."""
+        target = torch.device(device)
+        dtype = dtype or default_dtype(target)
+        model, stats = load_checkpoint(folder, target, dtype)
+        vae_model = load_vae(folder)
+        if vae_model is None:
+            torch.manual_seed(0)
+            vae = VideoVAE.from_config(model.config.vae)
+        else:
+            vae = VideoVAE(vae_model)
+        vae.vae.to(target)  # the VAE stays float32: it runs once per event
+        text = build_text_encoder(model.config.text, target)
+        return cls(model, stats, vae, text, mode, name=f"wallwm-{Path(folder).name}")
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        seed: int = 0,
+        device: str = "cpu",
+        mode: str = "asymmetric",
+        text_encoder: TextEncoder | None = None,
+    ) -> EventModeExecutor:
+        """Random weights of a preset (for speed tests and plumbing before training)."""
+        config = get_config(preset)
+        target = torch.device(device)
+        dtype = default_dtype(target)
+        torch.manual_seed(seed)
+        with target:  # built where it runs: the 5B preset never passes through host memory
+            model = WallWM(config).to(dtype)
+            vae = VideoVAE.from_config(config.vae)
+        stats = NormStats.identity(config.action_dim, config.proprio_dim)
+        text = text_encoder or build_text_encoder(config.text, target)
+        return cls(model, stats, vae, text, mode)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def _text(self, caption: str) -> torch.Tensor:
+        """The caption's embedding, encoded once and kept for the most recent captions."""
+        if caption in self._captions:
+            self._captions.move_to_end(caption)
+        else:
+            self._captions[caption] = self.text_encoder.encode([caption])
+            if len(self._captions) > CAPTION_CACHE_SIZE:
+                self._captions.popitem(last=False)
+        return self._captions[caption].to(self.device, self.dtype)  # (1, L, D)
+
+    def _check(self, request: EventRequest) -> None:
+        config = self.model.config
+        observation = request.observation
+        if len(observation.cameras) != config.cameras:
+            raise ModelInputError(
+                f"observation has {len(observation.cameras)} cameras; model {config.name!r} "
+                f"expects {config.cameras}"
+            )
+        for camera in observation.cameras:
+            if (camera.height, camera.width) != (config.image_height, config.image_width):
+                raise ModelInputError(
+                    f"camera {camera.name!r} is {camera.height}x{camera.width}; model "
+                    f"{config.name!r} expects {config.image_height}x{config.image_width}"
+                )
+        if observation.proprio.shape != (config.proprio_dim,):
+            raise ModelInputError(
+                f"proprio has shape {observation.proprio.shape}; model {config.name!r} expects "
+                f"({config.proprio_dim},)"
+            )
+        if request.frames > config.action.max_steps:
+            raise ModelInputError(
+                f"event of {request.frames} control steps; model {config.name!r} predicts at "
+                f"most {config.action.max_steps}"
+            )
+
+    def predict(self, request: EventRequest) -> EventPrediction:
+        """Predict the actions and per-camera latents of one event."""
+        self._check(request)
+        start = time.perf_counter()
+        observation = request.observation
+        names = observation.camera_names
+        images = np.stack([observation.images[name] for name in names])[None, :, None]
+        keyframes = self.vae.encode(images).to(self.dtype)  # (1, V, C, 1, h, w)
+        proprio = self.stats.normalize_proprio(observation.proprio)
+        state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
+        inputs = EventInputs(keyframes, self._text(request.caption), state, request.frames)
+        generator = torch.Generator(self.device).manual_seed(request.seed)
+        sample = sample_event(self.model, inputs, self.mode, generator)
+
+        actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
+        actions = self.stats.denormalize_actions(actions).astype(np.float32)
+        if not np.all(np.isfinite(actions)):
+            raise NonFiniteOutputError(
+                f"model {self.name!r} produced non-finite actions for {request.caption!r}; "
+                "the checkpoint may be corrupt or the dtype too narrow (try float32)"
+            )
+        first_action = time.perf_counter() - start
+        latents = sample.latents[0].float().cpu().numpy()  # (V, C, F, h, w)
+        if not np.all(np.isfinite(latents)):
+            raise NonFiniteOutputError(f"model {self.name!r} produced non-finite latents")
+        per_camera = {
+            name: np.ascontiguousarray(latents[v].transpose(1, 0, 2, 3))  # (F, C, h, w)
+            for v, name in enumerate(names)
+        }
+        index = self.model.action.step_time_index(request.frames, torch.device("cpu")).numpy()
+        total = time.perf_counter() - start
+        return EventPrediction(
+            actions=actions,
+            model=self.name,
+            time_to_first_action_s=first_action,
+            total_s=total,
+            latents=per_camera,
+            latent_index=index,
+        )

@@ -1,0 +1,136 @@
+"""Flow matching (Wan style): schedules, noising, the training loss and an EMA of the weights.
+
+x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0, and the network is told
+t * num_train_timesteps. Video and action get independent noise levels; the action loss averages
+K noise draws per sample while the video tower runs once (video never reads actions, so its
+features are the same for every draw).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from worldmodel.config import FlowConfig
+from worldmodel.errors import ContractError
+from worldmodel.masks import apply_tube_noise, tube_mask
+from worldmodel.model import WallWM
+
+
+def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """Wan's timestep shift: sigma' = shift * s / (1 + (shift - 1) * s)."""
+    return shift * sigma / (1 + (shift - 1) * sigma)
+
+
+def sigma_schedule(steps: int, shift: float) -> torch.Tensor:
+    """steps + 1 shifted noise levels from 1 (pure noise) down to 0 (clean)."""
+    return shift_sigma(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift).float()
+
+
+def anchor_sigma(config: FlowConfig) -> float:
+    """The asymmetric sampler's video noise level: step `anchor_step` of `video_steps`."""
+    return float(sigma_schedule(config.video_steps, config.shift)[config.anchor_step])
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """x_t = (1 - sigma) x0 + sigma eps, sigma broadcast from the batch dimension."""
+    sigma = sigma.reshape(-1, *([1] * (x0.ndim - 1))).to(x0.dtype)
+    return (1 - sigma) * x0 + sigma * noise
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the elements where `mask` (broadcastable) is true."""
+    mask = mask.to(pred.dtype).expand_as(pred)
+    return ((pred.float() - target.float()) ** 2 * mask).sum() / mask.sum().clamp_min(1)
+
+
+@dataclass
+class TrainingBatch:
+    """One batch of events, already encoded and normalised."""
+
+    latents: torch.Tensor  # (B, V, C, F, H, W) clean; frame 0 is the keyframe
+    text: torch.Tensor  # (B, L, text_dim)
+    state: torch.Tensor  # (B, P)
+    actions: torch.Tensor  # (B, T, A)
+    valid: torch.Tensor  # (B, T) bool
+    cross_view_mask: torch.Tensor | None = None  # (B, V*S, V*S) sight-cone mask
+
+
+@dataclass
+class Losses:
+    total: torch.Tensor
+    video: torch.Tensor
+    action: torch.Tensor
+
+
+def training_loss(
+    model: WallWM,
+    batch: TrainingBatch,
+    generator: torch.Generator | None = None,
+    train_video: bool = True,
+) -> Losses:
+    """Flow-matching loss of one batch: video loss + action loss averaged over K draws.
+
+    With `train_video=False` (action pretraining with the video tower frozen) the video forward
+    runs without gradients and only the action loss is returned in `total`.
+    """
+    flow = model.config.flow
+    scale = flow.num_train_timesteps
+    x0 = batch.latents
+    batch_size, frames = x0.shape[0], x0.shape[3]
+    device = x0.device
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device=device)
+
+    def normal(like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
+
+    # 1. Video: noise every frame but the keyframe (frame 0 stays clean, timestep 0)
+    sigma_v = shift_sigma(uniform(batch_size), flow.shift)  # (B,)
+    eps = normal(x0)
+    x_t = add_noise(x0, eps, sigma_v)
+    x_t[:, :, :, 0] = x0[:, :, :, 0]
+    loss_mask = torch.ones_like(x0[:, :, :1], dtype=torch.bool)  # (B, V, 1, F, H, W)
+    loss_mask[:, :, :, 0] = False
+    if flow.tube_mask_prob > 0:
+        tube = tube_mask(x0.shape, flow.tube_mask_size, flow.tube_mask_prob, generator)
+        x_t = apply_tube_noise(x_t, eps, tube)
+        loss_mask = loss_mask | tube
+    video_t = (sigma_v[:, None] * scale).expand(batch_size, frames).clone()  # (B, F)
+    video_t[:, 0] = 0
+    with torch.set_grad_enabled(train_video and torch.is_grad_enabled()):
+        video, context = model.encode_video(x_t, video_t, batch.text, batch.cross_view_mask)
+        video_loss = masked_mse(video.sample, eps - x0, loss_mask)
+
+    # 2. Actions: K independent noise draws read the same video keys/values
+    step_mask = batch.valid[..., None]  # (B, T, 1)
+    action_losses = []
+    for _ in range(flow.action_loss_draws):
+        sigma_a = shift_sigma(uniform(batch_size), flow.shift)
+        noise = normal(batch.actions)
+        noisy = add_noise(batch.actions, noise, sigma_a)
+        pred = model.action(noisy, sigma_a * scale, batch.state, context, batch.valid)
+        action_losses.append(masked_mse(pred, noise - batch.actions, step_mask))
+    action_loss = torch.stack(action_losses).mean()
+    total = action_loss + video_loss if train_video else action_loss
+    return Losses(total=total, video=video_loss.detach(), action=action_loss.detach())
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (decay 0.9999 in WALL-WM)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ContractError(f"EMA decay is {decay}; expected a value in (0, 1)")
+        self.decay = decay
+        self.shadow = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """shadow = decay * shadow + (1 - decay) * current."""
+        for ema_param, param in zip(self.shadow.parameters(), model.parameters(), strict=True):
+            ema_param.lerp_(param.detach(), 1.0 - self.decay)

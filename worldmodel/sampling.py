@@ -1,0 +1,165 @@
+"""Event samplers: symmetric joint denoising and the asymmetric 1-to-N mapping (WALL-WM default).
+
+Both start from the keyframe latent of every view (frame 0, kept clean with timestep 0, as
+Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
+
+- Symmetric: video and actions are denoised together over the same shifted schedule; the video
+  tower runs at every step and the action tower reads that step's block features.
+- Asymmetric 1-to-N: the video tower runs once, at the anchor noise level (step 45 of a 50-step
+  schedule with shift 5, sigma ~0.36). The clean future is unknown at inference, so the future
+  frames are the keyframe latent repeated (a static-world guess) noised to the anchor level: the
+  input then has exactly the anchor noise level the tower was trained on (our reading; the paper
+  does not say what the future frames hold). The action keys/values of the video tokens are
+  computed once from that forward and reused by every action step. The predicted latents are the
+  tower's one-step clean estimate x0 = x_t - sigma v.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+
+from worldmodel.action_tower import VideoContext
+from worldmodel.errors import ModelInputError
+from worldmodel.flow import anchor_sigma, sigma_schedule
+from worldmodel.model import WallWM
+
+MODES = ("asymmetric", "symmetric")
+
+
+@dataclass
+class EventInputs:
+    """Everything one event prediction needs, already encoded and normalised."""
+
+    keyframes: torch.Tensor  # (B, V, C, 1, h, w) clean keyframe latents
+    text: torch.Tensor  # (B, L, text_dim)
+    state: torch.Tensor  # (B, P)
+    steps: int  # segment length T in control steps
+
+
+@dataclass
+class EventSample:
+    actions: torch.Tensor  # (B, T, A) normalised
+    latents: torch.Tensor  # (B, V, C, F, h, w) predicted; frame 0 is the keyframe
+    video_calls: int  # video-tower forwards used
+
+
+def _frame_timesteps(
+    batch: int, frames: int, sigma: float, scale: int, device: torch.device
+) -> torch.Tensor:
+    """(B, F) timesteps: 0 for the keyframe, sigma * scale for every future frame."""
+    timestep = torch.full((batch, frames), sigma * scale, device=device)
+    timestep[:, 0] = 0
+    return timestep
+
+
+def _check(model: WallWM, inputs: EventInputs) -> None:
+    config = model.config
+    keyframes = inputs.keyframes
+    if keyframes.ndim != 6 or keyframes.shape[3] != 1 or keyframes.shape[2] != config.vae.z_dim:
+        raise ModelInputError(
+            f"keyframe latents have shape {tuple(keyframes.shape)}; expected "
+            f"(B, V, {config.vae.z_dim}, 1, h, w)"
+        )
+    if not 1 <= inputs.steps <= config.action.max_steps:
+        raise ModelInputError(
+            f"event length {inputs.steps} control steps; expected 1..{config.action.max_steps}"
+        )
+
+
+@torch.no_grad()
+def sample_asymmetric(
+    model: WallWM,
+    inputs: EventInputs,
+    generator: torch.Generator | None = None,
+    action_steps: int | None = None,
+) -> EventSample:
+    """One video forward at the anchor level, then `action_steps` action steps reading its cache."""
+    _check(model, inputs)
+    flow = model.config.flow
+    keyframes = inputs.keyframes
+    batch, device, dtype = keyframes.shape[0], keyframes.device, keyframes.dtype
+    frames = model.config.latent_frames(inputs.steps)
+    sigma = anchor_sigma(flow)
+
+    # 1. The single video forward at the anchor noise level
+    static = keyframes.expand(-1, -1, -1, frames, -1, -1)  # (B, V, C, F, h, w)
+    noise = torch.randn(static.shape, generator=generator, device=device, dtype=dtype)
+    latents = (1 - sigma) * static + sigma * noise
+    latents[:, :, :, :1] = keyframes
+    timestep = _frame_timesteps(batch, frames, sigma, flow.num_train_timesteps, device)
+    video, context = model.encode_video(latents, timestep, inputs.text)
+    predicted = latents - sigma * video.sample
+    predicted[:, :, :, :1] = keyframes
+
+    # 2. Action denoising: every step reuses the cached video keys/values
+    actions = _denoise_actions(model, inputs, context, generator, action_steps or flow.action_steps)
+    return EventSample(actions=actions, latents=predicted, video_calls=1)
+
+
+def _denoise_actions(
+    model: WallWM,
+    inputs: EventInputs,
+    context: VideoContext,
+    generator: torch.Generator | None,
+    steps: int,
+) -> torch.Tensor:
+    """Euler steps of the action flow from pure noise, all reading one video context."""
+    flow = model.config.flow
+    batch, device = inputs.state.shape[0], inputs.state.device
+    shape = (batch, inputs.steps, model.config.action_dim)
+    actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
+    sigmas = sigma_schedule(steps, flow.shift).to(device)
+    for sigma, sigma_next in itertools.pairwise(sigmas):
+        timestep = (sigma * flow.num_train_timesteps).expand(batch)
+        velocity = model.action(actions, timestep, inputs.state, context)
+        actions = actions + (sigma_next - sigma) * velocity
+    return actions
+
+
+@torch.no_grad()
+def sample_symmetric(
+    model: WallWM,
+    inputs: EventInputs,
+    generator: torch.Generator | None = None,
+    steps: int | None = None,
+) -> EventSample:
+    """Denoise video and actions together; the video tower runs at every step."""
+    _check(model, inputs)
+    flow = model.config.flow
+    keyframes = inputs.keyframes
+    batch, device, dtype = keyframes.shape[0], keyframes.device, keyframes.dtype
+    frames = model.config.latent_frames(inputs.steps)
+    shape = (*keyframes.shape[:3], frames, *keyframes.shape[4:])
+    latents = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    latents[:, :, :, :1] = keyframes
+    action_shape = (batch, inputs.steps, model.config.action_dim)
+    actions = torch.randn(action_shape, generator=generator, device=device, dtype=dtype)
+    sigmas = sigma_schedule(steps or flow.symmetric_steps, flow.shift).to(device)
+    calls = 0
+    for sigma, sigma_next in itertools.pairwise(sigmas):
+        scale = flow.num_train_timesteps
+        timestep = _frame_timesteps(batch, frames, float(sigma), scale, device)
+        video, context = model.encode_video(latents, timestep, inputs.text)
+        calls += 1
+        velocity = model.action(actions, (sigma * scale).expand(batch), inputs.state, context)
+        latents = latents + (sigma_next - sigma) * video.sample
+        latents[:, :, :, :1] = keyframes
+        actions = actions + (sigma_next - sigma) * velocity
+    return EventSample(actions=actions, latents=latents, video_calls=calls)
+
+
+def sample_event(
+    model: WallWM,
+    inputs: EventInputs,
+    mode: str = "asymmetric",
+    generator: torch.Generator | None = None,
+) -> EventSample:
+    """Dispatch to the sampler named by `mode` ('asymmetric' default, or 'symmetric')."""
+    if mode == "asymmetric":
+        return sample_asymmetric(model, inputs, generator)
+    if mode == "symmetric":
+        return sample_symmetric(model, inputs, generator)
+    raise ModelInputError(f"unknown sampling mode {mode!r}; expected one of {MODES}")

@@ -1,0 +1,90 @@
+"""The Wan VAE (diffusers `AutoencoderKLWan`) over multi-view clips, with latent normalisation.
+
+Latents given to the video tower are normalised per channel with the VAE config's latents_mean
+and latents_std, as the Wan pipelines do. A VAE built from a preset has mean 0 and std 1; real
+Wan2.2 VAE weights bring their own statistics in their config.json (`VideoVAE.from_pretrained`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan
+
+from worldmodel.config import VAEConfig
+from worldmodel.errors import ModelInputError
+
+
+def build_vae(config: VAEConfig) -> AutoencoderKLWan:
+    """A randomly initialised Wan VAE of the configured shape."""
+    return AutoencoderKLWan(
+        base_dim=config.base_dim,
+        decoder_base_dim=config.decoder_base_dim,
+        z_dim=config.z_dim,
+        dim_mult=list(config.dim_mult),
+        num_res_blocks=config.num_res_blocks,
+        temperal_downsample=list(config.temperal_downsample),
+        is_residual=config.is_residual,
+        in_channels=config.in_channels,
+        out_channels=config.out_channels,
+        patch_size=config.patch_size,
+        scale_factor_spatial=config.scale_factor_spatial,
+        scale_factor_temporal=config.scale_factor_temporal,
+        latents_mean=[0.0] * config.z_dim,
+        latents_std=[1.0] * config.z_dim,
+    )
+
+
+class VideoVAE:
+    """Encodes uint8 multi-view frames to normalised latents and decodes them back."""
+
+    def __init__(self, vae: AutoencoderKLWan) -> None:
+        self.vae = vae.eval().requires_grad_(False)
+        config = vae.config
+        self.mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1)
+        self.std = torch.tensor(config.latents_std).view(1, -1, 1, 1, 1)
+
+    @classmethod
+    def from_config(cls, config: VAEConfig) -> VideoVAE:
+        return cls(build_vae(config))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> VideoVAE:
+        """Load a diffusers AutoencoderKLWan directory (e.g. the Wan2.2 VAE)."""
+        return cls(AutoencoderKLWan.from_pretrained(str(path)))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, V, T, H, W, 3), T = 1 + 4k -> latents (B, V, C, 1 + k, h, w)."""
+        frames = torch.as_tensor(frames)
+        if frames.ndim != 6 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ModelInputError(
+                f"frames have shape {tuple(frames.shape)} dtype {frames.dtype}; expected uint8 "
+                "(B, V, T, H, W, 3)"
+            )
+        batch, views = frames.shape[:2]
+        x = frames.flatten(0, 1).permute(0, 4, 1, 2, 3)  # (B*V, 3, T, H, W)
+        x = x.to(self.device, self.dtype) / 127.5 - 1.0
+        mean = self.vae.encode(x).latent_dist.mode()  # (B*V, C, F, h, w)
+        latents = (mean - self.mean.to(mean)) / self.std.to(mean)
+        return latents.unflatten(0, (batch, views))
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents (B, V, C, F, h, w) -> uint8 frames (B, V, T, H, W, 3), T = 1 + 4 (F - 1)."""
+        batch, views = latents.shape[:2]
+        z = latents.flatten(0, 1).to(self.device, self.dtype)
+        z = z * self.std.to(z) + self.mean.to(z)
+        video = self.vae.decode(z).sample  # (B*V, 3, T, H, W) in [-1, 1]
+        video = ((video.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return video.permute(0, 2, 3, 4, 1).unflatten(0, (batch, views)).cpu().numpy()

@@ -1,0 +1,281 @@
+"""Video tower: diffusers' Wan DiT, a cross-view branch after every block (VI-SA) and Camera RoPE.
+
+The Wan model is held unchanged as `self.wan` (a `WanTransformer3DModel`), so real Wan weights and
+any `save_pretrained` directory load into it as they are. This module runs its own loop over
+`wan.blocks` so that it can (a) add the cross-view branch after each block and (b) hand every
+block's output features to the action tower. Views are separate batch items inside Wan's blocks
+(Wan's own attention and 3D RoPE see one view at a time).
+
+Cross-view branch ("VI-SA"): self-attention over the tokens of all views that share a latent
+frame. Its q/k/v projections and q/k norms start as copies of the block's within-view attention,
+its output projection starts at zero, and its residual is scaled by an AdaLN gate computed from
+the timestep embedding; at initialisation the tower therefore computes exactly what Wan computes.
+
+Camera RoPE: the rotary bank of the cross-view branch is split over (frame, height, width, view).
+The view part's phases are a learnable per-camera embedding (initialised like integer positions),
+so no calibration is needed at run time. We apply Camera RoPE only in the cross-view branch,
+where views meet; Wan's pretrained within-view RoPE stays untouched, which keeps the pretrained
+video prior intact (the paper does not say where the split bank is applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import WanTransformer3DModel
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.embeddings import get_1d_rotary_pos_embed
+from diffusers.models.normalization import FP32LayerNorm
+from torch import nn
+
+from worldmodel.config import VideoTowerConfig
+from worldmodel.errors import ModelInputError
+
+
+def build_wan(config: VideoTowerConfig) -> WanTransformer3DModel:
+    """A randomly initialised diffusers Wan transformer of the configured shape."""
+    return WanTransformer3DModel(
+        patch_size=tuple(config.patch_size),
+        num_attention_heads=config.num_heads,
+        attention_head_dim=config.head_dim,
+        in_channels=config.in_channels,
+        out_channels=config.in_channels,
+        text_dim=config.text_dim,
+        freq_dim=config.freq_dim,
+        ffn_dim=config.ffn_dim,
+        num_layers=config.num_layers,
+        cross_attn_norm=config.cross_attn_norm,
+        qk_norm="rms_norm_across_heads",
+        eps=config.eps,
+        rope_max_seq_len=config.rope_max_seq_len,
+    )
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved channel pairs of x (..., D) by angles whose cos/sin are (..., D)."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[..., 0::2], sin[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out.type_as(x)
+
+
+class CameraRope(nn.Module):
+    """Rotary bank split over (frame, height, width, view); the view phases are learnable."""
+
+    def __init__(self, config: VideoTowerConfig, theta: float = 10000.0) -> None:
+        super().__init__()
+        head_dim, view_dim = config.head_dim, config.view_rope_dim
+        if view_dim % 2 or view_dim >= head_dim:
+            raise ModelInputError(
+                f"view_rope_dim {view_dim} must be even and smaller than head_dim {head_dim}"
+            )
+        rest = head_dim - view_dim
+        self.h_dim = self.w_dim = 2 * (rest // 6)  # the same split rule as Wan's bank
+        self.t_dim = rest - self.h_dim - self.w_dim
+        banks = [
+            get_1d_rotary_pos_embed(
+                d, config.rope_max_seq_len, theta, use_real=True, repeat_interleave_real=True
+            )
+            for d in (self.t_dim, self.h_dim, self.w_dim)
+        ]
+        self.register_buffer("bank_cos", torch.cat([c for c, _ in banks], 1), persistent=False)
+        self.register_buffer("bank_sin", torch.cat([s for _, s in banks], 1), persistent=False)
+        freqs = 1.0 / theta ** (torch.arange(0, view_dim, 2, dtype=torch.float64) / view_dim)
+        positions = torch.arange(config.max_views, dtype=torch.float64)[:, None]
+        self.camera_phase = nn.Parameter((positions * freqs).float())  # (max_views, view_dim/2)
+
+    def forward(
+        self, view_ids: torch.Tensor, grid: tuple[int, int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin of shape (F, V*H*W, 1, head_dim) for tokens grouped per frame, views outer."""
+        frames, height, width = grid
+        views = view_ids.shape[0]
+        sizes = [self.t_dim, self.h_dim, self.w_dim]
+        out = []
+        for bank in (self.bank_cos, self.bank_sin):
+            t, h, w = bank.float().split(sizes, dim=1)
+            t = t[:frames].view(frames, 1, 1, 1, -1).expand(frames, views, height, width, -1)
+            h = h[:height].view(1, 1, height, 1, -1).expand(frames, views, height, width, -1)
+            w = w[:width].view(1, 1, 1, width, -1).expand(frames, views, height, width, -1)
+            out.append([t, h, w])
+        phase = self.camera_phase[view_ids].repeat_interleave(2, dim=-1)  # (V, view_dim)
+        phase = phase.view(1, views, 1, 1, -1).expand(frames, views, height, width, -1)
+        cos = torch.cat([*out[0], phase.cos()], -1).reshape(frames, views * height * width, 1, -1)
+        sin = torch.cat([*out[1], phase.sin()], -1).reshape(frames, views * height * width, 1, -1)
+        return cos, sin
+
+
+class CrossViewBranch(nn.Module):
+    """Attention over all views' tokens of one latent frame, added under an AdaLN gate."""
+
+    def __init__(self, dim: int, heads: int, eps: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = FP32LayerNorm(dim, eps, elementwise_affine=False)
+        self.to_q = nn.Linear(dim, dim)
+        self.to_k = nn.Linear(dim, dim)
+        self.to_v = nn.Linear(dim, dim)
+        self.norm_q = nn.RMSNorm(dim, eps=eps)
+        self.norm_k = nn.RMSNorm(dim, eps=eps)
+        self.to_out = nn.Linear(dim, dim)
+        self.scale_shift_table = nn.Parameter(torch.randn(1, 3, dim) / dim**0.5)
+
+    @torch.no_grad()
+    def init_from(self, attn: nn.Module) -> None:
+        """Copy q/k/v and q/k norms from a Wan within-view attention; zero the output."""
+        for name in ("to_q", "to_k", "to_v", "norm_q", "norm_k"):
+            getattr(self, name).load_state_dict(getattr(attn, name).state_dict())
+        nn.init.zeros_(self.to_out.weight)
+        nn.init.zeros_(self.to_out.bias)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,  # (B*V, F*S, D)
+        time_modulation: torch.Tensor,  # (B*V, 1 or F*S, 3, D), shared by every branch
+        views: int,
+        grid: tuple[int, int, int],
+        rope: tuple[torch.Tensor, torch.Tensor],  # each (F, V*S, 1, head_dim)
+        mask: torch.Tensor | None,  # (B, V*S, V*S) bool, True = may attend
+    ) -> torch.Tensor:
+        frames, tokens = grid[0], grid[1] * grid[2]
+        batch = hidden.shape[0] // views
+        dim = hidden.shape[-1]
+        modulation = self.scale_shift_table.unsqueeze(0) + time_modulation.float()
+        shift, scale, gate = modulation.unbind(2)  # each (B*V, 1 or N, D)
+        x = (self.norm(hidden.float()) * (1 + scale) + shift).type_as(hidden)
+        x = x.view(batch, views, frames, tokens, dim).transpose(1, 2)
+        x = x.reshape(batch * frames, views * tokens, dim)  # (B*F, V*S, D)
+        q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))
+        k = self.norm_k(self.to_k(x)).unflatten(2, (self.heads, -1))
+        v = self.to_v(x).unflatten(2, (self.heads, -1))  # (B*F, V*S, heads, hd)
+        cos, sin = (r.repeat(batch, 1, 1, 1) for r in rope)  # (B*F, V*S, 1, hd)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        attn_mask = None
+        if mask is not None:
+            attn_mask = mask.repeat_interleave(frames, dim=0).unsqueeze(1)  # (B*F, 1, VS, VS)
+        out = dispatch_attention_fn(q, k, v, attn_mask=attn_mask).flatten(2, 3).type_as(x)
+        out = self.to_out(out)  # (B*F, V*S, D)
+        out = out.view(batch, frames, views, tokens, dim).transpose(1, 2)
+        out = out.reshape(batch * views, frames * tokens, dim)
+        return (hidden.float() + out.float() * gate).type_as(hidden)
+
+
+@dataclass
+class VideoOutput:
+    """The video velocity prediction and every block's output tokens."""
+
+    sample: torch.Tensor  # (B, V, C, F, H, W)
+    features: list[torch.Tensor]  # per block (B, V, N, D), N = F' * H' * W' tokens per view
+    grid: tuple[int, int, int]  # (F', H', W') token grid of one view
+
+
+class VideoTower(nn.Module):
+    """Wan + cross-view branches + Camera RoPE over (B, V, C, F, H, W) multi-view latents."""
+
+    def __init__(self, config: VideoTowerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wan = build_wan(config)
+        self.camera_rope = CameraRope(config)
+        self.cross_view = nn.ModuleList(
+            CrossViewBranch(config.dim, config.num_heads, config.eps)
+            for _ in range(config.num_layers)
+        )
+        # One timestep projection for every branch, each adds its own table (as Wan's blocks do)
+        self.cross_view_time_proj = nn.Linear(config.dim, 3 * config.dim)
+        self.reset_cross_view()
+
+    def reset_cross_view(self) -> None:
+        """(Re)initialise every cross-view branch from its block's within-view attention."""
+        for block, branch in zip(self.wan.blocks, self.cross_view, strict=True):
+            branch.init_from(block.attn1)
+
+    def _check(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> None:
+        config = self.config
+        if latents.ndim != 6 or latents.shape[2] != config.in_channels:
+            raise ModelInputError(
+                f"video latents have shape {tuple(latents.shape)}; expected "
+                f"(B, V, {config.in_channels}, F, H, W)"
+            )
+        batch, views, _, frames, height, width = latents.shape
+        if views > config.max_views:
+            raise ModelInputError(f"{views} views given; the tower has {config.max_views} at most")
+        for size, patch, label in zip(
+            (frames, height, width), config.patch_size, ("frames", "height", "width"), strict=True
+        ):
+            if size % patch:
+                raise ModelInputError(f"latent {label} {size} is not a multiple of patch {patch}")
+        if timestep.shape not in ((batch,), (batch, frames // config.patch_size[0])):
+            raise ModelInputError(
+                f"video timestep has shape {tuple(timestep.shape)}; expected ({batch},) or "
+                f"({batch}, {frames // config.patch_size[0]}) (one per latent frame)"
+            )
+        if text.ndim != 3 or text.shape[0] != batch or text.shape[2] != config.text_dim:
+            raise ModelInputError(
+                f"text embedding has shape {tuple(text.shape)}; expected ({batch}, L, "
+                f"{config.text_dim})"
+            )
+
+    def forward(
+        self,
+        latents: torch.Tensor,  # (B, V, C, F, H, W)
+        timestep: torch.Tensor,  # (B,) or (B, F'): sigma * num_train_timesteps
+        text: torch.Tensor,  # (B, L, text_dim)
+        view_ids: torch.Tensor | None = None,  # (V,) camera-embedding index per view
+        cross_view_mask: torch.Tensor | None = None,  # (B, V*S, V*S) bool; training only
+    ) -> VideoOutput:
+        """Predict the flow velocity of every view and return each block's tokens."""
+        self._check(latents, timestep, text)
+        wan = self.wan
+        batch, views, _, frames, height, width = latents.shape
+        p_t, p_h, p_w = self.config.patch_size
+        grid = (frames // p_t, height // p_h, width // p_w)
+        if view_ids is None:
+            view_ids = torch.arange(views, device=latents.device)
+
+        # 1. Patchify each view as its own batch item, exactly as Wan does
+        x = latents.flatten(0, 1)  # (B*V, C, F, H, W)
+        rotary = wan.rope(x)
+        hidden = wan.patch_embedding(x).flatten(2).transpose(1, 2).contiguous()  # (B*V, N, D)
+        tokens = hidden.shape[1]
+
+        # 2. Timestep (per sample, or per latent frame -> per token as Wan2.2 TI2V) and text
+        if timestep.ndim == 2:
+            per_token = timestep.repeat_interleave(grid[1] * grid[2], dim=1)  # (B, N)
+            flat_t, seq_len = per_token.repeat_interleave(views, dim=0).flatten(), tokens
+        else:
+            flat_t, seq_len = timestep.repeat_interleave(views), None
+        text = text.repeat_interleave(views, dim=0)  # (B*V, L, text_dim)
+        temb, timestep_proj, text_hidden, _ = wan.condition_embedder(
+            flat_t, text, None, timestep_seq_len=seq_len
+        )
+        timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, [N,] 6, D)
+        camera_rope = self.camera_rope(view_ids, grid)
+        time_modulation = self.cross_view_time_proj(F.silu(temb))  # (B*V, [N,] 3D)
+        if time_modulation.ndim == 2:
+            time_modulation = time_modulation.unsqueeze(1)
+        time_modulation = time_modulation.unflatten(-1, (3, -1))  # (B*V, 1 or N, 3, D)
+
+        # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
+        features = []
+        for block, branch in zip(wan.blocks, self.cross_view, strict=True):
+            hidden = block(hidden, text_hidden, timestep_proj, rotary)
+            hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
+            features.append(hidden.view(batch, views, tokens, -1))
+
+        # 4. Output norm, projection and unpatchify (Wan's head)
+        if temb.ndim == 3:
+            shift, scale = (wan.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
+            shift, scale = shift.squeeze(2), scale.squeeze(2)
+        else:
+            shift, scale = (wan.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
+        hidden = (wan.norm_out(hidden.float()) * (1 + scale) + shift).type_as(hidden)
+        hidden = wan.proj_out(hidden)
+        hidden = hidden.reshape(batch * views, *grid, p_t, p_h, p_w, -1)
+        hidden = hidden.permute(0, 7, 1, 4, 2, 5, 3, 6)
+        sample = hidden.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # (B*V, C, F, H, W)
+        return VideoOutput(sample.unflatten(0, (batch, views)), features, grid)
