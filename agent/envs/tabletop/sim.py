@@ -51,14 +51,14 @@ class SimConfig:
     width: int = 128
     height: int = 128
     control_hz: float = 10.0  # one action per 0.1 s of simulated time
-    physics_dt: float = 0.002
+    physics_dt: float = 0.004  # 25 substeps per control step; stable with the solrefs used
     clip_actions: bool = False  # False: out-of-bounds actions raise; True: clipped and logged
     render: bool = True  # False skips rendering (black frames) for fast evaluation runs
     max_speed: float = 0.5  # m/s of the gripper's commanded target
     max_angular_speed: float = 3.0  # rad/s
     workspace_low: tuple[float, float, float] = (-0.38, -0.38, 0.005)  # tips above the table
     workspace_high: tuple[float, float, float] = (0.38, 0.38, 0.45)
-    settle_steps: int = 100  # physics steps after placing the objects, before step 0
+    settle_steps: int = 50  # physics steps after placing the objects, before step 0
     geometry: SceneGeometry = GEOMETRY
 
     @property
