@@ -14,10 +14,10 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from agent.envs.tabletop.expert import RunConfig, run_episode  # noqa: E402
-from agent.envs.tabletop.sim import SimConfig, TabletopSim  # noqa: E402
-from agent.envs.tabletop.tasks import get_task  # noqa: E402
-from benchmarks.record import markdown_table, record  # noqa: E402
+from agent.envs.tabletop.expert import RunConfig, run_episode
+from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.tasks import get_task
+from benchmarks.record import markdown_table, record
 
 TASK, SEED, REPEATS = "drawer_then_stack", 0, 3
 

@@ -16,15 +16,15 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from agent.envs.tabletop.evaluate import (  # noqa: E402
+from agent.envs.tabletop.evaluate import (
     FAMILIES,
     family_jobs,
     run_outcomes,
     suite_jobs,
     summarise,
 )
-from agent.envs.tabletop.faults import FAULT_KINDS, FaultConfig  # noqa: E402
-from benchmarks.record import markdown_table, record  # noqa: E402
+from agent.envs.tabletop.faults import FAULT_KINDS, FaultConfig
+from benchmarks.record import markdown_table, record
 
 
 def nominal(seeds: int) -> None:
