@@ -99,7 +99,7 @@ class EventModeExecutor:
         dtype = default_dtype(target)
         torch.manual_seed(seed)
         with target:  # built where it runs: the 5B preset never passes through host memory
-            model = WallWM(config).to(dtype)
+            model = WallWM(config).cast(dtype)
             vae = VideoVAE.from_config(config.vae)
         stats = NormStats.identity(config.action_dim, config.proprio_dim)
         text = text_encoder or build_text_encoder(config.text, target)
