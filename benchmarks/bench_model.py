@@ -108,7 +108,8 @@ def main() -> None:
         for label, (first, total) in results.items()
     ]
     (a_first, a_total), (s_first, s_total) = results.values()
-    rows.append(["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"])
+    ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
+    rows.append(ratio)
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
     notes = (
         f"Preset `{args.preset}` with random weights on {args.device} "
