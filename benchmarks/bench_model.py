@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import numpy as np
 import torch
@@ -75,14 +76,57 @@ def time_mode(
     return statistics.median(first), statistics.median(total)
 
 
+def median_ms(fn, repeats: int) -> float:
+    """Median wall time of fn() in milliseconds after one warm-up (CUDA synchronised)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+@torch.no_grad()
+def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: int) -> list:
+    """Median cost of each part of a prediction: keyframe encoding, one video forward with its
+    action keys/values, one action denoising step."""
+    model, config = executor.model, executor.model.config
+    observation = request.observation
+    images = np.stack([observation.images[n] for n in observation.camera_names])[None, :, None]
+    keyframes = executor.vae.encode(images).to(executor.dtype)  # (1, V, C, 1, h, w)
+    frames = config.latent_frames(request.frames)
+    latents = keyframes.expand(-1, -1, -1, frames, -1, -1).contiguous()
+    timestep = torch.full((1, frames), 357.0, device=executor.device)
+    text = executor.caption_embedding(request.caption)
+    _, context = model.encode_video(latents, timestep, text)
+    actions = torch.zeros(1, request.frames, config.action_dim, device=executor.device)
+    actions = actions.to(executor.dtype)
+    state = torch.zeros(1, config.proprio_dim, device=executor.device, dtype=executor.dtype)
+    step_t = torch.full((1,), 500.0, device=executor.device)
+    parts = {
+        "VAE encode of the keyframes": lambda: executor.vae.encode(images),
+        "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
+        "action tower step (cached K/V)": lambda: model.action(actions, step_t, state, context),
+    }
+    return [[name, f"{median_ms(fn, repeats):.1f} ms"] for name, fn in parts.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=32, help="event length in control steps")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     header = ["preset", "Wan transformer", "cross-view branches", "action tower", "total"]
     params_table = markdown_table(header, parameter_rows())
@@ -108,8 +152,11 @@ def main() -> None:
         for label, (first, total) in results.items()
     ]
     (a_first, a_total), (s_first, s_total) = results.values()
-    rows.append(["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"])
+    ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
+    rows.append(ratio)
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
+    parts = component_rows(asymmetric, request, args.repeats)
+    timing_table += "\n\n" + markdown_table(["part of one prediction", "median"], parts)
     notes = (
         f"Preset `{args.preset}` with random weights on {args.device} "
         f"({asymmetric.dtype}, {torch.get_num_threads()} threads), {config.cameras} cameras at "

@@ -183,6 +183,11 @@ class ActionTower(nn.Module):
                 f"{len(self.blocks)} blocks (same depth as the video tower)"
             )
         batch, views = features[0].shape[:2]
+        if grid[0] > self.video_time_index.num_embeddings:
+            raise ModelInputError(
+                f"video has {grid[0]} latent frames; the action tower indexes at most "
+                f"{self.video_time_index.num_embeddings} (raise action.max_steps)"
+            )
         device = features[0].device
         frame = torch.arange(grid[0], device=device).repeat_interleave(grid[1] * grid[2])  # (N,)
         if view_ids is None:

@@ -172,7 +172,7 @@ def load_checkpoint(
         # file's buffer can give bit-different results from the saved model.
         module.load_state_dict({k: v.clone() for k, v in state.items()}, assign=True)
     model = _materialise_buffers(model, config)
-    return model.to(device=device, dtype=dtype).eval(), stats
+    return model.to(device=device).cast(dtype).eval(), stats
 
 
 def _materialise_buffers(model: WallWM, config: ModelConfig) -> WallWM:
@@ -188,6 +188,11 @@ def _materialise_buffers(model: WallWM, config: ModelConfig) -> WallWM:
     return model
 
 
+def _plain(value: object) -> object:
+    """Lists and tuples compare equal (JSON turns tuples into lists)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
 def import_wan_transformer(model: WallWM, directory: str | Path) -> None:
     """Load a diffusers `WanTransformer3DModel` directory (save_pretrained) into the video tower.
 
@@ -200,6 +205,13 @@ def import_wan_transformer(model: WallWM, directory: str | Path) -> None:
         raise CheckpointError(
             f"cannot read a diffusers Wan transformer at {directory}: {error}"
         ) from error
+    ours = model.video.wan.config
+    for key, value in wan.config.items():
+        if not key.startswith("_") and key in ours and _plain(ours[key]) != _plain(value):
+            raise CheckpointMismatchError(
+                f"Wan transformer {directory}: config {key!r} is {value!r}; the video tower "
+                f"was built with {ours[key]!r}"
+            )
     check_state(model.video.wan.state_dict(), wan.state_dict(), f"Wan transformer {directory}")
     model.video.wan.load_state_dict(wan.state_dict())
     model.video.reset_cross_view()

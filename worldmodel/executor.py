@@ -99,7 +99,7 @@ class EventModeExecutor:
         dtype = default_dtype(target)
         torch.manual_seed(seed)
         with target:  # built where it runs: the 5B preset never passes through host memory
-            model = WallWM(config).to(dtype)
+            model = WallWM(config).cast(dtype)
             vae = VideoVAE.from_config(config.vae)
         stats = NormStats.identity(config.action_dim, config.proprio_dim)
         text = text_encoder or build_text_encoder(config.text, target)
@@ -113,7 +113,7 @@ class EventModeExecutor:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def _text(self, caption: str) -> torch.Tensor:
+    def caption_embedding(self, caption: str) -> torch.Tensor:
         """The caption's embedding, encoded once and kept for the most recent captions."""
         if caption in self._captions:
             self._captions.move_to_end(caption)
@@ -158,7 +158,9 @@ class EventModeExecutor:
         keyframes = self.vae.encode(images).to(self.dtype)  # (1, V, C, 1, h, w)
         proprio = self.stats.normalize_proprio(observation.proprio)
         state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
-        inputs = EventInputs(keyframes, self._text(request.caption), state, request.frames)
+        inputs = EventInputs(
+            keyframes, self.caption_embedding(request.caption), state, request.frames
+        )
         generator = torch.Generator(self.device).manual_seed(request.seed)
         sample = sample_event(self.model, inputs, self.mode, generator)
 

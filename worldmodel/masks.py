@@ -90,13 +90,15 @@ def tube_mask(
     if not 1 <= size <= min(height, width):
         raise ModelInputError(f"tube size {size} does not fit a {height}x{width} latent")
     mask = torch.zeros(batch, views, 1, frames, height, width, dtype=torch.bool)
-    draws = torch.rand(batch, generator=generator)
+    device = generator.device if generator is not None else None
+    draws = torch.rand(batch, generator=generator, device=device)
     for b in range(batch):
         if draws[b] >= probability:
             continue
-        view = int(torch.randint(views, (1,), generator=generator))
-        top = int(torch.randint(height - size + 1, (1,), generator=generator))
-        left = int(torch.randint(width - size + 1, (1,), generator=generator))
+        view, top, left = (
+            int(torch.randint(n, (1,), generator=generator, device=device))
+            for n in (views, height - size + 1, width - size + 1)
+        )
         mask[b, view, :, :, top : top + size, left : left + size] = True
     return mask
 

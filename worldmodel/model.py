@@ -62,6 +62,21 @@ class WallWM(nn.Module):
         action = self.action(actions, action_timestep, state, context, valid)
         return video.sample, action
 
+    def cast(self, dtype: torch.dtype) -> WallWM:
+        """Cast for inference, keeping in float32 what Wan keeps there (rotary banks, timestep
+        embedders, modulation tables, norms), as diffusers' `from_pretrained(torch_dtype=...)`."""
+        self.to(dtype)
+        if dtype == torch.float32:
+            return self
+        keep = {*self.video.wan._keep_in_fp32_modules, "camera_rope"}
+        for name, module in self.named_modules():
+            if keep.intersection(name.split(".")):
+                module.float()
+        for name, param in self.named_parameters():
+            if name.endswith("scale_shift_table"):
+                param.data = param.data.float()
+        return self
+
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the Wan transformer, the cross-view branches, the action tower."""
         wan = sum(p.numel() for p in self.video.wan.parameters())

@@ -234,6 +234,12 @@ class VideoTower(nn.Module):
         batch, views, _, frames, height, width = latents.shape
         p_t, p_h, p_w = self.config.patch_size
         grid = (frames // p_t, height // p_h, width // p_w)
+        pairs = views * grid[1] * grid[2]
+        if cross_view_mask is not None and cross_view_mask.shape != (batch, pairs, pairs):
+            raise ModelInputError(
+                f"cross-view mask has shape {tuple(cross_view_mask.shape)}; expected "
+                f"({batch}, {pairs}, {pairs}) = (B, V*H'*W', V*H'*W')"
+            )
         if view_ids is None:
             view_ids = torch.arange(views, device=latents.device)
 

@@ -6,6 +6,7 @@ Usage:
     wallwm sim stack_three --seed 0 --out runs/stack --tiled       # one tiled.mp4
     wallwm sim bowl_red_blue --fault grasp_slip --recover --out runs/slip
     wallwm sim --eval --seeds 50                                   # expert success per family
+    wallwm sim stack_three --snapshot docs/cameras.png --width 256 --height 256
 
 The episode itself (episode.json with captions on four levels, events and fault log, plus
 arrays.npz with frames, proprio and actions) is written next to the videos.
@@ -82,11 +83,41 @@ def run_task(args: argparse.Namespace) -> int:
     return 0 if episode.success else 1
 
 
+def snapshot(args: argparse.Namespace) -> int:
+    """Write one PNG with every camera's frame at the end of the expert's first carry."""
+    import matplotlib.image
+    import numpy as np
+
+    from agent.envs.tabletop.expert import RunConfig, run_episode
+    from agent.envs.tabletop.sim import SimConfig, TabletopSim
+    from agent.envs.tabletop.tasks import get_task
+    from agent.envs.tabletop.video import tile
+
+    task = get_task(args.task)
+    with TabletopSim(SimConfig(width=args.width, height=args.height)) as sim:
+        episode = run_episode(sim, task, args.seed, RunConfig())
+    moves = [event.end for event in episode.events if event.skill == "move"]
+    index = moves[0] if moves else episode.steps // 2
+    order = [camera.name for camera in episode.cameras]
+    frames = {name: episode.frames[name][index : index + 1] for name in order}
+    image = tile(frames, order)[0]
+    gap = np.full((image.shape[0], 4, 3), 255, np.uint8)
+    width = args.width
+    panels = [image[:, k * width : (k + 1) * width] for k in range(len(order))]
+    joined = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+    Path(args.snapshot).parent.mkdir(parents=True, exist_ok=True)
+    matplotlib.image.imsave(args.snapshot, joined)
+    print(f"wrote {args.snapshot}: cameras {', '.join(order)} at step {index} of {task.name}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return list_tasks()
     if args.eval:
         return evaluate(args.seeds)
+    if args.snapshot and args.task:
+        return snapshot(args)
     if not args.task or not args.out:
         raise SystemExit("wallwm sim: give a TASK and --out DIR (or --list / --eval)")
     return run_task(args)
@@ -115,4 +146,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--eval", action="store_true", help="expert success per task family")
     parser.add_argument("--seeds", type=int, default=50, help="seeds per family for --eval")
+    parser.add_argument("--snapshot", metavar="PNG", help="write one frame of every camera")
     parser.set_defaults(func=run)

@@ -92,3 +92,27 @@ def test_bad_action_inputs(debug_model, debug_config):
             debug_model.action(inputs["actions"], torch.ones(2), torch.zeros(2, 3), context)
         with pytest.raises(ModelInputError, match="video feature blocks"):
             debug_model.action.video_context([], (1, 2, 2))
+
+
+def test_bf16_cast_keeps_wan_fp32_modules_and_runs(mixed_model, debug_config):
+    model = mixed_model.cast(torch.bfloat16)
+    assert model.video.wan.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
+    assert model.video.wan.rope.freqs_cos.dtype == torch.float32
+    assert model.video.wan.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert model.video.cross_view[0].scale_shift_table.dtype == torch.float32
+    assert model.video.camera_rope.camera_phase.dtype == torch.float32
+    inputs = _batch(debug_config, 2, 6)
+    inputs = {
+        k: v.bfloat16() if k in ("latents", "actions", "text", "state") else v
+        for k, v in inputs.items()
+    }
+    with torch.no_grad():
+        video, action = model(**inputs)
+    assert video.dtype == action.dtype == torch.bfloat16
+    assert torch.isfinite(video).all() and torch.isfinite(action).all()
+
+
+def test_video_longer_than_the_time_index_is_refused(debug_model, debug_config):
+    features = [torch.zeros(1, 1, 40 * 4, debug_config.video.dim)] * debug_config.video.num_layers
+    with pytest.raises(ModelInputError, match="40 latent frames"):
+        debug_model.action.video_context(features, (40, 2, 2))

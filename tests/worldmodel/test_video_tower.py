@@ -85,3 +85,5 @@ def test_bad_inputs_name_the_expected_shape(debug_model):
         debug_model.video(torch.randn(1, 5, 4, 1, 4, 4), torch.ones(1), text[:1])
     with pytest.raises(ModelInputError, match="not a multiple of patch"):
         debug_model.video(torch.randn(1, 1, 4, 1, 3, 4), torch.ones(1), text[:1])
+    with pytest.raises(ModelInputError, match=r"cross-view mask has shape \(2, 4, 4\)"):
+        debug_model.video(latents, torch.ones(2), text, cross_view_mask=torch.ones(2, 4, 4) > 0)

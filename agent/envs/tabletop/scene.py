@@ -185,7 +185,7 @@ def _drawer(g: SceneGeometry) -> str:
     </body>"""
 
 
-def build_mjcf(arms: int = 1, geometry: SceneGeometry = GEOMETRY, physics_dt: float = 0.002) -> str:
+def build_mjcf(arms: int = 1, geometry: SceneGeometry = GEOMETRY, physics_dt: float = 0.004) -> str:
     """The scene's MJCF text for one or two grippers."""
     g = geometry
     blocks = "".join(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -31,6 +31,7 @@ from agent.envs.tabletop.scene import (
     SceneGeometry,
     build_mjcf,
 )
+from worldmodel.errors import ContractError
 from worldmodel.types import ActionSpace, CameraSpec, Observation
 
 if TYPE_CHECKING:
@@ -51,14 +52,15 @@ class SimConfig:
     width: int = 128
     height: int = 128
     control_hz: float = 10.0  # one action per 0.1 s of simulated time
-    physics_dt: float = 0.002
+    physics_dt: float = 0.004  # 25 substeps per control step; stable with the solrefs used
     clip_actions: bool = False  # False: out-of-bounds actions raise; True: clipped and logged
     render: bool = True  # False skips rendering (black frames) for fast evaluation runs
     max_speed: float = 0.5  # m/s of the gripper's commanded target
     max_angular_speed: float = 3.0  # rad/s
+    target_increments: int = 5  # the mocap target moves in this many steps per control period
     workspace_low: tuple[float, float, float] = (-0.38, -0.38, 0.005)  # tips above the table
     workspace_high: tuple[float, float, float] = (0.38, 0.38, 0.45)
-    settle_steps: int = 100  # physics steps after placing the objects, before step 0
+    settle_steps: int = 50  # physics steps after placing the objects, before step 0
     geometry: SceneGeometry = GEOMETRY
 
     @property
@@ -132,7 +134,6 @@ class SimState:
     command_pos: np.ndarray  # (arms, 3)
     command_quat: np.ndarray  # (arms, 4)
     command_grip: np.ndarray  # (arms,)
-    extra: dict = field(default_factory=dict)
 
 
 class TabletopSim:
@@ -141,7 +142,7 @@ class TabletopSim:
     def __init__(self, config: SimConfig | None = None, faults: FaultInjector | None = None):
         self.config = config or SimConfig()
         if self.config.arms not in (1, 2):
-            raise ValueError(f"SimConfig.arms is {self.config.arms}; expected 1 or 2")
+            raise ContractError(f"SimConfig.arms is {self.config.arms}; expected 1 or 2")
         self.geometry = self.config.geometry
         self.model = mujoco.MjModel.from_xml_string(
             build_mjcf(self.config.arms, self.geometry, self.config.physics_dt)
@@ -167,37 +168,33 @@ class TabletopSim:
     # ----------------------------------------------------------------- set-up
     def _ids(self) -> None:
         m = self.model
-        body = mujoco.mjtObj.mjOBJ_BODY
-        self.body_id = {name: mujoco.mj_name2id(m, body, name) for name in (*OBJECTS, "cabinet")}
-        self.free_joint = {
-            name: m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)]
-            for name in (*BLOCKS, *CONTAINERS)
-        }
-        self.free_dof = {
-            name: m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)]
-            for name in (*BLOCKS, *CONTAINERS)
-        }
-        drawer_joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "drawer")
-        self.drawer_qpos = m.jnt_qposadr[drawer_joint]
+
+        def body(name: str) -> int:
+            return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+
+        def joint(name: str) -> int:
+            return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)
+
+        movable = (*BLOCKS, *CONTAINERS)
+        self.body_id = {name: body(name) for name in (*OBJECTS, "cabinet")}
+        self.free_joint = {name: m.jnt_qposadr[joint(name)] for name in movable}
+        self.free_dof = {name: m.jnt_dofadr[joint(name)] for name in movable}
+        self.drawer_qpos = m.jnt_qposadr[joint("drawer")]
         self.camera_id = {c: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in CAMERAS}
-        self.arm_ids = []
-        for a in range(self.config.arms):
-            joint = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)  # noqa: E731
-            self.arm_ids.append(
-                {
-                    "mocap": m.body_mocapid[mujoco.mj_name2id(m, body, f"arm{a}_target")],
-                    "hand": mujoco.mj_name2id(m, body, f"arm{a}_hand"),
-                    "hand_qpos": m.jnt_qposadr[joint(f"arm{a}_hand")],
-                    "fingers": [m.jnt_qposadr[joint(f"arm{a}_finger_{s}")] for s in "lr"],
-                    "finger_bodies": [
-                        mujoco.mj_name2id(m, body, f"arm{a}_finger_{s}") for s in "lr"
-                    ],
-                    "actuators": [
-                        mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"arm{a}_finger_{s}")
-                        for s in "lr"
-                    ],
-                }
-            )
+        self.arm_ids = [
+            {
+                "mocap": m.body_mocapid[body(f"arm{a}_target")],
+                "hand": body(f"arm{a}_hand"),
+                "hand_qpos": m.jnt_qposadr[joint(f"arm{a}_hand")],
+                "hand_dof": m.jnt_dofadr[joint(f"arm{a}_hand")],
+                "fingers": [m.jnt_qposadr[joint(f"arm{a}_finger_{s}")] for s in "lr"],
+                "actuators": [
+                    mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"arm{a}_finger_{s}")
+                    for s in "lr"
+                ],
+            }
+            for a in range(self.config.arms)
+        ]
 
     def _home_all(self) -> None:
         homes = [self.geometry.home, self.geometry.arm1_home][: self.config.arms]
@@ -326,7 +323,7 @@ class TabletopSim:
         """Run one control period toward `action` (already checked); no observation."""
         cfg = self.config
         period = 1.0 / cfg.control_hz
-        chunks = 5  # the mocap target moves in 5 increments per control period
+        chunks = cfg.target_increments
         per_chunk = cfg.substeps // chunks
         starts_pos = self.command_pos.copy()
         starts_quat = self.command_quat.copy()
@@ -479,8 +476,7 @@ class TabletopSim:
         adr = ids["hand_qpos"]
         self.data.qpos[adr : adr + 3] = pos
         self.data.qpos[adr + 3 : adr + 7] = quat
-        dof = self.model.jnt_dofadr[self.model.body_jntadr[ids["hand"]]]
-        self.data.qvel[dof : dof + 6] = 0.0
+        self.data.qvel[ids["hand_dof"] : ids["hand_dof"] + 6] = 0.0
         for finger, act in zip(ids["fingers"], ids["actuators"], strict=True):
             self.data.qpos[finger] = opening
             self.data.ctrl[act] = opening

@@ -82,3 +82,18 @@ def test_skill_arguments_are_checked(fast_sim):
         routine(ctx, "place", {"object": "red_block", "target": "table"})
     with pytest.raises(UnknownNameError, match="unknown skill"):
         routine(ctx, "juggle", {"object": "red_block"})
+
+
+def test_progress_counts_subtasks_reached_in_order(fast_sim):
+    from agent.envs.tabletop.tasks import ProgressTracker
+
+    task = get_task("sort_warm_cool")
+    fast_sim.reset(8)
+    tracker = ProgressTracker(task)
+    assert tracker.update(fast_sim) == 0.0 and not task.success(fast_sim)
+    ctx = ExpertContext(fast_sim)
+    for step in task.subtasks[0].steps:
+        for action, _ in routine(ctx, step.skill, step.arguments):
+            fast_sim.step(action)
+    assert tracker.update(fast_sim) == 25.0
+    assert not task.success(fast_sim)
