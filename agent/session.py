@@ -1,0 +1,212 @@
+"""Assemble one task run from its RunSpec: robot, executor, planner, verifier, store, graph.
+
+The RunSpec is saved in the episode's episode.json, so `wallwm run --resume ID` rebuilds exactly
+the same pieces and continues the LangGraph thread of the same id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.embedded_planner import EmbeddedPlanner, KnownTask, Subgoal, minilm_embedder
+from agent.envs.tabletop import (
+    TASKS,
+    FaultConfig,
+    FaultInjector,
+    SimConfig,
+    SimulatorOracleExecutor,
+    TabletopSim,
+    Task,
+)
+from agent.envs.tabletop import tasks as suite
+from agent.episode import EpisodeStore, EpisodeStoreError
+from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
+from agent.graph.graph import build_graph, sqlite_checkpointer
+from agent.graph.runner import TaskRunner
+from agent.planners import Planner, VLMPlanner
+from agent.settings import VLMSettings
+from agent.skills import SkillCatalogue
+from agent.verify.calibration import Thresholds
+from agent.verify.verifier import Verifier
+from agent.vlm import VLMClient
+from worldmodel.locate import find_checkpoints
+from worldmodel.types import EventExecutor
+
+CHECKPOINTS_FILE = "checkpoints.sqlite"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a run (saved with the episode; the API key never is)."""
+
+    instruction: str
+    task: str | None = None  # a task of the suite; its success predicate judges the run
+    seed: int = 0
+    executor: str = "auto"  # auto | oracle | a checkpoint folder or name
+    planner: str = "auto"  # auto | embedded | vlm
+    vlm_url: str | None = None
+    vlm_model: str | None = None
+    human: bool = False
+    faults: tuple[str, ...] = ()
+    max_events: int = 30
+    max_retries: int = 3
+    wall_time_s: float = 900.0
+    calibration: str | None = None
+    skills_dirs: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        return cls(**kept)
+
+
+def episode_id(instruction: str, now: dt.datetime | None = None) -> str:
+    """A readable, sortable id: 20261121-052031-put-the-red-block."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    slug = "-".join(re.findall(r"[a-z0-9]+", instruction.lower())[:5]) or "task"
+    return f"{stamp}-{slug}"
+
+
+def known_tasks() -> list[KnownTask]:
+    """The tabletop suite as the embedded planner knows it."""
+    known = []
+    for task in TASKS.values():
+        subgoals = []
+        for subtask in task.subtasks:
+            first = subtask.steps[0]
+            if first.skill == "reach":  # a pick-and-place: its move step names the target
+                move = next(step for step in subtask.steps if step.skill == "move")
+                subgoals.append(
+                    Subgoal("pick_place", move.arguments["object"], move.arguments["target"])
+                )
+            else:
+                subgoals.append(
+                    Subgoal(first.skill, first.arguments["object"], first.arguments.get("target"))
+                )  # type: ignore[arg-type]
+        known.append(KnownTask(task.name, task.paraphrases, tuple(subgoals)))
+    return known
+
+
+def task_from_subgoals(name: str, instruction: str, subgoals: list[Subgoal]) -> Task:
+    """A suite-style Task (with success predicates) for an instruction the planner read."""
+    parts = []
+    for goal in subgoals:
+        if goal.kind == "pick_place":
+            parts.append(suite.pick_place(goal.object, goal.target or ""))
+        elif goal.kind == "push":
+            parts.append(suite.push_toward(goal.object, goal.target or ""))
+        elif goal.kind == "open":
+            parts.append(suite.open_drawer())
+        else:
+            parts.append(suite.close_drawer())
+    return Task(name, "custom", (instruction,), tuple(parts))
+
+
+class SimMonitor:
+    """Privileged task status from the simulator's state."""
+
+    def __init__(self, sim: TabletopSim, task: Task) -> None:
+        self.sim = sim
+        self.task = task
+        self.tracker = suite.ProgressTracker(task)
+
+    def success(self) -> bool:
+        return self.task.success(self.sim)
+
+    def progress(self) -> float:
+        return self.tracker.update(self.sim)
+
+
+def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
+    choice = spec.executor
+    if choice == "auto":
+        choice = "tiny" if any(p.name == "tiny" for p in find_checkpoints()) else "oracle"
+    if choice == "oracle":
+        return SimulatorOracleExecutor(sim)
+    from worldmodel.executor import EventModeExecutor
+
+    folder = next((p for p in find_checkpoints() if p.name == choice), Path(choice))
+    return EventModeExecutor.from_checkpoint(folder)
+
+
+def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
+    settings = VLMSettings.resolve(spec.vlm_url, spec.vlm_model)
+    choice = spec.planner
+    if choice == "auto":
+        choice = "vlm" if settings.configured else "embedded"
+    if choice == "vlm":
+        return VLMPlanner(VLMClient(settings), skills)
+    return EmbeddedPlanner(skills, known_tasks(), embed=minilm_embedder())
+
+
+def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
+    if spec.calibration:
+        return Verifier(Thresholds.load(Path(spec.calibration), model=executor.name))
+    return Verifier()
+
+
+@dataclass
+class Session:
+    runner: TaskRunner
+    spec: RunSpec
+    sim: TabletopSim
+    thread_id: str
+
+    def close(self) -> None:
+        close = getattr(self.runner.context.executor, "close", None)
+        if close is not None:
+            close()
+        self.sim.close()
+
+
+def open_session(
+    spec: RunSpec,
+    runs_dir: Path,
+    thread_id: str | None = None,
+    reporter: Reporter | None = None,
+) -> Session:
+    """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet."""
+    thread_id = thread_id or episode_id(spec.instruction)
+    store = EpisodeStore(runs_dir / thread_id)
+    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    skills = SkillCatalogue.load(spec.skills_dirs)
+    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
+    sim = TabletopSim(SimConfig(), faults=injector)
+    executor = build_executor(spec, sim)
+    planner = build_planner(spec, skills)
+    task = TASKS.get(spec.task) if spec.task else None
+    if task is None and isinstance(planner, EmbeddedPlanner):
+        subgoals, _ = planner.read(spec.instruction)
+        task = task_from_subgoals("instruction", spec.instruction, subgoals)
+    context = AgentContext(
+        robot=sim,
+        executor=executor,
+        planner=planner,
+        verifier=build_verifier(spec, executor),
+        skills=skills,
+        store=store,
+        seed=spec.seed,
+        budgets=Budgets(spec.max_events, spec.max_retries, spec.wall_time_s),
+        monitor=SimMonitor(sim, task) if task is not None else None,
+        reporter=reporter or NullReporter(),
+    )
+    graph = build_graph(sqlite_checkpointer(runs_dir / CHECKPOINTS_FILE))
+    return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id)
+
+
+def load_spec(runs_dir: Path, thread_id: str) -> RunSpec:
+    """The RunSpec an earlier run was started with."""
+    store = EpisodeStore.open_existing(runs_dir / thread_id)
+    spec = store.header.get("spec")
+    if spec is None:
+        raise EpisodeStoreError(f"{runs_dir / thread_id}/episode.json has no run spec")
+    return RunSpec.from_dict(spec)
