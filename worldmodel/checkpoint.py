@@ -128,7 +128,9 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         ) from error
 
 
-def check_state(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], where: str):
+def check_state(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], where: str
+) -> None:
     """Raise CheckpointMismatchError naming the first missing, unexpected or mis-shaped tensor."""
     for name, tensor in expected.items():
         if name not in found:

@@ -74,3 +74,15 @@ def test_bad_requests(debug_model, debug_config):
     bad.keyframes = bad.keyframes.expand(-1, -1, -1, 2, -1, -1)
     with pytest.raises(ModelInputError, match=r"\(B, V, 4, 1, h, w\)"):
         sample_event(debug_model, bad)
+
+
+@pytest.mark.parametrize("mode", ["asymmetric", "symmetric"])
+def test_training_masks_are_off_at_inference(mixed_model, debug_config, mode):
+    masks = []
+
+    def record_mask(_module, args, kwargs):
+        masks.append(kwargs.get("cross_view_mask"))
+
+    mixed_model.video.register_forward_pre_hook(record_mask, with_kwargs=True)
+    sample_event(mixed_model, _inputs(debug_config, steps=4), mode)
+    assert masks and all(mask is None for mask in masks)
