@@ -72,6 +72,8 @@ def latent_divergence(
 
 def frozen_steps(observed: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
     """(T,) True where a frame is (almost) identical to the one before it: a frozen camera."""
+    if len(observed) < 2:
+        return np.zeros(len(observed), bool)
     diffs = np.abs(np.diff(observed.astype(np.int16), axis=0)).reshape(len(observed) - 1, -1)
     return np.concatenate([[False], diffs.mean(1) < tolerance])
 

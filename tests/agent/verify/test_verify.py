@@ -49,6 +49,7 @@ def test_frozen_dark_and_moving_average():
     clip[3] = 0
     assert frozen_steps(clip).tolist() == [False] * 6 + [True] * 6
     assert np.flatnonzero(dark_steps(clip)).tolist() == [3]
+    assert frozen_steps(clip[:1]).tolist() == [False]
     np.testing.assert_allclose(moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1, 2, 4, 6])
 
 
