@@ -151,7 +151,9 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if start < 0:
         raise ValueError(f"the answer contains no JSON object: {_quote(text)}")
     try:
-        value, _ = json.JSONDecoder().raw_decode(stripped, start)
+        # strict=False: raw control characters inside strings (which some constrained decoders
+        # let through) are tolerated; they cannot change the structure.
+        value, _ = json.JSONDecoder(strict=False).raw_decode(stripped, start)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the answer is not valid JSON ({exc.msg}): {_quote(text)}") from None
     if not isinstance(value, dict):
