@@ -164,4 +164,6 @@ class VLMPlanner:
     ) -> EventState:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
         messages = self.messages(instruction, observation, history, last_verification)
-        return self.client.complete_json(messages, "event_state", self.schema, self.validate)
+        return self.client.complete_json(
+            messages, "event_state", self.schema, self.validate, schema_hint=schema_text()
+        )
