@@ -13,7 +13,13 @@ from agent.planners import (
 )
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
-from agent.state import EventRecord, EventState, Verification, event_state_json_schema
+from agent.state import (
+    EventRecord,
+    EventState,
+    Verification,
+    event_state_json_schema,
+    schema_text,
+)
 from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError
 from tests.agent.vlm_servers import Reply
 
@@ -105,10 +111,11 @@ def test_an_unknown_skill_is_reprompted_with_the_closest_name(scripted_server, s
     server = scripted_server([Reply.chat(wrong), Reply.chat(f"```json\n{json.dumps(ANSWER)}\n```")])
     state = planner_for(server.url, skills).plan("pick", observation, [], None)
     assert state.skill == "grasp"
-    assert (
-        "unknown skill 'grab' (did you mean 'grasp'?)"
-        in (server.requests[1]["messages"][2]["content"])
-    )
+    reprompt = server.requests[1]["messages"][2]["content"]
+    assert "unknown skill 'grab' (did you mean 'grasp'?)" in reprompt
+    assert schema_text() in reprompt  # the compact schema the plan prompt shows, not the anyOf
+    sent = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert sent == catalogue_schema(skills)
 
 
 def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observation):
