@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from agent.resources import resource_dir
 from agent.state import MAX_EVENT_FRAMES
@@ -120,17 +127,22 @@ class Skill(BaseModel):
             raise ValueError(f"strategies {repeated} appear more than once")
         return value
 
-    @model_validator(mode="after")
-    def _captions_use_arguments(self) -> Skill:
-        declared = set(self.arguments)
-        for template in self.captions:
+    @field_validator("captions")
+    @classmethod
+    def _captions_use_arguments(
+        cls, value: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if "arguments" not in info.data:  # the arguments failed validation and are reported
+            return value
+        declared = set(info.data["arguments"])
+        for template in value:
             used = {field for _, field, _, _ in string.Formatter().parse(template) if field}
-            if used - declared or declared - used:
+            if used != declared:
                 raise ValueError(
                     f"caption template {template!r} uses {sorted(used)}; every template must "
                     f"use exactly the declared arguments {sorted(declared)}"
                 )
-        return self
+        return value
 
     def caption(self, arguments: Mapping[str, str], template: int = 0) -> str:
         """The event caption for these arguments: ids become display names ("red_block" ->
@@ -214,9 +226,12 @@ def _describe_validation_error(path: Path, exc: ValidationError) -> str:
                 f"field {field!r} is not a skill field{hint}; expected one of {allowed}"
             )
             continue
-        # pydantic says "tuple" for what a skill file writes as a YAML list
-        message = (error["msg"][0].lower() + error["msg"][1:]).replace("tuple", "list")
-        found = "" if error["type"] == "missing" else f", got {error['input']!r}"
+        if error["type"] == "value_error":  # our validators' messages say what they found
+            message, found = str(error["ctx"]["error"]), ""
+        else:
+            # pydantic says "tuple" for what a skill file writes as a YAML list
+            message = (error["msg"][0].lower() + error["msg"][1:]).replace("tuple", "list")
+            found = "" if error["type"] == "missing" else f", got {error['input']!r}"
         expected = _expected(location)
         problems.append(
             f"field {field!r}: {message}{found}" + (f"; expected {expected}" if expected else "")
@@ -247,6 +262,12 @@ def parse_skill(path: Path, text: str) -> Skill:
         raise SkillFileError(
             f"{path}: the front matter is a {type(front).__name__}; expected a YAML mapping of "
             "skill fields (name, description, arguments, captions, ...)"
+        )
+    reserved = sorted({"prompt", "path"} & set(front))
+    if reserved:
+        raise SkillFileError(
+            f"{path}: field(s) {reserved} may not appear in the front matter; the prompt is the "
+            "text after the closing '---', and the path is where the file lies"
         )
     try:
         skill = Skill.model_validate({**front, "prompt": body, "path": path})

@@ -179,3 +179,20 @@ def test_catalogue_description_carries_every_skill_for_the_prompt():
     text = SkillCatalogue.load().describe()
     assert all(f"### {name}" in text for name in SHARED_SKILLS)
     assert "captions: move the {object} above the {target}" in text
+
+
+def test_reserved_keys_are_refused(tmp_path):
+    path = write(tmp_path, "wave", GOOD.replace("retry_limit: 1", "retry_limit: 1\nprompt: hi"))
+    with pytest.raises(SkillFileError, match=r"field\(s\) \['prompt'\] may not appear"):
+        load_skill(path)
+
+
+def test_every_fault_of_a_file_is_reported_at_once(tmp_path):
+    text = GOOD.replace("typical_frames: 20", "typical_frames: 0").replace(
+        "wave at the {object}", "wave at the {objekt}"
+    )
+    with pytest.raises(SkillFileError) as info:
+        load_skill(write(tmp_path, "wave", text))
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'wave.md'}: field 'captions': caption template")
+    assert lines[1].startswith("  field 'typical_frames': input should be greater than")
