@@ -151,6 +151,22 @@ class Skill(BaseModel):
         names = {key: display_name(value) for key, value in arguments.items()}
         return self.captions[template].format(**names)
 
+    def parse_caption(self, caption: str) -> dict[str, str] | None:
+        """The arguments a caption names if it reads as one of this skill's templates
+        ("place the red block in the bowl" -> {"object": "red_block", "target": "bowl"}), else
+        None. Lets a person type an event in words (human takeover)."""
+        text = " ".join(caption.lower().split())
+        for template in self.captions:
+            pattern = ""
+            for literal, name, _, _ in string.Formatter().parse(template):
+                pattern += re.escape(" ".join(literal.lower().split(" ")))
+                if name:
+                    pattern += f"(?P<{name}>[a-z0-9][a-z0-9 _]*?)"
+            match = re.fullmatch(pattern, text)
+            if match:
+                return {key: value.replace(" ", "_") for key, value in match.groupdict().items()}
+        return None
+
     def check_arguments(self, arguments: Mapping[str, str]) -> None:
         """Raise SkillArgumentError unless `arguments` are exactly the declared ones."""
         missing = sorted(set(self.arguments) - set(arguments))
@@ -347,6 +363,18 @@ class SkillCatalogue(Mapping[str, Skill]):
         skill = self[name]
         skill.check_arguments(arguments)
         return skill
+
+    def parse_caption(self, caption: str) -> tuple[Skill, dict[str, str]]:
+        """The skill and arguments of an event written in words, e.g. by a person taking over."""
+        for skill in self._skills.values():
+            arguments = skill.parse_caption(caption)
+            if arguments is not None:
+                return skill, arguments
+        examples = [skill.captions[0] for skill in self._skills.values()]
+        raise UnknownSkillError(
+            f"no skill's caption template matches {caption!r}; write the event as one of "
+            f"{examples} with object ids in words (e.g. 'grasp the red block')"
+        )
 
     def describe(self) -> str:
         """The whole catalogue as the planner prompt shows it."""

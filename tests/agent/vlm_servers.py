@@ -177,7 +177,10 @@ def start_server(
 ) -> ServerProcess:
     """Run `command` (a server listening on `port`) and wait until GET /health answers 200."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    # An empty hub cache of its own: `transformers serve` lists the cache's models at /v1/models
+    # (and answers 500 if the folder is missing); nothing is ever downloaded into it.
     env["HF_HUB_CACHE"] = str(log.parent / "hub-cache")
+    (log.parent / "hub-cache").mkdir(exist_ok=True)
     started = time.monotonic()
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
