@@ -47,6 +47,38 @@ class VLMPlannerConfig:
     max_history_events: int = 20  # older events are summarised as a count, keeping prompts short
 
 
+def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
+    """EventState's JSON schema narrowed to a skill catalogue: one alternative per skill with its
+    name and exactly its arguments, so a server that constrains decoding (vLLM) can only answer
+    with a known skill called with the arguments it takes."""
+    base = event_state_json_schema()
+    value = base["properties"]["arguments"]["additionalProperties"]
+    variants = []
+    for skill in skills.values():
+        properties = {
+            **base["properties"],
+            "skill": {
+                "description": base["properties"]["skill"]["description"],
+                "const": skill.name,
+            },
+            "arguments": {
+                "type": "object",
+                "properties": {name: value for name in skill.arguments},
+                "required": list(skill.arguments),
+                "additionalProperties": False,
+            },
+        }
+        variants.append(
+            {
+                "type": "object",
+                "properties": properties,
+                "required": [*base["required"], "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    return {"title": base["title"], "description": base["description"], "anyOf": variants}
+
+
 def describe_history(history: Sequence[EventRecord], limit: int) -> str:
     """The event history as numbered lines; only the last `limit` events are spelled out."""
     if not history:
@@ -83,6 +115,7 @@ class VLMPlanner:
         self.skills = skills
         self.prompts = prompts or client.prompts
         self.config = config or VLMPlannerConfig()
+        self.schema = catalogue_schema(skills)
 
     def messages(
         self,
@@ -132,5 +165,5 @@ class VLMPlanner:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
         messages = self.messages(instruction, observation, history, last_verification)
         return self.client.complete_json(
-            messages, "event_state", event_state_json_schema(), self.validate
+            messages, "event_state", self.schema, self.validate, schema_hint=schema_text()
         )

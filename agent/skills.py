@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from agent.resources import resource_dir
 from agent.state import MAX_EVENT_FRAMES
@@ -120,17 +127,22 @@ class Skill(BaseModel):
             raise ValueError(f"strategies {repeated} appear more than once")
         return value
 
-    @model_validator(mode="after")
-    def _captions_use_arguments(self) -> Skill:
-        declared = set(self.arguments)
-        for template in self.captions:
+    @field_validator("captions")
+    @classmethod
+    def _captions_use_arguments(
+        cls, value: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if "arguments" not in info.data:  # the arguments failed validation and are reported
+            return value
+        declared = set(info.data["arguments"])
+        for template in value:
             used = {field for _, field, _, _ in string.Formatter().parse(template) if field}
-            if used - declared or declared - used:
+            if used != declared:
                 raise ValueError(
                     f"caption template {template!r} uses {sorted(used)}; every template must "
                     f"use exactly the declared arguments {sorted(declared)}"
                 )
-        return self
+        return value
 
     def caption(self, arguments: Mapping[str, str], template: int = 0) -> str:
         """The event caption for these arguments: ids become display names ("red_block" ->
@@ -138,6 +150,22 @@ class Skill(BaseModel):
         self.check_arguments(arguments)
         names = {key: display_name(value) for key, value in arguments.items()}
         return self.captions[template].format(**names)
+
+    def parse_caption(self, caption: str) -> dict[str, str] | None:
+        """The arguments a caption names if it reads as one of this skill's templates
+        ("place the red block in the bowl" -> {"object": "red_block", "target": "bowl"}), else
+        None. Lets a person type an event in words (human takeover)."""
+        text = " ".join(caption.lower().split())
+        for template in self.captions:
+            pattern = ""
+            for literal, name, _, _ in string.Formatter().parse(template):
+                pattern += re.escape(" ".join(literal.lower().split(" ")))
+                if name:
+                    pattern += f"(?P<{name}>[a-z0-9][a-z0-9 _]*?)"
+            match = re.fullmatch(pattern, text)
+            if match:
+                return {key: value.replace(" ", "_") for key, value in match.groupdict().items()}
+        return None
 
     def check_arguments(self, arguments: Mapping[str, str]) -> None:
         """Raise SkillArgumentError unless `arguments` are exactly the declared ones."""
@@ -214,9 +242,12 @@ def _describe_validation_error(path: Path, exc: ValidationError) -> str:
                 f"field {field!r} is not a skill field{hint}; expected one of {allowed}"
             )
             continue
-        # pydantic says "tuple" for what a skill file writes as a YAML list
-        message = (error["msg"][0].lower() + error["msg"][1:]).replace("tuple", "list")
-        found = "" if error["type"] == "missing" else f", got {error['input']!r}"
+        if error["type"] == "value_error":  # our validators' messages say what they found
+            message, found = str(error["ctx"]["error"]), ""
+        else:
+            # pydantic says "tuple" for what a skill file writes as a YAML list
+            message = (error["msg"][0].lower() + error["msg"][1:]).replace("tuple", "list")
+            found = "" if error["type"] == "missing" else f", got {error['input']!r}"
         expected = _expected(location)
         problems.append(
             f"field {field!r}: {message}{found}" + (f"; expected {expected}" if expected else "")
@@ -247,6 +278,12 @@ def parse_skill(path: Path, text: str) -> Skill:
         raise SkillFileError(
             f"{path}: the front matter is a {type(front).__name__}; expected a YAML mapping of "
             "skill fields (name, description, arguments, captions, ...)"
+        )
+    reserved = sorted({"prompt", "path"} & set(front))
+    if reserved:
+        raise SkillFileError(
+            f"{path}: field(s) {reserved} may not appear in the front matter; the prompt is the "
+            "text after the closing '---', and the path is where the file lies"
         )
     try:
         skill = Skill.model_validate({**front, "prompt": body, "path": path})
@@ -326,6 +363,18 @@ class SkillCatalogue(Mapping[str, Skill]):
         skill = self[name]
         skill.check_arguments(arguments)
         return skill
+
+    def parse_caption(self, caption: str) -> tuple[Skill, dict[str, str]]:
+        """The skill and arguments of an event written in words, e.g. by a person taking over."""
+        for skill in self._skills.values():
+            arguments = skill.parse_caption(caption)
+            if arguments is not None:
+                return skill, arguments
+        examples = [skill.captions[0] for skill in self._skills.values()]
+        raise UnknownSkillError(
+            f"no skill's caption template matches {caption!r}; write the event as one of "
+            f"{examples} with object ids in words (e.g. 'grasp the red block')"
+        )
 
     def describe(self) -> str:
         """The whole catalogue as the planner prompt shows it."""

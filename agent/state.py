@@ -9,9 +9,9 @@ checkpoints; frames and actions never do.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Decision = Literal["continue", "replan", "takeover", "end"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
@@ -38,6 +38,12 @@ MAX_EVENT_FRAMES = 200
 MAX_CAPTION_CHARS = 200
 MAX_REASON_CHARS = 500
 
+# Skill argument values are object or place ids of the scene ("red_block", "bowl", "drawer"), at
+# most 64 characters. The length bound lives in the pattern: vLLM's xgrammar backend refuses a
+# string schema that has both a pattern and maxLength.
+ARGUMENT_VALUE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+ArgumentValue = Annotated[str, StringConstraints(pattern=ARGUMENT_VALUE_PATTERN)]
+
 
 class EventState(BaseModel):
     """The next event to execute and the planner's reading of the task so far."""
@@ -51,12 +57,13 @@ class EventState(BaseModel):
         "e.g. 'grasp the red block'",
     )
     skill: str = Field(
-        pattern=r"^[a-z][a-z0-9_]*$",
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",  # at most 64 characters, bounded in the pattern
         description="name of the skill that executes the event, one of the skill catalogue",
     )
-    arguments: dict[str, str] = Field(
+    arguments: dict[str, ArgumentValue] = Field(
         default_factory=dict,
-        description="the skill's arguments, e.g. {'object': 'red_block', 'target': 'bowl'}",
+        description="the skill's arguments as object ids, "
+        "e.g. {'object': 'red_block', 'target': 'bowl'}",
     )
     frames: int = Field(
         ge=1,

