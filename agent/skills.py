@@ -352,6 +352,10 @@ class SkillCatalogue(Mapping[str, Skill]):
                 "is a file skills/<name>.md"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default goes through __getitem__, whose error is not a KeyError.
+        return name in self._skills
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._skills)
 

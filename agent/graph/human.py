@@ -8,25 +8,12 @@ Accepted forms (case-insensitive):
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from agent.skills import SkillCatalogue
 from agent.state import EventState
 
 END_WORDS = ("end", "done", "stop")
-
-
-def _identifier(text: str) -> str:
-    return re.sub(r"\s+", "_", text.strip().lower())
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
-    )
-    return re.compile(rf"^\s*{regex}\s*$", re.IGNORECASE)
 
 
 def _event(skills: SkillCatalogue, name: str, arguments: dict[str, str]) -> EventState:
@@ -68,15 +55,11 @@ def parse_human_answer(
             return _event(skills, words[0].lower(), arguments), None
         except ValueError as exc:
             return None, str(exc)
-    for skill in skills.values():
-        for template in skill.captions:
-            match = _template_pattern(template).match(text)
-            if match:
-                arguments = {name: _identifier(value) for name, value in match.groupdict().items()}
-                try:
-                    return _event(skills, skill.name, arguments), None
-                except ValueError as exc:
-                    return None, str(exc)
+    try:
+        skill, arguments = skills.parse_caption(text)
+        return _event(skills, skill.name, arguments), None
+    except ValueError:
+        pass
     examples = "; ".join(skill.captions[0] for skill in list(skills.values())[:4])
     return None, (
         f"could not read {text!r} as an event. Type a caption of a skill ({examples} ...), "
