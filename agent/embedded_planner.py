@@ -4,12 +4,15 @@ It reads the instruction once into subgoals (pick-and-place, open, close, push),
 action-level events with the skill catalogue's caption templates, and then, at every call, walks
 the event history to find where the task stands:
 
-1. The instruction is compared with the paraphrases of the known tasks (the task suite) by MiniLM
-   sentence embeddings; a near-exact match (cosine >= `exact_match`) takes that task's subgoals.
-2. Otherwise a small grammar reads clauses such as "put the red and blue blocks in the bowl",
+1. An instruction that is one of the known tasks' paraphrases (the task suite) takes that task's
+   subgoals.
+2. Otherwise a small grammar reads placements such as "put the red and blue blocks in the bowl",
    "stack green on blue", "open the drawer", "push the yellow block toward the plate".
-3. Otherwise the closest known task is taken if it is close enough (`loose_match`); else the
+3. Otherwise the known task whose paraphrase is closest in MiniLM sentence embedding is taken if
+   the cosine similarity reaches `loose_match` ("build a tower: blue at the bottom..."); else the
    planner refuses with advice (a VLM planner or --human can take such instructions).
+   Similarity never overrides the grammar: "put the red block in the bowl, then stack green on
+   blue" lies close to "put the red and blue blocks in the bowl", which is another task.
 
 After a failed event the same event is planned again, except that a lost grasp during transport
 (move, place) sends the plan back to reaching the object; a successful regrasp counts as reach,
@@ -150,27 +153,19 @@ class EmbeddedPlanner:
         skills: SkillCatalogue,
         known_tasks: Sequence[KnownTask] = (),
         embed: Embed | None = None,
-        exact_match: float = 0.92,
         loose_match: float = 0.75,
     ) -> None:
         self.skills = skills
         self.known_tasks = list(known_tasks)
         self.embed = embed
-        self.exact_match = exact_match
         self.loose_match = loose_match
         self._phrases = [(t, p) for t in self.known_tasks for p in t.paraphrases]
         self._phrase_vectors: np.ndarray | None = None
         self._cache: dict[str, tuple[list[Subgoal], str]] = {}
 
     def _nearest_task(self, instruction: str) -> tuple[KnownTask | None, float]:
-        if not self._phrases:
-            return None, 0.0
-        exact = next(
-            (t for t, p in self._phrases if p.lower() == instruction.strip().lower()), None
-        )
-        if exact is not None:
-            return exact, 1.0
-        if self.embed is None:
+        """The known task with the closest paraphrase in MiniLM space, and the cosine."""
+        if not self._phrases or self.embed is None:
             return None, 0.0
         if self._phrase_vectors is None:
             self._phrase_vectors = self.embed([p for _, p in self._phrases])
@@ -182,20 +177,22 @@ class EmbeddedPlanner:
         """(subgoals, how they were found) for an instruction; raises PlanningError."""
         if instruction in self._cache:
             return self._cache[instruction]
-        task, score = self._nearest_task(instruction)
-        if task is not None and score >= self.exact_match:
-            result = (list(task.subgoals), f"known task {task.name} (similarity {score:.2f})")
+        normalized = " ".join(instruction.lower().split())
+        exact = next((t for t, p in self._phrases if p.lower() == normalized), None)
+        if exact is not None:
+            result = (list(exact.subgoals), f"known task {exact.name}")
         elif parsed := parse_instruction(instruction):
             result = (parsed, "grammar")
-        elif task is not None and score >= self.loose_match:
-            result = (list(task.subgoals), f"closest known task {task.name} ({score:.2f})")
         else:
-            raise PlanningError(
-                f"the embedded planner cannot read {instruction!r}: name blocks by colour "
-                "(red, green, blue, yellow) and places (bowl, plate, drawer), e.g. 'put the red "
-                "block in the bowl, then stack green on blue'; or plan with a VLM (--vlm-url) or a "
-                "person (--human)"
-            )
+            task, score = self._nearest_task(instruction)
+            if task is None or score < self.loose_match:
+                raise PlanningError(
+                    f"the embedded planner cannot read {instruction!r}: name blocks by colour "
+                    "(red, green, blue, yellow) and places (bowl, plate, drawer), e.g. 'put the "
+                    "red block in the bowl, then stack green on blue'; or plan with a VLM "
+                    "(--vlm-url) or a person (--human)"
+                )
+            result = (list(task.subgoals), f"closest known task {task.name} ({score:.2f})")
         self._cache[instruction] = result
         return result
 
