@@ -49,6 +49,7 @@ class ExpertConfig:
     tolerance: float = 0.006  # m
     close_steps: int = 4  # gripper ramp
     hold_steps: int = 3  # steps holding still after closing or opening
+    reach_grip: float = 0.3  # 6.3 cm between the fingers: room for a 4 cm block, not neighbours
     release_grip: float = 0.35  # partial opening that clears the bowl's wall
     handle_grip: float = 0.7  # opening around the drawer handle (fingers close along x)
     place_clearance: float = 0.004  # gap between the block and its support when released
@@ -193,11 +194,9 @@ def reach(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     yaw = fold_yaw(ctx.sim.object_yaw(obj))
     above = np.array([*pos[:2], pos[2] + cfg.hover])
     yield from ctx.raise_if_low(above[2], pos[:2])
-    yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=0.0)
+    yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=cfg.reach_grip)
     pos, _ = ctx.sim.object_pose(obj)
-    yield from ctx.move(
-        pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5, grip=0.0
-    )
+    yield from ctx.move(pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5)
 
 
 def grasp(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
