@@ -5,6 +5,7 @@ Usage:
     wallwm sim drawer_red --seed 3 --out runs/drawer_red          # front.mp4, side.mp4, wrist.mp4
     wallwm sim stack_three --seed 0 --out runs/stack --tiled       # one tiled.mp4
     wallwm sim bowl_red_blue --fault grasp_slip --recover --out runs/slip
+    wallwm sim bowl_red_blue --recovery-demo --out runs/regrasp     # perturbed start, re-grasp
     wallwm sim --eval --seeds 50                                   # expert success per family
     wallwm sim stack_three --snapshot docs/cameras.png --width 256 --height 256
 
@@ -46,7 +47,7 @@ def evaluate(seeds: int) -> int:
 
 
 def run_task(args: argparse.Namespace) -> int:
-    from agent.envs.tabletop.expert import RunConfig, run_episode
+    from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
     from agent.envs.tabletop.faults import FaultConfig, FaultInjector
     from agent.envs.tabletop.sim import SimConfig, TabletopSim
     from agent.envs.tabletop.tasks import get_task
@@ -60,7 +61,11 @@ def run_task(args: argparse.Namespace) -> int:
     print(f"task {task.name} ({task.family}), seed {args.seed}: {task.instruction}")
     began = time.perf_counter()
     try:
-        episode = run_episode(sim, task, args.seed, RunConfig(recover=args.recover))
+        config = RunConfig(recover=args.recover)
+        if args.recovery_demo:
+            episode = recovery_episode(sim, task, args.seed, config=config)
+        else:
+            episode = run_episode(sim, task, args.seed, config)
     finally:
         sim.close()
     elapsed = time.perf_counter() - began
@@ -143,6 +148,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fps", type=int, default=10, help="video rate (control rate is 10 Hz)")
     parser.add_argument("--fault", choices=FAULT_KINDS, help="inject one fault (seeded)")
     parser.add_argument("--recover", action="store_true", help="retry failed subtasks (re-grasp)")
+    parser.add_argument(
+        "--recovery-demo",
+        action="store_true",
+        help="start from a perturbed pose near the first grasp and record the re-grasp",
+    )
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--eval", action="store_true", help="expert success per task family")
     parser.add_argument("--seeds", type=int, default=50, help="seeds per family for --eval")
