@@ -18,6 +18,7 @@ import numpy as np
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
 from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER
 from agent.envs.tabletop.sim import TabletopSim, quat_to_rpy
+from agent.envs.tabletop.tasks import display
 
 SKILLS: tuple[str, ...] = (
     "reach",
@@ -72,10 +73,6 @@ def fold_yaw(yaw: float) -> float:
 
 def wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
-def display(name: str) -> str:
-    return "the " + name.replace("_", " ")
 
 
 class ExpertContext:
