@@ -16,6 +16,7 @@ arrays.npz with frames, proprio and actions) is written next to the videos.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -117,6 +118,16 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from worldmodel.errors import WallwmError
+
+    try:
+        return dispatch(args)
+    except WallwmError as error:  # a bad task, fault or skill name: say what to do, no traceback
+        print(f"wallwm sim: error: {error}", file=sys.stderr)
+        return 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.list:
         return list_tasks()
     if args.eval:
@@ -129,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from agent.envs.tabletop.faults import FAULT_KINDS
-
     parser = subparsers.add_parser(
         "sim",
         help="run the scripted expert on a tabletop task and write mp4 videos",
@@ -146,7 +155,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--fps", type=int, default=10, help="video rate (control rate is 10 Hz)")
-    parser.add_argument("--fault", choices=FAULT_KINDS, help="inject one fault (seeded)")
+    parser.add_argument(
+        "--fault",
+        help="inject one fault (seeded): grasp_slip, missed_grasp, external_push, camera_freeze, "
+        "black_frames, dropped_frames, action_noise or action_delay",
+    )
     parser.add_argument("--recover", action="store_true", help="retry failed subtasks (re-grasp)")
     parser.add_argument(
         "--recovery-demo",
