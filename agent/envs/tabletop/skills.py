@@ -258,6 +258,7 @@ def push_route(sim: TabletopSim, obj: str, target: str, margin: float) -> list[n
     centre = sim.object_pose(target)[0][:2]
     ring = rim + margin + g.block_half
     others = [(sim.object_pose(n)[0][:2], r) for n, r in radii.items() if n not in (obj, target)]
+    others.append((np.array(g.cabinet_pos), 0.13))  # the cabinet and its closed drawer's handle
 
     def clear(a: np.ndarray, b: np.ndarray, last: bool, margin: float) -> bool:
         back = a - (b - a) / max(float(np.linalg.norm(b - a)), 1e-6) * 0.06  # pusher start
