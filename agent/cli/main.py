@@ -3,7 +3,6 @@
 Usage:
     wallwm doctor                      # what this machine offers, and what is missing
     wallwm doctor --vlm-url http://127.0.0.1:8000/v1
-    wallwm sim drawer_red --seed 0 --out runs/drawer_red   # expert episode to mp4
 
 Each subcommand lives in its own module with `register(subparsers)`; its parser's default `func`
 takes the parsed arguments and returns the exit code.

@@ -5,6 +5,7 @@ Usage:
     wallwm sim drawer_red --seed 3 --out runs/drawer_red          # front.mp4, side.mp4, wrist.mp4
     wallwm sim stack_three --seed 0 --out runs/stack --tiled       # one tiled.mp4
     wallwm sim bowl_red_blue --fault grasp_slip --recover --out runs/slip
+    wallwm sim bowl_red_blue --recovery-demo --out runs/regrasp     # perturbed start, re-grasp
     wallwm sim --eval --seeds 50                                   # expert success per family
     wallwm sim stack_three --snapshot docs/cameras.png --width 256 --height 256
 
@@ -15,6 +16,7 @@ arrays.npz with frames, proprio and actions) is written next to the videos.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -46,7 +48,7 @@ def evaluate(seeds: int) -> int:
 
 
 def run_task(args: argparse.Namespace) -> int:
-    from agent.envs.tabletop.expert import RunConfig, run_episode
+    from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
     from agent.envs.tabletop.faults import FaultConfig, FaultInjector
     from agent.envs.tabletop.sim import SimConfig, TabletopSim
     from agent.envs.tabletop.tasks import get_task
@@ -60,7 +62,11 @@ def run_task(args: argparse.Namespace) -> int:
     print(f"task {task.name} ({task.family}), seed {args.seed}: {task.instruction}")
     began = time.perf_counter()
     try:
-        episode = run_episode(sim, task, args.seed, RunConfig(recover=args.recover))
+        config = RunConfig(recover=args.recover)
+        if args.recovery_demo:
+            episode = recovery_episode(sim, task, args.seed, config=config)
+        else:
+            episode = run_episode(sim, task, args.seed, config)
     finally:
         sim.close()
     elapsed = time.perf_counter() - began
@@ -112,6 +118,16 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from worldmodel.errors import WallwmError
+
+    try:
+        return dispatch(args)
+    except WallwmError as error:  # a bad task, fault or skill name: say what to do, no traceback
+        print(f"wallwm sim: error: {error}", file=sys.stderr)
+        return 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.list:
         return list_tasks()
     if args.eval:
@@ -124,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from agent.envs.tabletop.faults import FAULT_KINDS
-
     parser = subparsers.add_parser(
         "sim",
         help="run the scripted expert on a tabletop task and write mp4 videos",
@@ -141,8 +155,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--fps", type=int, default=10, help="video rate (control rate is 10 Hz)")
-    parser.add_argument("--fault", choices=FAULT_KINDS, help="inject one fault (seeded)")
+    parser.add_argument(
+        "--fault",
+        help="inject one fault (seeded): grasp_slip, missed_grasp, external_push, camera_freeze, "
+        "black_frames, dropped_frames, action_noise or action_delay",
+    )
     parser.add_argument("--recover", action="store_true", help="retry failed subtasks (re-grasp)")
+    parser.add_argument(
+        "--recovery-demo",
+        action="store_true",
+        help="start from a perturbed pose near the first grasp and record the re-grasp",
+    )
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--eval", action="store_true", help="expert success per task family")
     parser.add_argument("--seeds", type=int, default=50, help="seeds per family for --eval")

@@ -55,7 +55,7 @@ class FaultConfig:
     frame_rate: float = 0.15  # black_frames / dropped_frames: fraction of frames affected
     noise_std: float = 0.015  # action_noise on xyz (m)
     noise_std_yaw: float = 0.15  # action_noise on yaw (rad)
-    delay_steps: int = 6  # action_delay: commands reach the controller this many steps late
+    delay_steps: int = 8  # action_delay: commands reach the controller this many steps late
     delay_channels: str = "gripper"  # action_delay: "gripper" (a slow gripper bus) or "all"
 
     def __post_init__(self) -> None:
@@ -141,7 +141,8 @@ class FaultInjector:
 
     def _maybe_miss(self, sim: TabletopSim, fault: _Fault, action: np.ndarray) -> None:
         """When the fingers start to close around a block, the block shifts out of reach."""
-        if not (sim.command_grip[0] < 0.3 <= action[6]):
+        closing = action[6] - sim.command_grip[0] > 0.1 and sim.command_grip[0] < 0.5
+        if not closing:
             return
         ee, rotation = sim.ee_pose(0)
         for name in BLOCKS:

@@ -53,7 +53,7 @@ class SceneGeometry:
     arm1_home: tuple[float, float, float] = (-0.12, -0.25, 0.25)
     # sampling area of the movable objects; the drawer sweeps y > 0.1
     area_x: tuple[float, float] = (-0.26, 0.30)
-    area_y: tuple[float, float] = (-0.30, 0.09)
+    area_y: tuple[float, float] = (-0.31, 0.06)
     clearance: float = 0.025  # free gap between sampled objects
 
 

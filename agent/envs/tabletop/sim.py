@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,7 @@ class SimConfig:
     physics_dt: float = 0.004  # 25 substeps per control step; stable with the solrefs used
     clip_actions: bool = False  # False: out-of-bounds actions raise; True: clipped and logged
     render: bool = True  # False skips rendering (black frames) for fast evaluation runs
+    realtime: bool = False  # True paces step() to the control rate in wall time (for people)
     max_speed: float = 0.5  # m/s of the gripper's commanded target
     max_angular_speed: float = 3.0  # rad/s
     target_increments: int = 5  # the mocap target moves in this many steps per control period
@@ -150,6 +152,7 @@ class TabletopSim:
         self.data = mujoco.MjData(self.model)
         self.faults = faults
         self.clip_log: list[str] = []
+        self._next_tick: float | None = None
         self._renderer: mujoco.Renderer | None = None
         self._black = np.zeros((self.config.height, self.config.width, 3), np.uint8)
         self._action_space = ActionSpace.for_arms(
@@ -288,7 +291,17 @@ class TabletopSim:
         self.apply(action)
         if self.faults is not None:
             self.faults.on_physics(self)
+        if self.config.realtime:
+            self._pace()
         return self.observe()
+
+    def _pace(self) -> None:
+        period = 1.0 / self.config.control_hz
+        now = time.monotonic()
+        if self._next_tick is None or now - self._next_tick > period:
+            self._next_tick = now  # first step, or fell far behind: do not try to catch up
+        self._next_tick += period
+        time.sleep(max(0.0, self._next_tick - now))
 
     def close(self) -> None:
         if self._renderer is not None:

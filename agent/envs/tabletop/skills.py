@@ -18,6 +18,7 @@ import numpy as np
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
 from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER
 from agent.envs.tabletop.sim import TabletopSim, quat_to_rpy
+from agent.envs.tabletop.tasks import display
 
 SKILLS: tuple[str, ...] = (
     "reach",
@@ -49,11 +50,13 @@ class ExpertConfig:
     tolerance: float = 0.006  # m
     close_steps: int = 4  # gripper ramp
     hold_steps: int = 3  # steps holding still after closing or opening
+    reach_grip: float = 0.3  # 6.3 cm between the fingers: room for a 4 cm block, not neighbours
     release_grip: float = 0.35  # partial opening that clears the bowl's wall
     handle_grip: float = 0.7  # opening around the drawer handle (fingers close along x)
     place_clearance: float = 0.004  # gap between the block and its support when released
     push_margin: float = 0.03  # a pushed block stops this far outside the target's rim
     push_height: float = 0.02
+    push_steps: int = 80  # at most this many pushing steps (re-aims included)
 
 
 # slot offsets (x, y) of blocks in containers; in the drawer frame for the drawer
@@ -71,10 +74,6 @@ def fold_yaw(yaw: float) -> float:
 
 def wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
-def display(name: str) -> str:
-    return "the " + name.replace("_", " ")
 
 
 class ExpertContext:
@@ -193,11 +192,9 @@ def reach(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     yaw = fold_yaw(ctx.sim.object_yaw(obj))
     above = np.array([*pos[:2], pos[2] + cfg.hover])
     yield from ctx.raise_if_low(above[2], pos[:2])
-    yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=0.0)
+    yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=cfg.reach_grip)
     pos, _ = ctx.sim.object_pose(obj)
-    yield from ctx.move(
-        pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5, grip=0.0
-    )
+    yield from ctx.move(pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5)
 
 
 def grasp(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
@@ -242,33 +239,106 @@ def release(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     yield from ctx.move(goal, "retract the gripper")
 
 
+def _segment_clear(start: np.ndarray, end: np.ndarray, point: np.ndarray, radius: float) -> bool:
+    """Whether `point` stays farther than `radius` from the segment start-end (xy)."""
+    line = end - start
+    t = float(np.clip(np.dot(point - start, line) / max(np.dot(line, line), 1e-12), 0.0, 1.0))
+    return float(np.linalg.norm(start + t * line - point)) > radius
+
+
+def push_route(sim: TabletopSim, obj: str, target: str, margin: float) -> list[np.ndarray]:
+    """Way-points (1 or 2) to push `obj` to a spot next to `target` along a path (pusher
+    included) clear of every other object: the shortest straight or one-corner path to a point
+    on a ring around the target."""
+    g = sim.geometry
+    rim = {"bowl": g.bowl_radius + 0.005, "plate": g.plate_radius}.get(target, g.block_half)
+    radii = {name: g.block_half * math.sqrt(2) for name in BLOCKS}
+    radii.update(bowl=g.bowl_radius + 0.005, plate=g.plate_radius)
+    start = sim.object_pose(obj)[0][:2]
+    centre = sim.object_pose(target)[0][:2]
+    ring = rim + margin + g.block_half
+    others = [(sim.object_pose(n)[0][:2], r) for n, r in radii.items() if n not in (obj, target)]
+    others.append((np.array(g.cabinet_pos), 0.13))  # the cabinet and its closed drawer's handle
+
+    def clear(a: np.ndarray, b: np.ndarray, last: bool, margin: float) -> bool:
+        back = a - (b - a) / max(float(np.linalg.norm(b - a)), 1e-6) * 0.06  # pusher start
+        # the last leg ends next to the target, so it may come close to it but not cross it
+        near_target = rim + (0.02 if last else margin)
+        return _segment_clear(back, b, centre, near_target) and all(
+            _segment_clear(back, b, p, r + margin) for p, r in others
+        )
+
+    limit = g.table_half - 0.06
+    goals = [
+        centre + ring * np.array([math.cos(a), math.sin(a)])
+        for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)
+    ]
+    goals = [goal for goal in goals if np.all(np.abs(goal) < limit)]
+    grid = np.arange(-0.3, 0.31, 0.05)
+    corners = [np.array([x, y]) for x in grid for y in grid]
+    for clearance in (0.045, 0.035, 0.028):  # relax in crowded scenes
+        best: list[np.ndarray] = []
+        best_length = math.inf
+        for goal in goals:
+            length = float(np.linalg.norm(goal - start))
+            if length < best_length and clear(start, goal, True, clearance):
+                best, best_length = [goal], length
+        if best:
+            return best
+        for goal in goals:
+            for corner in corners:
+                length = float(np.linalg.norm(corner - start) + np.linalg.norm(goal - corner))
+                if (
+                    length < best_length
+                    and clear(start, corner, False, clearance)
+                    and clear(corner, goal, True, clearance)
+                ):
+                    best, best_length = [corner, goal], length
+        if best:
+            return best
+    return [centre + ring * (start - centre) / np.linalg.norm(start - centre)]
+
+
 def push(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
+    """Closed-loop pushing toward a clear spot next to the target.
+
+    Every step the closed fingers are placed just behind the block on the line from the block to
+    the goal and advanced a little, so the block is steered back when it drifts; when it slips
+    off the pusher the gripper rises, re-aims and comes down behind it again.
+    """
     obj = _need(arguments, "object", BLOCKS, "push")
     target = _need(arguments, "target", (*BLOCKS, *CONTAINERS), "push")
     sim, cfg = ctx.sim, ctx.config
     g = sim.geometry
-    pos, _ = sim.object_pose(obj)
-    goal_pos, _ = sim.object_pose(target)
-    delta = goal_pos[:2] - pos[:2]
-    distance = float(np.linalg.norm(delta))
-    direction = delta / max(distance, 1e-6)
-    rim = {"bowl": g.bowl_radius + 0.005, "plate": g.plate_radius}.get(target, g.block_half)
-    travel = max(0.0, distance - rim - cfg.push_margin - g.block_half)
-    behind = pos[:2] - direction * (g.block_half * math.sqrt(2) + 0.02)
-    yaw = math.atan2(direction[1], direction[0])
-    high = np.array([*behind, 0.12])
-    yield from ctx.raise_if_low(high[2], behind)
-    yield from ctx.move(high, f"move behind {display(obj)}", yaw=yaw, grip=1.0)
-    low = np.array([*behind, cfg.push_height])
-    yield from ctx.move(low, "lower the closed gripper to the table", speed=cfg.speed)
-    contact = g.block_half + 0.012  # finger half thickness
-    end = pos[:2] - direction * contact + direction * travel
-    yield from ctx.move(
-        np.array([*end, cfg.push_height]),
-        f"push {display(obj)} toward {display(target)}",
-        speed=cfg.fine_speed,
-    )
-    yield from ctx.move(np.array([*end, 0.15]), "retract the gripper")
+    contact = g.block_half + 0.012  # block half width + finger half thickness
+    caption = f"push {display(obj)} toward {display(target)}"
+    for goal in push_route(sim, obj, target, cfg.push_margin):
+        aimed = False
+        for _ in range(cfg.push_steps):
+            pos = sim.object_pose(obj)[0][:2]
+            remaining = float(np.linalg.norm(goal - pos))
+            if remaining < 0.01:
+                break
+            direction = (goal - pos) / remaining
+            relative = sim.ee_pose(0)[0][:2] - pos
+            lateral = abs(float(relative[0] * direction[1] - relative[1] * direction[0]))
+            if not aimed or lateral > 0.02 or float(np.dot(relative, direction)) > -0.015:
+                start = pos - direction * (g.block_half * math.sqrt(2) + 0.025)
+                if ctx.pos[2] < 0.1:  # straight up first: never drag the block
+                    yield from ctx.move(np.array([*ctx.pos[:2], 0.12]), "raise the gripper")
+                yaw = math.atan2(direction[1], direction[0])
+                yield from ctx.move(
+                    np.array([*start, 0.12]), f"move behind {display(obj)}", yaw=yaw
+                )
+                low = np.array([*start, cfg.push_height])
+                yield from ctx.move(low, "lower the gripper", grip=1.0)
+                aimed = True
+                continue
+            pusher = pos - direction * contact + direction * min(cfg.fine_speed, remaining)
+            ctx.pos = np.array([*pusher, cfg.push_height])
+            ctx.yaw = ctx.yaw + wrap(math.atan2(direction[1], direction[0]) - ctx.yaw)
+            yield ctx.action(), caption
+    yield from ctx.move(np.array([*ctx.pos[:2], 0.15]), "retract the gripper")
 
 
 def _drawer(ctx: ExpertContext, opening: float, verb: str) -> Routine:

@@ -68,9 +68,8 @@ def is_in(obj: str, container: str) -> Predicate:
         if sim.held_object(0) == obj:
             return False
         if container == "drawer":
-            base, _ = sim.object_pose("drawer")
+            base, _ = sim.object_pose("drawer")  # the tray's body: it moves with the slide
             local = pos - base
-            local[0] += sim.drawer_opening()
             inner = g.drawer_inner_half
             return bool(
                 abs(local[0]) < inner and abs(local[1]) < inner and local[2] < g.drawer_floor + 0.03

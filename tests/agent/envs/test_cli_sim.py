@@ -23,3 +23,10 @@ def test_writes_one_mp4_per_camera(tmp_path, capsys):
     assert "success" in capsys.readouterr().out
     assert main(["sim", "push_then_bowl", "--seed", "4", "--out", str(out), "--tiled"]) == 0
     assert read_mp4(out / "tiled.mp4").shape[1:] == (128, 384, 3)
+
+
+def test_bad_names_get_a_message_not_a_traceback(tmp_path, capsys):
+    assert main(["sim", "drawer_rd", "--out", str(tmp_path)]) == 2
+    assert "did you mean ['drawer_red'" in capsys.readouterr().err
+    assert main(["sim", "drawer_red", "--fault", "quake", "--out", str(tmp_path)]) == 2
+    assert "unknown fault 'quake'" in capsys.readouterr().err

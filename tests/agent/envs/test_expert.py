@@ -97,3 +97,16 @@ def test_progress_counts_subtasks_reached_in_order(fast_sim):
             fast_sim.step(action)
     assert tracker.update(fast_sim) == 25.0
     assert not task.success(fast_sim)
+
+
+def test_drawer_goal_holds_while_the_drawer_is_open(fast_sim):
+    task = get_task("drawer_red")
+    fast_sim.reset(2)
+    ctx = ExpertContext(fast_sim)
+    for subtask in task.subtasks[:2]:
+        for step in subtask.steps:
+            for action, _ in routine(ctx, step.skill, step.arguments):
+                fast_sim.step(action)
+    assert fast_sim.drawer_opening() > 0.1
+    assert task.subtasks[1].goal(fast_sim)  # the red block lies in the open drawer
+    assert not task.success(fast_sim)  # the drawer is not closed yet

@@ -140,3 +140,14 @@ def test_two_arms_take_fourteen_dimensional_actions():
         np.testing.assert_allclose(obs.proprio[7:10], (0.0, -0.2, 0.15), atol=0.01)
         with pytest.raises(ActionShapeError):
             sim.step(np.zeros(7, np.float32))
+
+
+def test_realtime_paces_steps_to_the_control_rate():
+    import time
+
+    with TabletopSim(SimConfig(render=False, realtime=True)) as sim:
+        sim.reset(0)
+        began = time.monotonic()
+        for _ in range(5):
+            sim.step(sim.hold_action())
+        assert time.monotonic() - began >= 0.45
