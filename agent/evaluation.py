@@ -1,0 +1,176 @@
+"""Failure-recovery studies: tasks x faults x seeds, recovery on vs off, with detection metrics.
+
+Each case is one `wallwm run` thread with a fixed id (eval-<task>-<fault>-s<seed>-<on|off>) in the
+study's folder, and its result is one line of results.jsonl. Rerunning a study skips finished
+cases and resumes an interrupted one from its last checkpoint, so a crash costs at most the event
+in flight.
+
+Detection ground truth comes from the simulator's fault log: an executed event is *faulty* when a
+fault fired during its steps. True-positive rate = faulty events the verifier flagged / faulty
+events; false-positive rate = nominal events flagged / nominal events; detection delay = control
+steps from the fault to the first step whose divergence crossed the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.episode import EpisodeStore
+from agent.session import RunSpec, Session, open_session
+
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    task: str
+    fault: str | None
+    seed: int
+    recovery: bool
+
+    @property
+    def case_id(self) -> str:
+        return f"eval-{self.task}-{self.fault or 'none'}-s{self.seed}-{'on' if self.recovery else 'off'}"
+
+
+def cases(
+    tasks: Iterable[str], faults: Iterable[str | None], seeds: Iterable[int], recovery: Iterable[bool]
+) -> list[EvalCase]:
+    return [
+        EvalCase(task, fault, seed, on)
+        for task in tasks
+        for fault in faults
+        for seed in seeds
+        for on in recovery
+    ]
+
+
+def event_step_ranges(store: EpisodeStore) -> list[tuple[int, int]]:
+    """[start, end) robot steps of every recorded event, in execution order from reset."""
+    ranges, start = [], 0
+    for event in store.events:
+        steps = int(event.record["pending"]["steps"])
+        ranges.append((start, start + steps))
+        start += steps
+    return ranges
+
+
+def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-event detection counts and delays against the simulator's fault log."""
+    fault_steps = sorted(int(entry["step"]) for entry in fault_log)
+    counts = {"faulty": 0, "nominal": 0, "true_positive": 0, "false_positive": 0}
+    delays: list[int] = []
+    for event, (start, end) in zip(store.events, event_step_ranges(store), strict=True):
+        verdict = event.record["verdict"]
+        fired = [step for step in fault_steps if start <= step < end]
+        if fired:
+            counts["faulty"] += 1
+            if verdict["diverged"]:
+                counts["true_positive"] += 1
+                if verdict["detection_step"] is not None:
+                    delays.append(max(0, start + verdict["detection_step"] - fired[0]))
+        else:
+            counts["nominal"] += 1
+            counts["false_positive"] += int(verdict["diverged"])
+    return {**counts, "delays": delays}
+
+
+def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
+    """Run (or resume) one case to its end; returns its result row."""
+    spec = RunSpec(
+        **{
+            **base.to_dict(),
+            "instruction": base.instruction or case.task,
+            "task": case.task,
+            "seed": case.seed,
+            "faults": (case.fault,) if case.fault else (),
+            "recovery": case.recovery,
+        }
+    )
+    session: Session = open_session(spec, study_dir, thread_id=case.case_id)
+    try:
+        session.runner.restore_robot(spec.seed)
+        session.runner.run(spec.instruction, False, None)
+        store = session.runner.context.store
+        fault_log = list(session.sim.faults.log) if session.sim.faults else []
+        metrics = store.metrics or {}
+        row = {
+            **asdict(case),
+            "case": case.case_id,
+            "success": bool(metrics.get("success")),
+            "progress": float(metrics.get("progress", 0.0)),
+            "events": metrics.get("events", 0),
+            "recoveries": metrics.get("recoveries", 0),
+            "wall_time_s": metrics.get("wall_time_s", 0.0),
+            "faults_fired": len(fault_log),
+            **detection_metrics(store, fault_log),
+        }
+    finally:
+        session.close()
+    return row
+
+
+def finished_rows(study_dir: Path) -> dict[str, dict[str, Any]]:
+    path = study_dir / RESULTS_FILE
+    if not path.exists():
+        return {}
+    rows = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line: that case runs again
+        rows[row["case"]] = row
+    return rows
+
+
+def run_study(
+    study: list[EvalCase],
+    study_dir: Path,
+    base: RunSpec,
+    on_case: Callable[[EvalCase, dict[str, Any] | None], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Run every unfinished case; yields each result row (finished ones first, from disk)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    done = finished_rows(study_dir)
+    for case in study:
+        if case.case_id in done:
+            row = done[case.case_id]
+        else:
+            row = run_case(case, study_dir, base)
+            with (study_dir / RESULTS_FILE).open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+        if on_case is not None:
+            on_case(case, row)
+        yield row
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per (fault, recovery): the study's headline metrics."""
+    groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["fault"] or "none", row["recovery"]), []).append(row)
+    summary = []
+    for (fault, recovery), members in sorted(groups.items()):
+        faulty = sum(r["faulty"] for r in members)
+        nominal = sum(r["nominal"] for r in members)
+        delays = [d for r in members for d in r["delays"]]
+        summary.append(
+            {
+                "fault": fault,
+                "recovery": "on" if recovery else "off",
+                "episodes": len(members),
+                "success": sum(r["success"] for r in members) / len(members),
+                "progress": sum(r["progress"] for r in members) / len(members),
+                "tpr": sum(r["true_positive"] for r in members) / faulty if faulty else None,
+                "fpr": sum(r["false_positive"] for r in members) / nominal if nominal else None,
+                "delay_steps": sum(delays) / len(delays) if delays else None,
+                "recoveries_per_episode": sum(r["recoveries"] for r in members) / len(members),
+                "wall_time_s": sum(r["wall_time_s"] for r in members) / len(members),
+            }
+        )
+    return summary
