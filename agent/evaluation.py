@@ -34,11 +34,15 @@ class EvalCase:
 
     @property
     def case_id(self) -> str:
-        return f"eval-{self.task}-{self.fault or 'none'}-s{self.seed}-{'on' if self.recovery else 'off'}"
+        recovery = "on" if self.recovery else "off"
+        return f"eval-{self.task}-{self.fault or 'none'}-s{self.seed}-{recovery}"
 
 
 def cases(
-    tasks: Iterable[str], faults: Iterable[str | None], seeds: Iterable[int], recovery: Iterable[bool]
+    tasks: Iterable[str],
+    faults: Iterable[str | None],
+    seeds: Iterable[int],
+    recovery: Iterable[bool],
 ) -> list[EvalCase]:
     return [
         EvalCase(task, fault, seed, on)
@@ -107,6 +111,7 @@ def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
             "recoveries": metrics.get("recoveries", 0),
             "wall_time_s": metrics.get("wall_time_s", 0.0),
             "faults_fired": len(fault_log),
+            "fault_steps": sorted({int(entry["step"]) for entry in fault_log}),
             **detection_metrics(store, fault_log),
         }
     finally:

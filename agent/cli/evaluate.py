@@ -1,0 +1,162 @@
+"""`wallwm eval` and `wallwm calibrate`: failure-recovery studies and verifier calibration.
+
+Usage:
+    wallwm calibrate --tasks bowl_red_blue,drawer_red --seeds 0-9 --alpha 0.05
+    wallwm eval --tasks bowl_red_blue,stack_three --faults none,grasp_slip,missed_grasp \\
+        --seeds 0-4 --calibration runs/calibration/simulator-oracle.json --out runs/eval-slip
+    wallwm eval ... --out runs/eval-slip      # again: finished cases are kept, the rest resume
+
+calibrate runs nominal episodes (no faults, recovery off), collects every event's per-camera
+divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.
+eval runs tasks x faults x seeds with recovery on and off and writes results.jsonl, report.md,
+PNG plots, and one episode folder per case (replay any with `wallwm replay`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agent.envs.tabletop import FAULT_KINDS, TASKS
+from agent.envs.tabletop.tasks import get_task
+from agent.episode import EpisodeStore
+from agent.evaluation import EvalCase, cases, run_study
+from agent.report import write_report
+from agent.session import RunSpec
+from agent.verify.calibration import ScoreSample, fit_thresholds
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,5,9' -> [1, 5, 9]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            low, high = part.split("-")
+            seeds.extend(range(int(low), int(high) + 1))
+        else:
+            seeds.append(int(part))
+    return seeds
+
+
+def parse_tasks(text: str) -> list[str]:
+    names = list(TASKS) if text == "all" else [t.strip() for t in text.split(",")]
+    for name in names:
+        get_task(name)  # a typo raises with the closest names
+    return names
+
+
+def parse_faults(text: str) -> list[str | None]:
+    faults: list[str | None] = []
+    for name in (f.strip() for f in text.split(",")):
+        if name != "none" and name not in FAULT_KINDS:
+            raise SystemExit(f"unknown fault {name!r}; expected none or one of {FAULT_KINDS}")
+        faults.append(None if name == "none" else name)
+    return faults
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[dict]:
+    rows = []
+    with _progress() as progress:
+        bar = progress.add_task(label, total=len(study))
+        for row in run_study(study, out, base):
+            rows.append(row)
+            progress.update(bar, advance=1, description=f"{label} {row['case']}")
+    return rows
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    base = RunSpec(instruction="", executor=args.executor, planner="embedded")
+    out = Path(args.out)
+    study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
+    rows = _run(study, out, base, "calibrating")
+    samples, model = [], None
+    for row in rows:
+        store = EpisodeStore.open_existing(out / row["case"])
+        for event in store.events:
+            model = event.record["pending"]["model"]
+            for camera in event.record["verdict"]["cameras"]:
+                samples.append(
+                    ScoreSample(
+                        event.record["plan"]["skill"], camera["camera"], float(camera["score"])
+                    )
+                )
+    thresholds = fit_thresholds(
+        samples, model=model or args.executor, measure="ssim", alpha=args.alpha, window=3
+    )
+    path = Path(args.save or out / f"{thresholds.model}.json")
+    thresholds.save(path)
+    Console(stderr=True).print(json.dumps(thresholds.values, indent=1))
+    print(f"{len(samples)} camera-event scores from {len(rows)} nominal episodes -> {path}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    base = RunSpec(
+        instruction="",
+        executor=args.executor,
+        planner="embedded",
+        calibration=args.calibration,
+        max_events=args.max_events,
+    )
+    out = Path(args.out)
+    recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
+    study = cases(
+        parse_tasks(args.tasks), parse_faults(args.faults), parse_seeds(args.seeds), recovery
+    )
+    rows = _run(study, out, base, "evaluating")
+    report = write_report(out, rows, f"Failure-recovery study ({len(rows)} episodes)")
+    print(f"report: {report}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tasks", default="bowl_red_blue", help="comma-separated, or all")
+    common.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,5,9")
+    common.add_argument("--executor", default="auto", help="oracle, tiny, or a checkpoint folder")
+    calibrate_parser = subparsers.add_parser(
+        "calibrate",
+        parents=[common],
+        help="fit verifier thresholds on nominal episodes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    calibrate_parser.add_argument(
+        "--alpha", type=float, default=0.05, help="target false-alarm rate per event"
+    )
+    calibrate_parser.add_argument(
+        "--out", default="runs/calibration", help="where the nominal episodes go"
+    )
+    calibrate_parser.add_argument("--save", help="thresholds file (default OUT/<model>.json)")
+    calibrate_parser.set_defaults(func=calibrate)
+    eval_parser = subparsers.add_parser(
+        "eval",
+        parents=[common],
+        help="tasks x faults x seeds, recovery on vs off, with a report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eval_parser.add_argument(
+        "--faults",
+        default="none,grasp_slip",
+        help=f"comma-separated: none, {', '.join(FAULT_KINDS)}",
+    )
+    eval_parser.add_argument("--recovery", choices=["on", "off", "both"], default="both")
+    eval_parser.add_argument("--calibration", help="thresholds from `wallwm calibrate`")
+    eval_parser.add_argument("--max-events", type=int, default=40)
+    eval_parser.add_argument("--out", default="runs/eval", help="the study's folder (resumable)")
+    eval_parser.set_defaults(func=evaluate)
