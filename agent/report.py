@@ -37,16 +37,11 @@ def plot_success(summary: list[dict[str, Any]], path: Path) -> None:
     faults = sorted({row["fault"] for row in summary})
     figure, axis = plt.subplots(figsize=(max(4, 1.2 * len(faults)), 3))
     width = 0.38
+    success = {(row["fault"], row["recovery"]): row["success"] for row in summary}
     for offset, recovery in ((-width / 2, "off"), (width / 2, "on")):
-        values = [
-            next(
-                (r["success"] for r in summary if r["fault"] == f and r["recovery"] == recovery), 0
-            )
-            for f in faults
-        ]
-        axis.bar(
-            [i + offset for i in range(len(faults))], values, width, label=f"recovery {recovery}"
-        )
+        values = [success.get((fault, recovery), 0.0) for fault in faults]
+        positions = [i + offset for i in range(len(faults))]
+        axis.bar(positions, values, width, label=f"recovery {recovery}")
     axis.set_xticks(range(len(faults)), faults, rotation=20, ha="right")
     axis.set_ylabel("task success")
     axis.set_ylim(0, 1.05)
