@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from worldmodel.data.video import read_mp4, write_mp4
+from worldmodel.errors import WallwmError
 
 log = logging.getLogger(__name__)
 
 
-class EpisodeStoreError(Exception):
+class EpisodeStoreError(WallwmError):
     """An episode folder is missing or not an episode."""
 
 

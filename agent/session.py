@@ -53,6 +53,7 @@ class RunSpec:
     vlm_model: str | None = None
     human: bool = False
     faults: tuple[str, ...] = ()
+    resolution: int = 128  # camera images are resolution x resolution pixels (SHARED_NAMES.md)
     max_events: int = 30
     max_retries: int = 3
     wall_time_s: float = 900.0
@@ -176,17 +177,22 @@ def open_session(
 ) -> Session:
     """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet."""
     thread_id = thread_id or episode_id(spec.instruction)
-    store = EpisodeStore(runs_dir / thread_id)
-    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    # Everything that can refuse the spec comes before the episode folder is made.
     skills = SkillCatalogue.load(spec.skills_dirs)
-    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
-    sim = TabletopSim(SimConfig(), faults=injector)
-    executor = build_executor(spec, sim)
     planner = build_planner(spec, skills)
     task = TASKS.get(spec.task) if spec.task else None
     if task is None and isinstance(planner, EmbeddedPlanner):
         subgoals, _ = planner.read(spec.instruction)
         task = task_from_subgoals("instruction", spec.instruction, subgoals)
+    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
+    store = EpisodeStore(runs_dir / thread_id)
+    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    sim = TabletopSim(SimConfig(width=spec.resolution, height=spec.resolution), faults=injector)
+    try:
+        executor = build_executor(spec, sim)
+    except BaseException:
+        sim.close()
+        raise
     context = AgentContext(
         robot=sim,
         executor=executor,

@@ -7,6 +7,13 @@ Usage:
     wallwm run "put the red block in the bowl" --human      # a person types every event
     wallwm run --resume 20261121-052031-put-the-red-block   # continue an interrupted run
     wallwm run --task bowl_red_blue --json                  # JSON lines instead of the display
+
+Exit status:
+    0  the task succeeded
+    1  the task failed or spent a budget, or an error stopped it (the run is saved: --resume ID)
+    2  bad input: an instruction the planner cannot read, an unknown task, fault or skill folder,
+       a resume ID with no recorded episode
+    3  the run waits for a person (a takeover under --json): answer with --resume ID in a terminal
 """
 
 from __future__ import annotations
@@ -39,8 +46,6 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    if args.instruction is None and args.task is None:
-        raise SystemExit("wallwm run: give an instruction, --task NAME, or --resume ID")
     instruction = args.instruction or paraphrase(get_task(args.task), args.seed)
     return RunSpec(
         instruction=instruction,
@@ -52,6 +57,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         vlm_model=args.vlm_model,
         human=args.human,
         faults=tuple(args.fault),
+        resolution=args.resolution,
         max_events=args.max_events,
         max_retries=args.max_retries,
         wall_time_s=args.wall_time,
@@ -62,6 +68,9 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 def run(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir)
+    if args.resume is None and args.instruction is None and args.task is None:
+        print("wallwm run: give an instruction, --task NAME, or --resume ID", file=sys.stderr)
+        return 2
     try:
         spec = load_spec(runs_dir, args.resume) if args.resume else spec_from_args(args)
     except WallwmError as exc:
@@ -156,6 +165,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         choices=FAULT_KINDS,
         help="inject a fault (repeatable), for failure-recovery studies",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=128,
+        help="camera images are N x N pixels (a learned executor needs its training size)",
     )
     parser.add_argument("--max-events", type=int, default=30, help="budget of executions")
     parser.add_argument("--max-retries", type=int, default=3, help="retries of one event")

@@ -43,7 +43,7 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     if len(state.get("executions", [])) >= budgets.max_events:
         stop_reason = f"event budget of {budgets.max_events} executions spent"
     elif elapsed >= budgets.wall_time_s:
-        stop_reason = f"wall-time budget of {budgets.wall_time_s:.0f} s spent"
+        stop_reason = f"wall-time budget of {budgets.wall_time_s:g} s spent"
     return {"elapsed_s": elapsed, "status": "running", "stop_reason": stop_reason}
 
 

@@ -1,0 +1,106 @@
+"""The whole agent loop on real components: suite tasks complete, a fault is detected on the
+cameras and recovered from, budgets end a run, and a planner's unknown skill is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.graph.runner import TaskRunner
+from agent.skills import UnknownSkillError
+from agent.state import EventState
+from tests.agent.graph.conftest import run_to_end, task_spec
+
+
+def recorded(runner: TaskRunner) -> list[dict]:
+    path = runner.context.store.root / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# One short task per family: mixed (7 events), drawer (8), sorting, stacking, containers (12).
+@pytest.mark.parametrize(
+    "task", ["push_then_bowl", "drawer_red", "sort_red_green", "stack_three", "bowl_red_blue"]
+)
+def test_suite_task_completes(sessions, task):
+    runner, final = run_to_end(sessions(task_spec(task)))
+    metrics = runner.context.store.metrics
+    assert final["status"] == "success"
+    assert metrics["success"] is True and metrics["progress"] == 100.0
+    assert metrics["failed_events"] == 0 and metrics["recoveries"] == 0
+    events = recorded(runner)
+    assert [event["index"] for event in events] == list(range(len(events)))
+    assert len(events) == metrics["events"] == len(final["history"]) == len(final["executions"])
+    assert all(not event["verdict"]["diverged"] for event in events)
+    # The planner's progress rises monotonically to the end; the last plan is "end".
+    assert final["plan"]["decision"] == "end" and final["plan"]["progress"] == 100
+    # Small state: no arrays in the checkpoint (DESIGN.md "keep large arrays out").
+    assert len(json.dumps(final)) < 20_000
+
+
+def test_grasp_slip_is_detected_and_recovered_by_a_regrasp(sessions):
+    runner, final = run_to_end(sessions(task_spec("bowl_red_blue", seed=1, faults=("grasp_slip",))))
+    metrics = runner.context.store.metrics
+    assert final["status"] == "success" and metrics["progress"] == 100.0
+    failed = [event for event in recorded(runner) if event["verdict"]["diverged"]]
+    assert failed, "the slip was not seen"
+    slip = failed[0]
+    # Seed 1 slips while lifting; the verifier names the likely failure by the running skill.
+    assert slip["plan"]["skill"] == "lift" and slip["verdict"]["failure"] == "missed_grasp"
+    wrist = next(c for c in slip["verdict"]["cameras"] if c["camera"] == "wrist")
+    assert wrist["diverged"] and wrist["score"] > wrist["threshold"]
+    # The decision is recorded with its evidence, and the regrasp ran and succeeded.
+    recovery = final["recoveries"][0]
+    assert recovery["strategy"] == "regrasp" and recovery["attempt"] == 1
+    assert recovery["evidence"]["ok"] is False and recovery["evidence"]["failure"] == "missed_grasp"
+    assert recovery["evidence"]["divergence"] == pytest.approx(wrist["score"], abs=1e-3)
+    assert recovery["queued"] == ["regrasp the red block", "lift the red block"]
+    regrasps = [h for h in final["history"] if h["skill"] == "regrasp"]
+    assert regrasps and regrasps[0]["ok"]
+    assert metrics["recoveries"] == len(final["recoveries"]) >= 1
+    assert metrics["failed_events"] == len(failed)
+
+
+def test_event_budget_ends_the_run(sessions):
+    runner, final = run_to_end(sessions(task_spec("push_then_bowl", max_events=2)))
+    metrics = runner.context.store.metrics
+    assert final["status"] == "budget_exhausted" and metrics["status"] == "budget_exhausted"
+    assert len(final["executions"]) == 2 and metrics["events"] == 2
+    assert "event budget of 2" in metrics["stop_reason"]
+    assert 0 < metrics["progress"] < 100
+
+
+def test_wall_time_budget_ends_the_run(sessions):
+    runner, final = run_to_end(sessions(task_spec("push_then_bowl", wall_time_s=0.5)))
+    metrics = runner.context.store.metrics
+    assert final["status"] == "budget_exhausted"
+    assert metrics["stop_reason"].startswith("wall-time budget")
+    assert 1 <= metrics["events"] < 7  # an event in flight finishes; the next is not started
+
+
+class UnknownSkillPlanner:
+    """A planner that names a skill the catalogue lacks (no real planner can: the embedded one
+    plans from the catalogue and the VLM planner's validation reprompts)."""
+
+    name = "broken"
+
+    def plan(self, instruction, observation, history, last_verification) -> EventState:
+        return EventState(
+            next_event="juggle the red block",
+            skill="juggle",
+            arguments={"object": "red_block"},
+            frames=10,
+            progress=0,
+            decision="continue",
+        )
+
+
+def test_unknown_skill_from_a_planner_is_refused_before_anything_runs(sessions):
+    runner = sessions(task_spec("push_then_bowl")).runner
+    runner.context.planner = UnknownSkillPlanner()
+    runner.restore_robot(0)
+    with pytest.raises(UnknownSkillError, match=r"unknown skill 'juggle'.*known skills"):
+        runner.run("juggle the red block", False, None)
+    assert runner.state().get("executions", []) == []
+    assert runner.graph.get_state(runner.config).next == ("plan",)
+    assert not (runner.context.store.root / "events.jsonl").exists()
