@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, run, sim, skills
+from agent.cli import doctor, replay, run, sim, skills
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wallwm-agent {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run.register(subparsers)
+    replay.register(subparsers)
     doctor.register(subparsers)
     skills.register(subparsers)
     sim.register(subparsers)

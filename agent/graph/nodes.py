@@ -269,6 +269,7 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     elif strategy == "back_off_and_retry":
         queue.append(state["plan"])
     decision = {
+        "key": state["executions"][-1],  # the execution whose verdict this answers
         "event": event.next_event,
         "skill": event.skill,
         "attempt": attempts + 1,
@@ -276,6 +277,7 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         "evidence": state.get("last_verification"),
         "queued": [item["next_event"] for item in queue],
     }
+    context.store.append_recovery(decision)
     context.reporter.event("recover", **decision)
     return {"attempts": attempts + 1, "recoveries": [decision], "queue": queue}
 

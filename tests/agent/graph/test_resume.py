@@ -91,3 +91,16 @@ def test_restore_replays_the_world_exactly(sessions):
     for camera in live.camera_names:
         np.testing.assert_array_equal(restored.images[camera], live.images[camera])
     np.testing.assert_array_equal(restored.proprio, live.proprio)
+
+
+def test_recovery_decisions_are_recorded_once_and_survive_a_torn_line(tmp_path):
+    from agent.episode import EpisodeStore
+
+    store = EpisodeStore(tmp_path / "episode")
+    decision = {"key": "e002-x002", "attempt": 1, "strategy": "regrasp", "evidence": {"ok": False}}
+    store.append_recovery(decision)
+    store.append_recovery(decision)  # a recover node re-run after a crash
+    with (store.root / "recoveries.jsonl").open("a") as handle:
+        handle.write('{"key": "e005-x0')  # a crash mid-write
+    store.append_recovery({**decision, "key": "e006-x006"})
+    assert [d["key"] for d in store.recoveries] == ["e002-x002", "e006-x006"]
