@@ -70,7 +70,16 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         context.skills.check_call(decided.skill, decided.arguments)
     event = decided.model_dump()
     context.reporter.event("plan", source=context.planner.name, plan=event)
-    return {"plan": event, "attempts": 0}
+    return {"plan": event, "attempts": _attempts_after_planning(state, decided)}
+
+
+def _attempts_after_planning(state: AgentState, decided: EventState) -> int:
+    """A new event starts at 0 attempts; the failed event planned again keeps its count, so a
+    replan cannot reset the retry limit (and loop until the event budget is spent)."""
+    failed = not (state.get("last_verification") or {"ok": True})["ok"]
+    previous = state.get("plan") or {}
+    same = (previous.get("skill"), previous.get("arguments")) == (decided.skill, decided.arguments)
+    return state.get("attempts", 0) if failed and same else 0
 
 
 # ---- human takeover -----------------------------------------------------------------------------
@@ -237,16 +246,16 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
 
     The skill lists strategies in order. Attempt k uses the k-th; once the event has been
     retried retry_limit times (or the global max_retries), the retrying strategies are skipped
-    for the escalating ones (replan, human takeover); with none left the task fails.
+    for the escalating ones (replan, human takeover); past the end of the list the task fails.
     """
     context = runtime.context
     event = EventState(**state["plan"])
     skill = context.skills[event.skill]
     attempts = state.get("attempts", 0)
     limit = min(skill.retry_limit, context.budgets.max_retries)
-    candidates = list(skill.recovery[attempts:]) or [skill.recovery[-1]]
+    candidates = list(skill.recovery[attempts:])
     if attempts >= limit:
-        candidates = [s for s in skill.recovery if s not in RETRYING]
+        candidates = [s for s in candidates if s not in RETRYING]
     strategy = candidates[0] if candidates else "give_up"
     queue: list[dict[str, Any]] = []
     if strategy == "regrasp":

@@ -4,12 +4,17 @@ cameras and recovered from, budgets end a run, and a planner's unknown skill is 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from agent.graph.runner import TaskRunner
+from agent.resources import resource_dir
 from agent.skills import UnknownSkillError
 from agent.state import EventState
+from agent.verify.calibration import Thresholds
+from agent.verify.verifier import Verifier
 from tests.agent.graph.conftest import run_to_end, task_spec
 
 
@@ -104,3 +109,44 @@ def test_unknown_skill_from_a_planner_is_refused_before_anything_runs(sessions):
     assert runner.state().get("executions", []) == []
     assert runner.graph.get_state(runner.config).next == ("plan",)
     assert not (runner.context.store.root / "events.jsonl").exists()
+
+
+def always_diverging() -> Verifier:
+    """A real verifier whose (absurd) calibration flags every event: a failure that persists."""
+    cameras = {"front": -1.0, "side": -1.0, "wrist": -1.0}
+    return Verifier(Thresholds("simulator-oracle", "ssim", 0.05, 3, values={"*": cameras}))
+
+
+def test_a_persistent_failure_escalates_to_a_person_within_the_retry_limit(sessions):
+    runner = sessions(task_spec("push_then_bowl")).runner
+    runner.context.verifier = always_diverging()
+    runner.restore_robot(0)
+    shown = []
+    final = runner.run(
+        task_spec("push_then_bowl").instruction, False, lambda p: shown.append(p) or "end"
+    )
+    # push: retry_limit 2, recovery [back_off_and_retry, replan, human_takeover]. The replanned
+    # push is the same event: its attempts are not reset, so the third failure escalates.
+    assert [(r["attempt"], r["strategy"]) for r in final["recoveries"]] == [
+        (1, "back_off_and_retry"),
+        (2, "replan"),
+        (3, "human_takeover"),
+    ]
+    assert len(final["executions"]) == 3 and len(shown) == 1
+    assert shown[0]["last_verification"]["ok"] is False
+    assert final["status"] == "failed"
+
+
+def test_past_the_last_strategy_the_task_fails(sessions, tmp_path):
+    skills = tmp_path / "skills"
+    skills.mkdir()
+    push = (Path(resource_dir("skills")) / "push.md").read_text()
+    push = re.sub(r"(?m)^recovery: .*$", "recovery: [back_off_and_retry]", push)
+    (skills / "push.md").write_text(re.sub(r"(?m)^retry_limit: .*$", "retry_limit: 1", push))
+    runner = sessions(task_spec("push_then_bowl", skills_dirs=(str(skills),))).runner
+    runner.context.verifier = always_diverging()
+    runner.restore_robot(0)
+    final = runner.run(task_spec("push_then_bowl").instruction, False, None)
+    assert [r["strategy"] for r in final["recoveries"]] == ["back_off_and_retry", "give_up"]
+    assert final["status"] == "failed" and len(final["executions"]) == 2
+    assert runner.context.store.metrics["stop_reason"] is None
