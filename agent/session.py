@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
 from agent.embedded_planner import EmbeddedPlanner, KnownTask, Subgoal, minilm_embedder
 from agent.envs.tabletop import (
     TASKS,
@@ -167,6 +169,9 @@ class Session:
         if close is not None:
             close()
         self.sim.close()
+        checkpointer = self.runner.graph.checkpointer
+        if isinstance(checkpointer, SqliteSaver):
+            checkpointer.conn.close()
 
 
 def open_session(

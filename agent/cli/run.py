@@ -42,7 +42,10 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
         console.print(f"  planner: {payload['reason']}")
     if payload.get("error"):
         console.print(f"  [red]{payload['error']}[/]")
-    return console.input("  next event (a caption, 'skill arg=value', or 'end'): ")
+    try:
+        return console.input("  next event (a caption, 'skill arg=value', or 'end'): ")
+    except EOFError:  # no one at the keyboard (stdin closed): leave the question pending
+        raise TakeoverPending("no answer on standard input") from None
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:

@@ -4,6 +4,7 @@ recorded exactly once; bad input gets a clear message and the documented exit st
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import signal
@@ -130,3 +131,23 @@ def test_an_unknown_task_is_refused_by_the_parser(capsys):
 @functools.cache
 def shared_minilm():
     return minilm_embedder()
+
+
+def test_human_mode_in_a_terminal_reads_answers_and_waits_when_input_ends(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
+    runs = tmp_path / "runs"
+    args = ["run", "--task", "push_then_bowl", "--human", "--runs-dir", str(runs), *FAST[:-1]]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("push the yellow block toward the plate\n"))
+    assert main(args) == 3  # the second question finds standard input closed
+    err = capsys.readouterr().err
+    assert "takeover" in err and "no answer on standard input" in err
+    (episode,) = runs.glob("*/episode.json")
+    assert len(episode.parent.joinpath("events.jsonl").read_text().splitlines()) == 1
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("fly away\nend\n"))
+    resume = ["run", "--resume", episode.parent.name, "--runs-dir", str(runs)]
+    assert main(resume) == 1  # ended by the person before the task was done
+    err = capsys.readouterr().err
+    assert "could not read 'fly away'" in err and "failed: progress" in err
