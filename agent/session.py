@@ -79,6 +79,18 @@ def episode_id(instruction: str, now: dt.datetime | None = None) -> str:
     return f"{stamp}-{slug}"
 
 
+def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
+    """An id no earlier run in runs_dir has: two runs of one instruction started within the same
+    second must not share an episode folder and a checkpoint thread (the second would continue
+    the first)."""
+    base = episode_id(instruction)
+    candidate, number = base, 1
+    while (runs_dir / candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
 def known_tasks() -> list[KnownTask]:
     """The tabletop suite as the embedded planner knows it."""
     known = []
@@ -181,7 +193,7 @@ def open_session(
     reporter: Reporter | None = None,
 ) -> Session:
     """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet."""
-    thread_id = thread_id or episode_id(spec.instruction)
+    thread_id = thread_id or fresh_episode_id(runs_dir, spec.instruction)
     # Everything that can refuse the spec comes before the episode folder is made.
     skills = SkillCatalogue.load(spec.skills_dirs)
     planner = build_planner(spec, skills)

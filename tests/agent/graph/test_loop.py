@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import agent.session
 from agent.graph.runner import TaskRunner
 from agent.resources import resource_dir
+from agent.session import open_session
 from agent.skills import UnknownSkillError
 from agent.state import EventState
 from agent.verify.calibration import Thresholds
@@ -150,3 +152,18 @@ def test_past_the_last_strategy_the_task_fails(sessions, tmp_path):
     assert [r["strategy"] for r in final["recoveries"]] == ["back_off_and_retry", "give_up"]
     assert final["status"] == "failed" and len(final["executions"]) == 2
     assert runner.context.store.metrics["stop_reason"] is None
+
+
+def test_runs_started_in_the_same_second_get_their_own_episode(monkeypatch, tmp_path):
+    monkeypatch.setattr(agent.session, "episode_id", lambda instruction: "20990101-000000-same")
+    first = open_session(task_spec("push_then_bowl"), tmp_path / "runs")
+    second = open_session(task_spec("push_then_bowl"), tmp_path / "runs")
+    try:
+        assert (first.thread_id, second.thread_id) == (
+            "20990101-000000-same",
+            "20990101-000000-same-2",
+        )
+        assert second.runner.state() == {}  # a new thread, not the first run's
+    finally:
+        first.close()
+        second.close()
