@@ -19,13 +19,16 @@ from tests.agent.graph.conftest import task_spec
 from tests.agent.vlm_servers import Reply, ScriptedServer, free_port
 
 
+def cached_minilm():
+    return agent.session.minilm_embedder()  # the tests' cached MiniLM (see conftest.py)
+
+
 def resume_with_embedded_planner(sessions, spec) -> dict[str, Any]:
     """Continue the thread in a new session; the planner is swapped for the embedded one (the
     served model here can never plan), which is enough to show the thread continues cleanly."""
     session = sessions(spec)
-    embed = agent.session.minilm_embedder()  # the tests' cached MiniLM
     session.runner.context.planner = EmbeddedPlanner(
-        session.runner.context.skills, known_tasks(), embed=embed
+        session.runner.context.skills, known_tasks(), embed=cached_minilm()
     )
     session.runner.restore_robot(spec.seed)
     return session.runner.run(spec.instruction, False, None)
@@ -38,6 +41,20 @@ def recorded_keys(session) -> list[str]:
     return [json.loads(line)["key"] for line in path.read_text().splitlines()]
 
 
+class HandOverAfter:
+    """Plans the first n events with the embedded planner, then hands planning to the VLM
+    planner (so the served model's garbage arrives mid-task, with events already recorded)."""
+
+    def __init__(self, context, vlm_planner, verified: int) -> None:
+        self.context, self.vlm_planner, self.verified, self.seen = context, vlm_planner, verified, 0
+
+    def event(self, kind: str, **fields: Any) -> None:
+        if kind == "verify":
+            self.seen += 1
+            if self.seen == self.verified:
+                self.context.planner = self.vlm_planner
+
+
 @pytest.mark.slow  # the shared `transformers serve` fixture takes 10-17 s to start
 def test_garbage_from_a_real_server_stops_after_one_reprompt(sessions, tiny_vlm_server):
     spec = task_spec(
@@ -48,6 +65,10 @@ def test_garbage_from_a_real_server_stops_after_one_reprompt(sessions, tiny_vlm_
     )
     session = sessions(spec)
     runner = session.runner
+    context = runner.context
+    vlm_planner = context.planner
+    context.reporter = HandOverAfter(context, vlm_planner, verified=2)
+    context.planner = EmbeddedPlanner(context.skills, known_tasks(), embed=cached_minilm())
     runner.restore_robot(spec.seed)
     with pytest.raises(VLMInvalidOutputError) as error:
         runner.run(spec.instruction, False, None)
@@ -56,11 +77,14 @@ def test_garbage_from_a_real_server_stops_after_one_reprompt(sessions, tiny_vlm_
     snapshot = runner.graph.get_state(runner.config)
     assert snapshot.next == ("plan",)  # the failed node re-runs on resume
     assert snapshot.values["instruction"] == spec.instruction
-    assert snapshot.values.get("executions", []) == [] and recorded_keys(session) == []
+    assert snapshot.values["executions"] == recorded_keys(session) == ["e000-x000", "e001-x001"]
+    assert [h["ok"] for h in snapshot.values["history"]] == [True, True]
     session.close()
 
     final = resume_with_embedded_planner(sessions, spec)
     assert final["status"] == "success" and len(final["executions"]) == 7
+    keys = recorded_keys(sessions(spec))
+    assert keys[:2] == ["e000-x000", "e001-x001"] and len(set(keys)) == len(keys) == 7
 
 
 def event(skill: str, caption: str, **arguments: str) -> str:
