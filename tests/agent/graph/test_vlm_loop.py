@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 import agent.session
 from agent.embedded_planner import EmbeddedPlanner
+from agent.planners import VLMPlanner
 from agent.session import known_tasks
+from agent.settings import VLMSettings
 from agent.state import EventState
-from agent.vlm import VLMInvalidOutputError, VLMUnavailableError
+from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError, VLMUnavailableError
 from tests.agent.graph.conftest import task_spec
 from tests.agent.vlm_servers import Reply, ScriptedServer, free_port
 
@@ -157,3 +160,33 @@ def test_a_closed_port_is_unavailable_not_a_crash(sessions):
     with pytest.raises(VLMUnavailableError, match="start the server"):
         runner.run(spec.instruction, False, None)
     assert runner.graph.get_state(runner.config).next == ("plan",)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Reply(500, '{"error": "boom"}'), "HTTP 500"),
+        (replace(Reply.chat(event("reach", "reach", object="red_block")), delay_s=2.0), "timed"),
+    ],
+    ids=["http-500", "timeout"],
+)
+def test_http_500_and_timeouts_are_retried_then_unavailable(
+    sessions, scripted_server, reply, expected
+):
+    server = scripted_server([reply])
+    spec = task_spec("push_then_bowl", planner="vlm", vlm_url=server.url, vlm_model="scripted")
+    session = sessions(spec)
+    runner = session.runner
+    config = VLMClientConfig(timeout_s=0.5, max_attempts=3, backoff_s=0.05)
+    settings = VLMSettings(url=server.url, model="scripted", api_key=None)
+    runner.context.planner = VLMPlanner(VLMClient(settings, config), runner.context.skills)
+    runner.restore_robot(spec.seed)
+    with pytest.raises(VLMUnavailableError, match="did not answer after 3 attempt") as error:
+        runner.run(spec.instruction, False, None)
+    assert expected in str(error.value)
+    assert len(server.requests) == 3
+    assert runner.graph.get_state(runner.config).next == ("plan",)
+    session.close()
+
+    final = resume_with_embedded_planner(sessions, spec)
+    assert final["status"] == "success"
