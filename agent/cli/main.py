@@ -1,6 +1,8 @@
 """`wallwm`: the command line of wallwm-agent.
 
 Usage:
+    wallwm run --task bowl_red_blue    # the agent executes a task in the simulator
+    wallwm replay runs/ID --video out.mp4   # a recorded episode's timeline and video
     wallwm doctor                      # what this machine offers, and what is missing
     wallwm doctor --vlm-url http://127.0.0.1:8000/v1
     wallwm sim drawer_red --seed 0 --out runs/drawer_red   # expert episode to mp4

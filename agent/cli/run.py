@@ -128,6 +128,17 @@ def run(args: argparse.Namespace) -> int:
     return 0 if final.get("status") == "success" else 1
 
 
+def resolution(text: str) -> int:
+    """--resolution: an even number of pixels from 16 to 1024 (H.264 needs even sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 16 <= value <= 1024 or value % 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an even number of pixels in 16..1024")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -171,7 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--resolution",
-        type=int,
+        type=resolution,
         default=128,
         help="camera images are N x N pixels (a learned executor needs its training size)",
     )

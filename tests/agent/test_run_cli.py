@@ -151,3 +151,11 @@ def test_human_mode_in_a_terminal_reads_answers_and_waits_when_input_ends(
     assert main(resume) == 1  # ended by the person before the task was done
     err = capsys.readouterr().err
     assert "could not read 'fly away'" in err and "failed: progress" in err
+
+
+@pytest.mark.parametrize("value", ["7", "0", "2048", "big"])
+def test_a_bad_resolution_is_refused_by_the_parser(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--task", "push_then_bowl", "--resolution", value])
+    assert exit_.value.code == 2
+    assert "is not an even number of pixels in 16..1024" in capsys.readouterr().err
