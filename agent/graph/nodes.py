@@ -256,11 +256,13 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     candidates = list(skill.recovery[attempts:])
     if attempts >= limit:
         candidates = [s for s in candidates if s not in RETRYING]
+    if not _can_regrasp(state, context, event):
+        candidates = [s for s in candidates if s != "regrasp"]
     strategy = candidates[0] if candidates else "give_up"
     queue: list[dict[str, Any]] = []
     if strategy == "regrasp":
-        target = event.arguments.get("object")
-        if "regrasp" in context.skills and target and event.skill != "regrasp":
+        target = event.arguments["object"]
+        if event.skill != "regrasp":
             regrasp = context.skills["regrasp"]
             queue.append(
                 EventState(
@@ -289,6 +291,18 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     context.store.append_recovery(decision)
     context.reporter.event("recover", **decision)
     return {"attempts": attempts + 1, "recoveries": [decision], "queue": queue}
+
+
+def _can_regrasp(state: AgentState, context: AgentContext, event: EventState) -> bool:
+    """A regrasp needs a regrasp skill and an object this task has grasped (or tried to): a
+    drawer whose opening failed was never grasped, and no executor can 'regrasp' it."""
+    target = event.arguments.get("object")
+    grasped = {
+        record["arguments"].get("object")
+        for record in state.get("history", [])
+        if record["skill"] in ("grasp", "regrasp")
+    }
+    return "regrasp" in context.skills and target is not None and target in grasped
 
 
 # ---- finish -------------------------------------------------------------------------------------

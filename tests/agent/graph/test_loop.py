@@ -167,3 +167,20 @@ def test_runs_started_in_the_same_second_get_their_own_episode(monkeypatch, tmp_
     finally:
         first.close()
         second.close()
+
+
+def test_a_failed_drawer_opening_is_retried_not_regrasped(sessions):
+    # open.md lists regrasp first, but the drawer was never grasped: no executor can regrasp it
+    # (the oracle refuses object='drawer'), so the run skips to backing off and retrying.
+    runner = sessions(task_spec("drawer_red")).runner
+    runner.context.verifier = always_diverging()
+    runner.restore_robot(0)
+    final = runner.run(task_spec("drawer_red").instruction, False, lambda payload: "end")
+    assert [r["strategy"] for r in final["recoveries"]] == [
+        "back_off_and_retry",
+        "back_off_and_retry",
+        "replan",
+        "human_takeover",
+    ]
+    assert all(record["skill"] == "open" for record in final["history"])
+    assert final["status"] == "failed"
