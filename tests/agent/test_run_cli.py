@@ -92,9 +92,14 @@ def test_a_killed_run_resumes_without_losing_or_repeating_events(tmp_path):
         "place the red block in the bowl",
         "release the red block",
     ]
-    # The resumed process reports only the events it ran itself.
-    executed = [json.loads(line) for line in resumed.stdout.splitlines()]
-    assert sum(line["event"] == "verify" for line in executed) == 7 - len(before)
+    # The resumed process verifies the events it ran itself, plus the last recorded one when the
+    # kill fell between its line in events.jsonl and verify's checkpoint (its append is skipped).
+    reported = [
+        line["key"]
+        for line in map(json.loads, resumed.stdout.splitlines())
+        if line["event"] == "verify"
+    ]
+    assert reported in (keys[len(before) :], keys[len(before) - 1 :])
 
 
 def test_help_documents_the_exit_status(capsys):
