@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             final = runner.run(spec.instruction, spec.human, ask)
     except TakeoverPending as exc:
         print(f"wallwm run: {exc}", file=sys.stderr)
+        _json_stop(args, "takeover_pending", session.thread_id, exc)
         return 3
     except WallwmError as exc:
         print(
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             f"`wallwm run --resume {session.thread_id}`",
             file=sys.stderr,
         )
+        _json_stop(args, "error", session.thread_id, exc)
         return 1
     finally:
         session.close()
@@ -137,6 +139,13 @@ def resolution(text: str) -> int:
     if not 16 <= value <= 1024 or value % 2:
         raise argparse.ArgumentTypeError(f"{text!r} is not an even number of pixels in 16..1024")
     return value
+
+
+def _json_stop(args: argparse.Namespace, status: str, thread_id: str, exc: Exception) -> None:
+    """Under --json, a last line for machines when the run stops before its end."""
+    if args.json:
+        line = {"event": "stopped", "status": status, "episode": thread_id}
+        print(json.dumps({**line, "error": type(exc).__name__, "message": str(exc)}))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,6 +18,7 @@ import pytest
 import agent.session
 from agent.cli.main import main
 from agent.embedded_planner import minilm_embedder
+from tests.agent.vlm_servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--resolution", "64", "--executor", "oracle", "--planner", "embedded", "--json"]
@@ -164,3 +165,15 @@ def test_a_bad_resolution_is_refused_by_the_parser(capsys, value):
         main(["run", "--task", "push_then_bowl", "--resolution", value])
     assert exit_.value.code == 2
     assert "is not an even number of pixels in 16..1024" in capsys.readouterr().err
+
+
+def test_a_stopped_run_ends_its_json_output_with_the_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the VLM is down
+    args = ["run", "--task", "push_then_bowl", "--runs-dir", str(tmp_path / "runs"), *FAST]
+    args[args.index("embedded")] = "vlm"
+    assert main([*args, "--vlm-url", url, "--vlm-model", "m"]) == 1
+    captured = capsys.readouterr()
+    last = json.loads(captured.out.splitlines()[-1])
+    assert last["event"] == "stopped" and last["error"] == "VLMUnavailableError"
+    assert f"wallwm run --resume {last['episode']}" in captured.err
