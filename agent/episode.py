@@ -3,7 +3,9 @@
 ```
 runs/<episode_id>/
   episode.json                 instruction, task, seed, settings (written once, at the start)
-  events.jsonl                 one line per finished event (plan, verification, recovery...)
+  events.jsonl                 one line per finished event (plan, verification, progress)
+  recoveries.jsonl             one line per recovery decision, with its evidence and the key of
+                               the event it answers
   observed/<n>_<camera>.mp4    what each camera saw during event n
   predicted/<n>_<camera>.mp4   what the world model predicted for event n
   predictions/<n>.npz          predicted actions (and latents) of event n
@@ -27,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from worldmodel.data.video import read_mp4, write_mp4
+from worldmodel.errors import WallwmError
 
 log = logging.getLogger(__name__)
 
 
-class EpisodeStoreError(Exception):
+class EpisodeStoreError(WallwmError):
     """An episode folder is missing or not an episode."""
 
 
@@ -152,18 +155,54 @@ class EpisodeStore:
             np.savez_compressed(temporary, **arrays)
             os.replace(temporary, path)
         entry = {"index": index, **record}
-        line = json.dumps(entry, default=_json_default) + "\n"
-        with (self.root / "events.jsonl").open("a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _append_line(self.root / "events.jsonl", json.dumps(entry, default=_json_default))
         self.events.append(RecordedEvent(index, entry))
         return index
+
+    @property
+    def recoveries(self) -> list[dict[str, Any]]:
+        """Every recorded recovery decision, in order."""
+        return _read_jsonl(self.root / "recoveries.jsonl")
+
+    def append_recovery(self, decision: dict[str, Any]) -> None:
+        """Record one recovery decision; one already recorded (same "key" and "attempt": a node
+        re-run after a crash) is not written again."""
+        identity = (decision["key"], decision["attempt"])
+        if any((d["key"], d["attempt"]) == identity for d in self.recoveries):
+            return
+        _append_line(self.root / "recoveries.jsonl", json.dumps(decision, default=_json_default))
 
     def finish(self, metrics: dict[str, Any]) -> None:
         _atomic_write_text(
             self.root / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n"
         )
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one line in one write, flushed and fsynced (a crash tears at most this line; a
+    torn line left by an earlier crash is ended first, so it cannot swallow this one)."""
+    torn = False
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+    with path.open("a") as handle:
+        handle.write(("\n" if torn else "") + line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a JSONL file (a torn last line is skipped)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("skipping a torn line of %s (crash mid-write)", path)
+    return records
 
 
 def _even(clip: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
 from agent.embedded_planner import EmbeddedPlanner, KnownTask, Subgoal, minilm_embedder
 from agent.envs.tabletop import (
     TASKS,
@@ -53,6 +55,7 @@ class RunSpec:
     vlm_model: str | None = None
     human: bool = False
     faults: tuple[str, ...] = ()
+    resolution: int = 128  # camera images are resolution x resolution pixels (SHARED_NAMES.md)
     max_events: int = 30
     max_retries: int = 3
     wall_time_s: float = 900.0
@@ -74,6 +77,18 @@ def episode_id(instruction: str, now: dt.datetime | None = None) -> str:
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     slug = "-".join(re.findall(r"[a-z0-9]+", instruction.lower())[:5]) or "task"
     return f"{stamp}-{slug}"
+
+
+def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
+    """An id no earlier run in runs_dir has: two runs of one instruction started within the same
+    second must not share an episode folder and a checkpoint thread (the second would continue
+    the first)."""
+    base = episode_id(instruction)
+    candidate, number = base, 1
+    while (runs_dir / candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
 
 
 def known_tasks() -> list[KnownTask]:
@@ -166,6 +181,9 @@ class Session:
         if close is not None:
             close()
         self.sim.close()
+        checkpointer = self.runner.graph.checkpointer
+        if isinstance(checkpointer, SqliteSaver):
+            checkpointer.conn.close()
 
 
 def open_session(
@@ -175,18 +193,23 @@ def open_session(
     reporter: Reporter | None = None,
 ) -> Session:
     """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet."""
-    thread_id = thread_id or episode_id(spec.instruction)
-    store = EpisodeStore(runs_dir / thread_id)
-    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    thread_id = thread_id or fresh_episode_id(runs_dir, spec.instruction)
+    # Everything that can refuse the spec comes before the episode folder is made.
     skills = SkillCatalogue.load(spec.skills_dirs)
-    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
-    sim = TabletopSim(SimConfig(), faults=injector)
-    executor = build_executor(spec, sim)
     planner = build_planner(spec, skills)
     task = TASKS.get(spec.task) if spec.task else None
     if task is None and isinstance(planner, EmbeddedPlanner):
         subgoals, _ = planner.read(spec.instruction)
         task = task_from_subgoals("instruction", spec.instruction, subgoals)
+    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
+    store = EpisodeStore(runs_dir / thread_id)
+    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    sim = TabletopSim(SimConfig(width=spec.resolution, height=spec.resolution), faults=injector)
+    try:
+        executor = build_executor(spec, sim)
+    except BaseException:
+        sim.close()
+        raise
     context = AgentContext(
         robot=sim,
         executor=executor,

@@ -77,7 +77,17 @@ def check_mujoco() -> Check:
     )
 
 
+# A 1-token chat request proves a model answers; a server loading it on demand may take a while.
+PROBE_TIMEOUT_S = 60.0
+
+
 def check_vlm(settings: VLMSettings) -> Check:
+    """The server answers GET /models; the model to use is listed or, if not, answers a request.
+
+    vLLM lists exactly the models it serves. Other OpenAI-compatible servers do not:
+    `transformers serve` loads any model on demand and lists only what sits in the Hugging Face
+    cache (a local folder never appears). So a model missing from the list is asked a 1-token
+    question before it is declared missing."""
     if not settings.configured:
         return Check(
             "vlm",
@@ -100,14 +110,59 @@ def check_vlm(settings: VLMSettings) -> Check:
             "start the server (e.g. `vllm serve MODEL --port 8000`) and pass its base URL "
             "ending in /v1 with --vlm-url or WALLWM_VLM_URL",
         )
-    if settings.model and settings.model not in models:
+    if not settings.model:
+        if not models:
+            return Check(
+                "vlm",
+                "warn",
+                f"{settings.url} lists no models and no model name is set",
+                "set --vlm-model / WALLWM_VLM_MODEL to the model the server should answer with",
+            )
+        return Check("vlm", "ok", f"{settings.url} serves {models}")
+    if settings.model in models:
+        return Check("vlm", "ok", f"{settings.url} serves {models}")
+    return _probe_model(settings, headers, models)
+
+
+def _probe_model(settings: VLMSettings, headers: dict[str, str], models: list[str]) -> Check:
+    """Ask `settings.model` for one token: the only sure test on a server that loads models on
+    demand and does not list them."""
+    import httpx
+
+    listed = f"GET /models lists {models}" if models else "GET /models lists no models"
+    body = {
+        "model": settings.model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+    }
+    try:
+        response = httpx.post(
+            f"{settings.url}/chat/completions", json=body, headers=headers, timeout=PROBE_TIMEOUT_S
+        )
+    except httpx.TimeoutException:
         return Check(
             "vlm",
-            "fail",
-            f"{settings.url} serves {models}, not {settings.model!r}",
-            "set --vlm-model / WALLWM_VLM_MODEL to one of the served models",
+            "warn",
+            f"{listed}, not {settings.model!r}, and a 1-token request to it took over "
+            f"{PROBE_TIMEOUT_S:.0f} s (a server may still be loading it)",
+            "run doctor again once the model is loaded, or check --vlm-model",
         )
-    return Check("vlm", "ok", f"{settings.url} serves {models}")
+    except httpx.HTTPError as exc:
+        return Check("vlm", "fail", f"{listed}; asking {settings.model!r} failed: {exc}")
+    if response.is_success:
+        return Check(
+            "vlm",
+            "ok",
+            f"{settings.url} answers with {settings.model!r} (not listed: {listed}; the server "
+            "loads models on demand)",
+        )
+    return Check(
+        "vlm",
+        "fail",
+        f"{listed}, not {settings.model!r}, and asking it failed with HTTP "
+        f"{response.status_code}: {response.text[:300]}",
+        "set --vlm-model / WALLWM_VLM_MODEL to a model the server serves",
+    )
 
 
 def check_checkpoints() -> Check:

@@ -1,6 +1,8 @@
 """`wallwm`: the command line of wallwm-agent.
 
 Usage:
+    wallwm run --task bowl_red_blue    # the agent executes a task in the simulator
+    wallwm replay runs/ID --video out.mp4   # a recorded episode's timeline and video
     wallwm doctor                      # what this machine offers, and what is missing
     wallwm doctor --vlm-url http://127.0.0.1:8000/v1
 
@@ -16,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, run, sim, skills
+from agent.cli import doctor, replay, run, sim, skills
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wallwm-agent {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run.register(subparsers)
+    replay.register(subparsers)
     doctor.register(subparsers)
     skills.register(subparsers)
     sim.register(subparsers)

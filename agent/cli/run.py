@@ -7,6 +7,13 @@ Usage:
     wallwm run "put the red block in the bowl" --human      # a person types every event
     wallwm run --resume 20261121-052031-put-the-red-block   # continue an interrupted run
     wallwm run --task bowl_red_blue --json                  # JSON lines instead of the display
+
+Exit status:
+    0  the task succeeded
+    1  the task failed or spent a budget, or an error stopped it (the run is saved: --resume ID)
+    2  bad input: an instruction the planner cannot read, an unknown task, fault or skill folder,
+       a resume ID with no recorded episode
+    3  the run waits for a person (a takeover under --json): answer with --resume ID in a terminal
 """
 
 from __future__ import annotations
@@ -35,12 +42,13 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
         console.print(f"  planner: {payload['reason']}")
     if payload.get("error"):
         console.print(f"  [red]{payload['error']}[/]")
-    return console.input("  next event (a caption, 'skill arg=value', or 'end'): ")
+    try:
+        return console.input("  next event (a caption, 'skill arg=value', or 'end'): ")
+    except EOFError:  # no one at the keyboard (stdin closed): leave the question pending
+        raise TakeoverPending("no answer on standard input") from None
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    if args.instruction is None and args.task is None:
-        raise SystemExit("wallwm run: give an instruction, --task NAME, or --resume ID")
     instruction = args.instruction or paraphrase(get_task(args.task), args.seed)
     return RunSpec(
         instruction=instruction,
@@ -52,6 +60,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         vlm_model=args.vlm_model,
         human=args.human,
         faults=tuple(args.fault),
+        resolution=args.resolution,
         max_events=args.max_events,
         max_retries=args.max_retries,
         wall_time_s=args.wall_time,
@@ -62,6 +71,9 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 def run(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir)
+    if args.resume is None and args.instruction is None and args.task is None:
+        print("wallwm run: give an instruction, --task NAME, or --resume ID", file=sys.stderr)
+        return 2
     try:
         spec = load_spec(runs_dir, args.resume) if args.resume else spec_from_args(args)
     except WallwmError as exc:
@@ -94,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             final = runner.run(spec.instruction, spec.human, ask)
     except TakeoverPending as exc:
         print(f"wallwm run: {exc}", file=sys.stderr)
+        _json_stop(args, "takeover_pending", session.thread_id, exc)
         return 3
     except WallwmError as exc:
         print(
@@ -101,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             f"`wallwm run --resume {session.thread_id}`",
             file=sys.stderr,
         )
+        _json_stop(args, "error", session.thread_id, exc)
         return 1
     finally:
         session.close()
@@ -114,6 +128,24 @@ def run(args: argparse.Namespace) -> int:
             f"{metrics.get('wall_time_s')} s. Episode: {context.store.root}"
         )
     return 0 if final.get("status") == "success" else 1
+
+
+def resolution(text: str) -> int:
+    """--resolution: an even number of pixels from 16 to 1024 (H.264 needs even sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 16 <= value <= 1024 or value % 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an even number of pixels in 16..1024")
+    return value
+
+
+def _json_stop(args: argparse.Namespace, status: str, thread_id: str, exc: Exception) -> None:
+    """Under --json, a last line for machines when the run stops before its end."""
+    if args.json:
+        line = {"event": "stopped", "status": status, "episode": thread_id}
+        print(json.dumps({**line, "error": type(exc).__name__, "message": str(exc)}))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,6 +188,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         choices=FAULT_KINDS,
         help="inject a fault (repeatable), for failure-recovery studies",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=resolution,
+        default=128,
+        help="camera images are N x N pixels (a learned executor needs its training size)",
     )
     parser.add_argument("--max-events", type=int, default=30, help="budget of executions")
     parser.add_argument("--max-retries", type=int, default=3, help="retries of one event")

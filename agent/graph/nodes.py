@@ -43,7 +43,7 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     if len(state.get("executions", [])) >= budgets.max_events:
         stop_reason = f"event budget of {budgets.max_events} executions spent"
     elif elapsed >= budgets.wall_time_s:
-        stop_reason = f"wall-time budget of {budgets.wall_time_s:.0f} s spent"
+        stop_reason = f"wall-time budget of {budgets.wall_time_s:g} s spent"
     return {"elapsed_s": elapsed, "status": "running", "stop_reason": stop_reason}
 
 
@@ -70,7 +70,16 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         context.skills.check_call(decided.skill, decided.arguments)
     event = decided.model_dump()
     context.reporter.event("plan", source=context.planner.name, plan=event)
-    return {"plan": event, "attempts": 0}
+    return {"plan": event, "attempts": _attempts_after_planning(state, decided)}
+
+
+def _attempts_after_planning(state: AgentState, decided: EventState) -> int:
+    """A new event starts at 0 attempts; the failed event planned again keeps its count, so a
+    replan cannot reset the retry limit (and loop until the event budget is spent)."""
+    failed = not (state.get("last_verification") or {"ok": True})["ok"]
+    previous = state.get("plan") or {}
+    same = (previous.get("skill"), previous.get("arguments")) == (decided.skill, decided.arguments)
+    return state.get("attempts", 0) if failed and same else 0
 
 
 # ---- human takeover -----------------------------------------------------------------------------
@@ -237,21 +246,23 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
 
     The skill lists strategies in order. Attempt k uses the k-th; once the event has been
     retried retry_limit times (or the global max_retries), the retrying strategies are skipped
-    for the escalating ones (replan, human takeover); with none left the task fails.
+    for the escalating ones (replan, human takeover); past the end of the list the task fails.
     """
     context = runtime.context
     event = EventState(**state["plan"])
     skill = context.skills[event.skill]
     attempts = state.get("attempts", 0)
     limit = min(skill.retry_limit, context.budgets.max_retries)
-    candidates = list(skill.recovery[attempts:]) or [skill.recovery[-1]]
+    candidates = list(skill.recovery[attempts:])
     if attempts >= limit:
-        candidates = [s for s in skill.recovery if s not in RETRYING]
+        candidates = [s for s in candidates if s not in RETRYING]
+    if not _can_regrasp(state, context, event):
+        candidates = [s for s in candidates if s != "regrasp"]
     strategy = candidates[0] if candidates else "give_up"
     queue: list[dict[str, Any]] = []
     if strategy == "regrasp":
-        target = event.arguments.get("object")
-        if "regrasp" in context.skills and target and event.skill != "regrasp":
+        target = event.arguments["object"]
+        if event.skill != "regrasp":
             regrasp = context.skills["regrasp"]
             queue.append(
                 EventState(
@@ -269,6 +280,7 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     elif strategy == "back_off_and_retry":
         queue.append(state["plan"])
     decision = {
+        "key": state["executions"][-1],  # the execution whose verdict this answers
         "event": event.next_event,
         "skill": event.skill,
         "attempt": attempts + 1,
@@ -276,8 +288,21 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         "evidence": state.get("last_verification"),
         "queued": [item["next_event"] for item in queue],
     }
+    context.store.append_recovery(decision)
     context.reporter.event("recover", **decision)
     return {"attempts": attempts + 1, "recoveries": [decision], "queue": queue}
+
+
+def _can_regrasp(state: AgentState, context: AgentContext, event: EventState) -> bool:
+    """A regrasp needs a regrasp skill and an object this task has grasped (or tried to): a
+    drawer whose opening failed was never grasped, and no executor can 'regrasp' it."""
+    target = event.arguments.get("object")
+    grasped = {
+        record["arguments"].get("object")
+        for record in state.get("history", [])
+        if record["skill"] in ("grasp", "regrasp")
+    }
+    return "regrasp" in context.skills and target is not None and target in grasped
 
 
 # ---- finish -------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""`wallwm replay` on a real recorded episode: the timeline joins each event with its verdict per
+camera and the recovery decided after it; the video tiles predicted | observed per camera."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agent.cli.main import main
+from agent.episode import EpisodeStore
+from tests.agent.graph.conftest import RESOLUTION, run_to_end, task_spec
+from worldmodel.data.video import read_mp4
+
+
+@pytest.fixture
+def slipped_episode(sessions):
+    """push_then_bowl with a grasp slip (seed 1): nine events, the lift diverges, a regrasp."""
+    runner, final = run_to_end(
+        sessions(task_spec("push_then_bowl", seed=1, faults=("grasp_slip",)))
+    )
+    assert final["status"] == "success"
+    return runner.context.store.root
+
+
+def test_timeline_as_json(slipped_episode, capsys):
+    assert main(["replay", str(slipped_episode), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows, metrics = lines[:-1], lines[-1]["metrics"]
+    assert [row["index"] for row in rows] == list(range(metrics["events"])) and len(rows) == 9
+    diverged = [row for row in rows if row["verdict"] != "ok"]
+    assert len(diverged) == metrics["failed_events"] == 1
+    lift = diverged[0]
+    assert lift["event"] == "lift the red block" and lift["attempt"] == 0
+    assert lift["cameras"]["wrist"]["diverged"] and lift["cameras"]["wrist"]["score"] > 0.5
+    assert lift["recovery"] == {
+        "strategy": "regrasp",
+        "queued": ["regrasp the red block", "lift the red block"],
+    }
+    assert [row["attempt"] for row in rows[4:6]] == [1, 1]  # the regrasp and the retried lift
+    assert all(row["recovery"] is None for row in rows if row is not lift)
+
+
+def test_timeline_table_and_video(slipped_episode, tmp_path, capsys):
+    out = tmp_path / "replay.mp4"
+    assert main(["replay", str(slipped_episode), "--video", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "wrist div/thr" in captured.out and "diverged: missed_grasp" in captured.out
+    assert "regrasp -> regrasp the red block; lift the red block" in captured.out
+    assert "success: progress 100%" in captured.out and f"wrote {out}" in captured.err
+
+    store = EpisodeStore.open_existing(slipped_episode)
+    lengths = [
+        max(len(c) for c in store.frames(e.index, "predicted").values()) for e in store.events
+    ]
+    video = read_mp4(out)
+    # 12-pixel label, then front, side, wrist rows (2-pixel gaps); predicted | observed columns.
+    assert video.shape == (sum(lengths), 12 + 3 * RESOLUTION + 4, 2 * RESOLUTION + 2, 3)
+    # The slipped lift (event 3): the wrist row's halves differ; an ok event's halves agree.
+    wrist = slice(12 + 2 * RESOLUTION + 4, 12 + 3 * RESOLUTION + 4)
+    start = sum(lengths[:3])
+
+    def halves_differ(frame: int) -> float:
+        tile = video[frame, wrist].astype(np.int16)
+        return float(np.abs(tile[:, :RESOLUTION] - tile[:, RESOLUTION + 2 :]).mean())
+
+    assert halves_differ(start + lengths[3] - 1) > 10 * (halves_differ(lengths[0] - 1) + 1)
+
+
+def test_not_an_episode(tmp_path, capsys):
+    assert main(["replay", str(tmp_path)]) == 2
+    assert "is not a recorded episode" in capsys.readouterr().err
