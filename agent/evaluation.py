@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.envs.tabletop.tasks import get_task, paraphrase
 from agent.episode import EpisodeStore
 from agent.session import RunSpec, Session, open_session
 
@@ -88,7 +89,7 @@ def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
     spec = RunSpec(
         **{
             **base.to_dict(),
-            "instruction": base.instruction or case.task,
+            "instruction": paraphrase(get_task(case.task), case.seed),
             "task": case.task,
             "seed": case.seed,
             "faults": (case.fault,) if case.fault else (),
@@ -98,7 +99,7 @@ def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
     session: Session = open_session(spec, study_dir, thread_id=case.case_id)
     try:
         session.runner.restore_robot(spec.seed)
-        session.runner.run(spec.instruction, False, None)
+        session.runner.run(spec.instruction, False, None, recovery=spec.recovery)
         store = session.runner.context.store
         fault_log = list(session.sim.faults.log) if session.sim.faults else []
         metrics = store.metrics or {}

@@ -54,6 +54,7 @@ class RunSpec:
     vlm_url: str | None = None
     vlm_model: str | None = None
     human: bool = False
+    recovery: bool = True  # False: verify and record, but never recover (a study's baseline)
     faults: tuple[str, ...] = ()
     resolution: int = 128  # camera images are resolution x resolution pixels (SHARED_NAMES.md)
     max_events: int = 30

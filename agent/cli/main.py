@@ -3,6 +3,7 @@
 Usage:
     wallwm run --task bowl_red_blue    # the agent executes a task in the simulator
     wallwm replay runs/ID --video out.mp4   # a recorded episode's timeline and video
+    wallwm eval --tasks bowl_red_blue --faults none,grasp_slip --seeds 0-4   # recovery study
     wallwm doctor                      # what this machine offers, and what is missing
     wallwm doctor --vlm-url http://127.0.0.1:8000/v1
 
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, replay, run, sim, skills
+from agent.cli import doctor, evaluate, replay, run, sim, skills
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subparsers)
     skills.register(subparsers)
     sim.register(subparsers)
+    evaluate.register(subparsers)
     return parser
 
 

@@ -59,6 +59,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         vlm_url=args.vlm_url,
         vlm_model=args.vlm_model,
         human=args.human,
+        recovery=args.recovery,
         faults=tuple(args.fault),
         resolution=args.resolution,
         max_events=args.max_events,
@@ -101,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
             Console(stderr=True).print(f"resumed {args.resume}: replayed {replayed} steps")
         if display is not None:
             with display:
-                final = runner.run(spec.instruction, spec.human, ask)
+                final = runner.run(spec.instruction, spec.human, ask, spec.recovery)
         else:
-            final = runner.run(spec.instruction, spec.human, ask)
+            final = runner.run(spec.instruction, spec.human, ask, spec.recovery)
     except TakeoverPending as exc:
         print(f"wallwm run: {exc}", file=sys.stderr)
         _json_stop(args, "takeover_pending", session.thread_id, exc)
@@ -181,6 +182,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--human",
         action="store_true",
         help="a person types every event (Event Mode driven by a human)",
+    )
+    parser.add_argument(
+        "--no-recovery",
+        dest="recovery",
+        action="store_false",
+        help="verify and record divergences but never recover (a baseline for studies)",
     )
     parser.add_argument(
         "--fault",

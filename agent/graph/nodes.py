@@ -198,13 +198,15 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         failure=verdict.failure,
         detail=verdict.summary() + ("" if verdict.calibrated else " (verifier uncalibrated)"),
     )
+    # With recovery off (a study's baseline) the verdict is recorded but the agent acts blind.
+    reacting = state.get("recovery", True)
     record = EventRecord(
         caption=event.next_event,
         skill=event.skill,
         arguments=event.arguments,
         frames=pending["steps"],
-        ok=verification.ok,
-        failure=verification.failure,
+        ok=verification.ok or not reacting,
+        failure=verification.failure if reacting else "none",
         divergence=verification.divergence,
         note="" if verification.ok else verdict.summary(),
     )

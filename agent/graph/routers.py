@@ -34,6 +34,8 @@ def after_human(state: AgentState) -> Literal["execute", "human", "finish"]:
 
 
 def after_verify(state: AgentState) -> Literal["observe", "recover"]:
+    if not state.get("recovery", True):
+        return "observe"  # recovery off: divergence is recorded, never acted on
     return "observe" if (state.get("last_verification") or {}).get("ok") else "recover"
 
 

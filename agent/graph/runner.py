@@ -57,7 +57,11 @@ class TaskRunner:
         return replayed
 
     def run(
-        self, instruction: str | None, human_mode: bool, ask_human: AskHuman | None
+        self,
+        instruction: str | None,
+        human_mode: bool,
+        ask_human: AskHuman | None,
+        recovery: bool = True,
     ) -> AgentState:
         """Run (or continue) the task to its end; answers takeovers with ask_human."""
         if self.started():
@@ -65,7 +69,12 @@ class TaskRunner:
             if self.graph.get_state(self.config).interrupts and ask_human is not None:
                 payload = Command(resume=ask_human(self._interrupt_value()))
         else:
-            payload = {"instruction": instruction, "human_mode": human_mode, "attempts": 0}
+            payload = {
+                "instruction": instruction,
+                "human_mode": human_mode,
+                "recovery": recovery,
+                "attempts": 0,
+            }
         while True:
             self.graph.invoke(payload, self.config, context=self.context)
             snapshot = self.graph.get_state(self.config)
