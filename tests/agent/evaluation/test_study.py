@@ -1,0 +1,59 @@
+"""A small failure-recovery study: detection counts, recovery on vs off, resumable, report."""
+
+import json
+
+import pytest
+
+from agent.evaluation import cases, finished_rows, run_study, summarize
+from agent.report import write_report
+from agent.session import RunSpec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    base = RunSpec(instruction="", executor="oracle", planner="embedded", resolution=64)
+    plan = cases(["bowl_red_blue"], [None, "grasp_slip"], [0], [False, True])
+    rows = list(run_study(plan, out, base))
+    return out, base, plan, rows
+
+
+def test_slip_is_detected_and_recovery_changes_the_outcome(study):
+    _, _, _, rows = study
+    by_case = {row["case"]: row for row in rows}
+    slip_off = by_case["eval-bowl_red_blue-grasp_slip-s0-off"]
+    slip_on = by_case["eval-bowl_red_blue-grasp_slip-s0-on"]
+    nominal = by_case["eval-bowl_red_blue-none-s0-on"]
+    assert slip_off["faults_fired"] >= 1 and slip_off["faulty"] >= 1
+    assert slip_off["true_positive"] == slip_off["faulty"]  # flagged, but not acted on
+    assert slip_off["recoveries"] == 0 and not slip_off["success"]
+    assert slip_on["recoveries"] >= 1 and slip_on["success"]
+    assert nominal["success"] and nominal["false_positive"] == 0 and nominal["faulty"] == 0
+    summary = {(s["fault"], s["recovery"]): s for s in summarize(rows)}
+    assert summary[("grasp_slip", "on")]["success"] - summary[("grasp_slip", "off")]["success"] == 1
+    assert summary[("grasp_slip", "on")]["tpr"] == 1.0
+
+
+def test_a_rerun_keeps_finished_cases_and_resumes_the_rest(study):
+    out, base, plan, rows = study
+    results = out / "results.jsonl"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # a torn last line
+    assert len(finished_rows(out)) == len(plan) - 1
+    again = list(run_study(plan, out, base))  # the last case's thread is finished: it returns
+    assert [r["case"] for r in again] == [r["case"] for r in rows]
+    assert again[-1]["success"] == rows[-1]["success"]
+
+
+def test_report_has_tables_and_plots(study):
+    out, _, _, rows = study
+    report = write_report(out, rows, "test study")
+    text = report.read_text()
+    assert "| grasp_slip | on | 1 |" in text
+    for image in ("success.png", "divergence-grasp_slip.png", "divergence-none.png"):
+        assert (out / image).stat().st_size > 5000
+    assert (
+        json.loads((out / "results.jsonl").read_text().splitlines()[0])["task"] == "bowl_red_blue"
+    )
