@@ -107,7 +107,7 @@ class RichReporter:
             )
         elapsed = time.monotonic() - self.started
         budgets = (
-            f"executions {self.executions}/{self.max_events}   recoveries {self.recoveries}   "
+            f"events {self.executions}/{self.max_events}   recoveries {self.recoveries}   "
             f"time {elapsed:.0f}/{self.wall_time_s:.0f} s"
         )
         return Group(

@@ -202,7 +202,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=128,
         help="camera images are N x N pixels (a learned executor needs its training size)",
     )
-    parser.add_argument("--max-events", type=int, default=30, help="budget of executions")
+    parser.add_argument("--max-events", type=int, default=30, help="budget of attempted events")
     parser.add_argument("--max-retries", type=int, default=3, help="retries of one event")
     parser.add_argument("--wall-time", type=float, default=900.0, help="budget in seconds")
     parser.add_argument("--calibration", help="verifier thresholds (from `wallwm calibrate`)")

@@ -26,7 +26,7 @@ from worldmodel.types import EventExecutor, Observation
 class Budgets:
     """When the agent stops trying: events executed, retries of one event, wall time."""
 
-    max_events: int = 30
+    max_events: int = 30  # attempted events, executed or refused
     max_retries: int = 3  # per event, on top of each skill's own retry_limit (the smaller wins)
     wall_time_s: float = 900.0
 

@@ -36,7 +36,7 @@ def build_graph(checkpointer: BaseCheckpointSaver) -> CompiledStateGraph:
     graph.add_conditional_edges("observe", routers.after_observe)
     graph.add_conditional_edges("plan", routers.after_plan)
     graph.add_conditional_edges("human", routers.after_human)
-    graph.add_edge("execute", "verify")
+    graph.add_conditional_edges("execute", routers.after_execute)
     graph.add_conditional_edges("verify", routers.after_verify)
     graph.add_conditional_edges("recover", routers.after_recover)
     graph.add_edge("finish", END)

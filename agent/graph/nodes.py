@@ -18,6 +18,7 @@ from agent.graph.context import AgentContext, Execution
 from agent.graph.human import parse_human_answer
 from agent.graph.state import AgentState
 from agent.state import EventRecord, EventState, Verification
+from worldmodel.errors import WallwmError
 from worldmodel.types import EventPrediction, EventRequest
 
 
@@ -40,8 +41,9 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     budgets = context.budgets
     elapsed = context.workspace.elapsed()
     stop_reason = None
-    if len(state.get("executions", [])) >= budgets.max_events:
-        stop_reason = f"event budget of {budgets.max_events} executions spent"
+    # Every attempted event counts, executed or refused before moving, so nothing loops forever.
+    if len(state.get("history", [])) >= budgets.max_events:
+        stop_reason = f"event budget of {budgets.max_events} events spent"
     elif elapsed >= budgets.wall_time_s:
         stop_reason = f"wall-time budget of {budgets.wall_time_s:g} s spent"
     return {"elapsed_s": elapsed, "status": "running", "stop_reason": stop_reason}
@@ -90,7 +92,7 @@ def human(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         {
             "instruction": state["instruction"],
             "reason": (state.get("plan") or {}).get("reason", ""),
-            "error": state.get("human_error"),
+            "error": state.get("human_error") or state.get("refusal"),
             "last_verification": state.get("last_verification"),
         }
     )
@@ -119,9 +121,15 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     )
     context.reporter.event("execute", key=key, caption=event.next_event, frames=event.frames)
     started = time.perf_counter()
-    prediction = context.executor.predict(request)
+    try:
+        prediction = context.executor.predict(request)
+        actions = context.robot.action_space.check(prediction.actions)
+    except WallwmError as exc:
+        # Refused before anything moved (an object the executor does not know, an action out of
+        # bounds, a non-finite prediction): a failed event, handled like any other failure.
+        _timed(context, started)
+        return _refused(event, str(exc))
     predict_s = time.perf_counter() - started
-    actions = context.robot.action_space.check(prediction.actions)
     observed: dict[str, list[np.ndarray]] = {name: [] for name in observation.camera_names}
     for step, action in enumerate(actions):
         observation = context.robot.step(action)
@@ -149,6 +157,25 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             "model": prediction.model,
         },
         "executions": [key],
+        "refusal": None,
+    }
+
+
+def _refused(event: EventState, reason: str) -> dict[str, Any]:
+    detail = f"the executor refused '{event.next_event}' before any action: {reason}"
+    record = EventRecord(
+        caption=event.next_event,
+        skill=event.skill,
+        arguments=event.arguments,
+        frames=0,
+        ok=False,
+        failure="other",
+        note=detail,
+    )
+    return {
+        "refusal": detail,
+        "history": [record.model_dump()],
+        "last_verification": Verification(ok=False, failure="other", detail=detail).model_dump(),
     }
 
 
@@ -281,8 +308,10 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         queue.append(state["plan"])
     elif strategy == "back_off_and_retry":
         queue.append(state["plan"])
+    # The execution whose verdict this answers, or the refused attempt (which has no execution).
+    refused = f"refused-{len(state.get('history', []))}" if state.get("refusal") else None
     decision = {
-        "key": state["executions"][-1],  # the execution whose verdict this answers
+        "key": refused or state["executions"][-1],
         "event": event.next_event,
         "skill": event.skill,
         "attempt": attempts + 1,
@@ -302,7 +331,7 @@ def _can_regrasp(state: AgentState, context: AgentContext, event: EventState) ->
     grasped = {
         record["arguments"].get("object")
         for record in state.get("history", [])
-        if record["skill"] in ("grasp", "regrasp")
+        if record["skill"] in ("grasp", "regrasp") and record["frames"] > 0  # not refused
     }
     return "regrasp" in context.skills and target is not None and target in grasped
 

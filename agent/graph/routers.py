@@ -33,6 +33,12 @@ def after_human(state: AgentState) -> Literal["execute", "human", "finish"]:
     return "finish" if plan["decision"] == "end" else "execute"
 
 
+def after_execute(state: AgentState) -> Literal["verify", "recover", "human"]:
+    if not state.get("refusal"):
+        return "verify"
+    return "human" if state.get("human_mode") else "recover"
+
+
 def after_verify(state: AgentState) -> Literal["observe", "recover"]:
     if not state.get("recovery", True):
         return "observe"  # recovery off: divergence is recorded, never acted on

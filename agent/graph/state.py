@@ -34,6 +34,8 @@ class AgentState(TypedDict, total=False):
     attempts: int
     # Every recovery decision with its evidence.
     recoveries: Annotated[list[dict[str, Any]], add]
+    # Why the executor refused the last event before moving (None after a normal execution).
+    refusal: str | None
     # A message for the person at the keyboard (an answer that could not be understood).
     human_error: str | None
     status: Status
