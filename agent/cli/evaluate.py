@@ -79,7 +79,9 @@ def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[di
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    base = RunSpec(instruction="", executor=args.executor, planner="embedded")
+    base = RunSpec(
+        instruction="", executor=args.executor, planner="embedded", resolution=args.resolution
+    )
     out = Path(args.out)
     study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
     rows = _run(study, out, base, "calibrating")
@@ -128,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--tasks", default="bowl_red_blue", help="comma-separated, or all")
     common.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,5,9")
     common.add_argument("--executor", default="auto", help="oracle, tiny, or a checkpoint folder")
+    common.add_argument("--resolution", type=int, default=128, help="camera size in pixels")
     calibrate_parser = subparsers.add_parser(
         "calibrate",
         parents=[common],
