@@ -113,6 +113,7 @@ def evaluate(args: argparse.Namespace) -> int:
         planner="embedded",
         calibration=args.calibration,
         max_events=args.max_events,
+        resolution=args.resolution,
     )
     out = Path(args.out)
     recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
