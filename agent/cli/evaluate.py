@@ -17,17 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task
-from agent.episode import EpisodeStore
-from agent.evaluation import EvalCase, cases, run_study
-from agent.report import write_report
-from agent.session import RunSpec
-from agent.verify.calibration import ScoreSample, fit_thresholds
+
+if TYPE_CHECKING:
+    from agent.evaluation import EvalCase
+    from agent.session import RunSpec
+
+# The study's modules (torch, LangGraph, matplotlib) load inside the commands, so `wallwm --help`
+# starts fast.
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -69,6 +72,8 @@ def _progress() -> Progress:
 
 
 def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[dict]:
+    from agent.evaluation import run_study
+
     rows = []
     with _progress() as progress:
         bar = progress.add_task(label, total=len(study))
@@ -79,6 +84,11 @@ def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[di
 
 
 def calibrate(args: argparse.Namespace) -> int:
+    from agent.episode import EpisodeStore
+    from agent.evaluation import cases
+    from agent.session import RunSpec
+    from agent.verify.calibration import ScoreSample, fit_thresholds
+
     base = RunSpec(
         instruction="", executor=args.executor, planner="embedded", resolution=args.resolution
     )
@@ -107,6 +117,10 @@ def calibrate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from agent.evaluation import cases
+    from agent.report import write_report
+    from agent.session import RunSpec
+
     base = RunSpec(
         instruction="",
         executor=args.executor,

@@ -22,20 +22,25 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task, paraphrase
-from agent.graph.runner import TakeoverPending
-from agent.progress import JsonReporter, RichReporter
-from agent.session import RunSpec, load_spec, open_session
 from worldmodel.errors import WallwmError
+
+if TYPE_CHECKING:
+    from agent.session import RunSpec
+
+# The agent's modules (torch, LangGraph, the model) load inside run(), so `wallwm --help` and
+# the other subcommands start fast.
 
 
 def ask_in_terminal(payload: dict[str, Any]) -> str:
     """Answer a human takeover at the keyboard."""
+    from agent.graph.runner import TakeoverPending
+
     console = Console(stderr=True)
     console.print(f"\n[bold yellow]takeover[/]: {payload.get('instruction')}")
     if payload.get("reason"):
@@ -49,6 +54,8 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    from agent.session import RunSpec
+
     instruction = args.instruction or paraphrase(get_task(args.task), args.seed)
     return RunSpec(
         instruction=instruction,
@@ -71,6 +78,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.graph.runner import TakeoverPending
+    from agent.progress import JsonReporter, RichReporter
+    from agent.session import load_spec, open_session
+
     runs_dir = Path(args.runs_dir)
     if args.resume is None and args.instruction is None and args.task is None:
         print("wallwm run: give an instruction, --task NAME, or --resume ID", file=sys.stderr)
