@@ -136,12 +136,15 @@ def write_report(study_dir: Path, rows: list[dict[str, Any]], title: str) -> Pat
             study_dir / image,
             f"{example['case']}: {'success' if example['success'] else 'failure'}",
         )
+        video = f"video-{fault}.mp4"
+        write_video(store, study_dir / video)
         sections += [
             f"## {fault}",
             "",
             f"![divergence]({image})",
             "",
-            f"Episode: `{example['case']}/` (replay it with `wallwm replay`).",
+            f"Episode `{example['case']}/`; predicted | observed, event by event: [{video}]({video})"
+            f" (or `wallwm replay {example['case']}`).",
             "",
         ]
     sections += [
