@@ -2,7 +2,7 @@
 
 report.md holds the headline table per (fault, recovery), the per-case table, a success plot and,
 for one episode per fault, the divergence of every camera over time against its threshold with
-the event timeline beneath it.
+the event timeline beneath it, and a predicted | observed video of its events.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from agent.cli.replay import write_video
 from agent.episode import EpisodeStore
 from agent.evaluation import event_step_ranges, summarize
 
@@ -143,8 +144,8 @@ def write_report(study_dir: Path, rows: list[dict[str, Any]], title: str) -> Pat
             "",
             f"![divergence]({image})",
             "",
-            f"Episode `{example['case']}/`; predicted | observed, event by event: [{video}]({video})"
-            f" (or `wallwm replay {example['case']}`).",
+            f"Episode `{example['case']}/`; predicted | observed, event by event: "
+            f"[{video}]({video}) (or `wallwm replay {example['case']}`).",
             "",
         ]
     sections += [

@@ -54,6 +54,7 @@ def test_report_has_tables_and_plots(study):
     assert "| grasp_slip | on | 1 |" in text
     for image in ("success.png", "divergence-grasp_slip.png", "divergence-none.png"):
         assert (out / image).stat().st_size > 5000
+    assert (out / "video-grasp_slip.mp4").stat().st_size > 10_000
     assert (
         json.loads((out / "results.jsonl").read_text().splitlines()[0])["task"] == "bowl_red_blue"
     )
