@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, run, sim, skills
+from agent.cli import data, doctor, run, sim, skills
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subparsers)
     skills.register(subparsers)
     sim.register(subparsers)
+    data.register(subparsers)
     return parser
 
 
