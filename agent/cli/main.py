@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import data, doctor, run, sim, skills
+from agent.cli import data, doctor, run, sim, skills, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     skills.register(subparsers)
     sim.register(subparsers)
     data.register(subparsers)
+    train.register(subparsers)
     return parser
 
 

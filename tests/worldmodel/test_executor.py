@@ -16,7 +16,7 @@ def _request(size: int = 16, cameras=NAMES, frames: int = 10, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     specs = tuple(CameraSpec(name, size, size) for name in cameras)
     images = {name: rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for name in cameras}
-    observation = Observation(specs, images, np.zeros(8, np.float32), 0.0, 0)
+    observation = Observation(specs, images, np.zeros(7, np.float32), 0.0, 0)
     return EventRequest("pick up the red block", observation, frames, seed=seed)
 
 
@@ -55,7 +55,7 @@ def test_symmetric_mode_gives_the_same_contract(executor):
 def test_checkpoint_folder_reproduces_the_model(tmp_path, executor):
     config = executor.model.config
     stats = NormStats(
-        np.full(7, 2.0, np.float32), np.full(7, 0.1, np.float32), np.zeros(8), np.ones(8)
+        np.full(7, 2.0, np.float32), np.full(7, 0.1, np.float32), np.zeros(7), np.ones(7)
     )
     save_checkpoint(executor.model, tmp_path / "ckpt", stats, vae=executor.vae.vae)
     loaded = EventModeExecutor.from_checkpoint(tmp_path / "ckpt")
