@@ -35,6 +35,17 @@ def test_predict_returns_actions_and_aligned_latents(executor):
     assert prediction.latent_index.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
     assert 0 < prediction.time_to_first_action_s <= prediction.total_s
     assert prediction.model == "wallwm-debug"
+    assert all(clip.shape == (10, 16, 16, 3) for clip in prediction.frames.values())
+
+
+def test_frames_come_at_the_camera_resolution_from_any_observation_size(executor):
+    prediction = executor.predict(_request(size=40, frames=6))
+    assert all(clip.shape == (6, 40, 40, 3) for clip in prediction.frames.values())
+    assert all(clip.dtype == np.uint8 for clip in prediction.frames.values())
+    latents_only = EventModeExecutor(
+        executor.model, executor.stats, executor.vae, executor.text_encoder, decode=False
+    ).predict(_request(frames=6))
+    assert latents_only.frames is None and latents_only.latents is not None
 
 
 def test_same_seed_same_prediction(executor):
@@ -73,8 +84,6 @@ def test_checkpoint_folder_reproduces_the_model(tmp_path, executor):
 def test_wrong_observations_are_refused(executor):
     with pytest.raises(ModelInputError, match="2 cameras; model 'debug' expects 3"):
         executor.predict(_request(cameras=NAMES[:2]))
-    with pytest.raises(ModelInputError, match="expects 16x16"):
-        executor.predict(_request(size=32))
     with pytest.raises(ModelInputError, match="at most 64"):
         executor.predict(_request(frames=65))
 
