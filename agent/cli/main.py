@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import data, doctor, run, sim, skills, train
+from agent.cli import data, doctor, eval_model, run, sim, skills, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.register(subparsers)
     data.register(subparsers)
     train.register(subparsers)
+    eval_model.register(subparsers)
     return parser
 
 
