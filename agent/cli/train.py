@@ -2,7 +2,7 @@
 
 Usage:
     wallwm train --preset tiny --data /work/data/tabletop --out runs/tiny --stage all --steps 2000
-    wallwm train --preset tiny --data DATA --out runs/tiny --stage action --steps 4000 --batch 8
+    wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
 
 Stages: vae, video, action (or all, in that order). Every stage resumes from its
@@ -14,6 +14,7 @@ step on stderr; losses.jsonl and loss.png in OUT/<stage>/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -35,13 +36,18 @@ def train(args: argparse.Namespace) -> int:
 
     config = get_config(args.preset)
     stages = stage_plan(args.stage)
+    steps = [int(value) for value in str(args.steps).split(",")]
+    if len(steps) == 1:
+        steps = steps * len(stages)
+    if len(steps) != len(stages):
+        raise SystemExit(f"--steps {args.steps}: give one number or one per stage {stages}")
     context = init_distributed(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     try:
         settings = StageSettings(
-            steps=args.steps,
+            steps=steps[0],
             batch=args.batch,
             lr=args.lr,
             ema_decay=args.ema_decay,
@@ -54,15 +60,16 @@ def train(args: argparse.Namespace) -> int:
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
-        for stage in stages:
+        for stage, stage_steps in zip(stages, steps, strict=True):
+            settings = dataclasses.replace(settings, steps=stage_steps)
             began = time.perf_counter()
             if context.is_main:
                 print(
-                    f"stage {stage}: {args.steps} steps, batch {args.batch} per process, "
+                    f"stage {stage}: {stage_steps} steps, batch {args.batch} per process, "
                     f"{context.world_size} process(es) on {context.device}",
                     flush=True,
                 )
-            progress = print_progress(args.steps)
+            progress = print_progress(stage_steps)
             if stage == "vae":
                 result = train_vae(config, dataset, settings, out, context, progress)
             else:
@@ -90,8 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", default="tiny", help="model preset (tiny, debug)")
     parser.add_argument("--data", required=True, help="dataset folder (wallwm data generate)")
     parser.add_argument("--out", required=True, help="run folder (stages, export/)")
-    parser.add_argument("--stage", default="all", help="vae, video, action or all")
-    parser.add_argument("--steps", type=int, required=True, help="optimiser steps per stage")
+    parser.add_argument(
+        "--stage", default="all", help="vae, video, action, all, or a list: video,action"
+    )
+    parser.add_argument(
+        "--steps", required=True, help="optimiser steps per stage: 500, or one per stage: 300,600"
+    )
     parser.add_argument("--batch", type=int, default=8, help="events (or clips) per process")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema-decay", type=float, default=None, help="default: by run length")

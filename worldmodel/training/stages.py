@@ -249,11 +249,14 @@ def train_towers(
 
 
 def stage_plan(stage: str) -> tuple[str, ...]:
+    """The stages to run, in order: 'all', one name, or a comma-separated list."""
     if stage == "all":
         return STAGES
-    if stage not in STAGES:
-        raise ContractError(f"unknown stage {stage!r}; expected one of {(*STAGES, 'all')}")
-    return (stage,)
+    names = tuple(name.strip() for name in stage.split(","))
+    unknown = [name for name in names if name not in STAGES]
+    if unknown:
+        raise ContractError(f"unknown stage(s) {unknown}; expected 'all' or some of {STAGES}")
+    return names
 
 
 __all__ = [
