@@ -87,7 +87,7 @@ class EventRunner:
 
     def __init__(
         self,
-        executor: EventExecutor,
+        executor: EventExecutor | None,
         size: int = 128,
         fault: str | None = None,
         paraphrase: bool = False,
@@ -96,7 +96,7 @@ class EventRunner:
         faults = FaultInjector(FaultConfig(fault)) if fault else None
         self.sim = TabletopSim(SimConfig(width=size, height=size, clip_actions=True), faults=faults)
         self.oracle = SimulatorOracleExecutor(self.sim)
-        self.executor = executor
+        self.executor = executor or self.oracle  # None: the oracle itself (the upper bound)
         self.paraphrase = paraphrase
         self.tolerance = tolerance_m
 
@@ -115,7 +115,8 @@ class EventRunner:
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
         steps = len(expert.actions)
-        prediction = self.executor.predict(EventRequest(caption, observation, steps, seed))
+        request = EventRequest(caption, observation, steps, seed, step.skill, dict(step.arguments))
+        prediction = self.executor.predict(request)  # a learned model reads only the caption
         observed: dict[str, list[np.ndarray]] = defaultdict(list)
         for action in prediction.actions:
             for name, image in sim.step(sim.action_space.clip(action)).images.items():

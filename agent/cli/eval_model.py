@@ -82,7 +82,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     folder = next((p for p in find_checkpoints() if p.name == args.checkpoint), None)
     folder = folder or Path(args.checkpoint)
-    executor = EventModeExecutor.from_checkpoint(folder)
+    # "oracle": the simulator oracle in every runner's own world, the upper bound
+    executor = None if args.checkpoint == "oracle" else EventModeExecutor.from_checkpoint(folder)
     console = Console()
     began = time.perf_counter()
     report = Report()
@@ -134,7 +135,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval-model", help="closed-loop quality of a checkpoint")
-    parser.add_argument("--checkpoint", default="tiny", help="checkpoint name or folder")
+    parser.add_argument(
+        "--checkpoint", default="tiny", help="checkpoint name or folder; 'oracle': upper bound"
+    )
     parser.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds)")
     parser.add_argument("--fault-episodes", type=int, default=3, help="episodes with a fault")
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
