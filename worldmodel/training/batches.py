@@ -94,23 +94,30 @@ class EventBatches:
         self.batch = batch
         self.stride = temporal_stride
         self.cache: dict[tuple, torch.Tensor] = {}
-        self.sampler = None
-        if balanced:
-            indices = range(len(dataset))
+        self.balanced = balanced
+        self.sampler: BalancedSampler | None = None
+
+    def fit_sampler(self) -> BalancedSampler:
+        """Cluster every event (decodes the whole dataset once): done at the first draw, so a
+        run that only exports never pays for it."""
+        if self.sampler is None:
+            indices = range(len(self.dataset))
             self.sampler = BalancedSampler.fit(
-                captions.mean_embeddings([dataset.event_caption(i) for i in indices]),
-                [dataset.event_actions(i) for i in indices],
+                self.captions.mean_embeddings([self.dataset.event_caption(i) for i in indices]),
+                [self.dataset.event_actions(i) for i in indices],
             )
+        return self.sampler
 
     def draw(self, rng: np.random.Generator) -> int:
         """A caption level by its weight, then an event of that level, cluster-balanced."""
-        if self.sampler is None:
+        if not self.balanced:
             return self.dataset.draw_index(rng)
+        sampler = self.fit_sampler()
         probabilities = self.dataset.level_probabilities
         levels = list(probabilities)
         level = levels[rng.choice(len(levels), p=list(probabilities.values()))]
         members = np.asarray(self.dataset.by_level[level])
-        weights = self.sampler.probabilities[members]
+        weights = sampler.probabilities[members]
         return int(rng.choice(members, p=weights / weights.sum()))
 
     def latents(self, sample: EventSample) -> torch.Tensor:
