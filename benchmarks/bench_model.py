@@ -7,6 +7,7 @@ time to first action and total time of each and the symmetric / asymmetric ratio
 Usage:
     PYTHONPATH=. python benchmarks/bench_model.py                      # tiny on CPU
     PYTHONPATH=. python benchmarks/bench_model.py --preset wan22-5b --device cuda --steps 50
+    PYTHONPATH=. python benchmarks/bench_model.py --checkpoint tiny --camera-size 128 --threads 2
 
 The umT5-XXL weights are not available offline, so a preset whose text encoder is umT5 gets a
 fixed random caption embedding of umT5's shape (1, 512, 4096); captions are encoded once and cached
@@ -24,7 +25,9 @@ import torch
 
 from benchmarks.record import markdown_table, record
 from worldmodel.config import PRESETS, get_config
+from worldmodel.data.video import resize_frames
 from worldmodel.executor import EventModeExecutor
+from worldmodel.locate import find_checkpoints
 from worldmodel.model import WallWM
 from worldmodel.types import CameraSpec, EventRequest, Observation
 
@@ -51,12 +54,13 @@ def parameter_rows() -> list[list[object]]:
     return rows
 
 
-def make_request(preset: str, steps: int, seed: int) -> EventRequest:
-    config = get_config(preset)
+def make_request(config, steps: int, seed: int, size: int | None = None) -> EventRequest:
+    """A request with random camera images of `size` pixels (default: the model's resolution)."""
     rng = np.random.default_rng(seed)
     names = ("ego", "left_wrist", "right_wrist", "spare")[: config.cameras]
-    specs = tuple(CameraSpec(n, config.image_width, config.image_height) for n in names)
-    shape = (config.image_height, config.image_width, 3)
+    height, width = (size, size) if size else (config.image_height, config.image_width)
+    specs = tuple(CameraSpec(n, width, height) for n in names)
+    shape = (height, width, 3)
     images = {n: rng.integers(0, 256, shape, dtype=np.uint8) for n in names}
     proprio = np.zeros(config.proprio_dim, np.float32)
     observation = Observation(specs, images, proprio, 0.0, 0)
@@ -97,7 +101,11 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     action keys/values, one action denoising step."""
     model, config = executor.model, executor.model.config
     observation = request.observation
-    images = np.stack([observation.images[n] for n in observation.camera_names])[None, :, None]
+    size = (config.image_height, config.image_width)
+    images = np.stack(
+        [resize_frames(observation.images[n], *size) for n in observation.camera_names]
+    )
+    images = images[None, :, None]  # (1, V, 1, H, W, 3)
     keyframes = executor.vae.encode(images).to(executor.dtype)  # (1, V, C, 1, h, w)
     frames = config.latent_frames(request.frames)
     latents = keyframes.expand(-1, -1, -1, frames, -1, -1).contiguous()
@@ -112,6 +120,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
         "VAE encode of the keyframes": lambda: executor.vae.encode(images),
         "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
         "action tower step (cached K/V)": lambda: model.action(actions, step_t, state, context),
+        "VAE decode to frames per camera (after the actions)": lambda: executor.decode_frames(
+            latents, request
+        ),
     }
     return [[name, f"{median_ms(fn, repeats):.1f} ms"] for name, fn in parts.items()]
 
@@ -124,6 +135,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--checkpoint", default=None, help="a trained checkpoint (name or folder)")
+    parser.add_argument("--camera-size", type=int, default=None, help="observation pixels")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,39 +144,62 @@ def main() -> None:
     header = ["preset", "Wan transformer", "cross-view branches", "action tower", "total"]
     params_table = markdown_table(header, parameter_rows())
 
-    config = get_config(args.preset)
     device = torch.device(args.device)
-    text = None
-    if config.text.kind == "umt5" and config.text.umt5_path is None:
-        text = FixedTextEncoder(config.video.text_dim, config.text.max_length, device)
-    asymmetric = EventModeExecutor.from_preset(args.preset, device=args.device, text_encoder=text)
+    if args.checkpoint:
+        folder = next((p for p in find_checkpoints() if p.name == args.checkpoint), None)
+        asymmetric = EventModeExecutor.from_checkpoint(folder or args.checkpoint, args.device)
+        config = asymmetric.model.config
+        label = f"checkpoint `{args.checkpoint}`"
+    else:
+        config = get_config(args.preset)
+        text = None
+        if config.text.kind == "umt5" and config.text.umt5_path is None:
+            text = FixedTextEncoder(config.video.text_dim, config.text.max_length, device)
+        asymmetric = EventModeExecutor.from_preset(
+            args.preset, device=args.device, text_encoder=text
+        )
+        label = f"preset `{args.preset}` with random weights"
     symmetric = EventModeExecutor(
         asymmetric.model, asymmetric.stats, asymmetric.vae, asymmetric.text_encoder, "symmetric"
     )
-    request = make_request(args.preset, args.steps, seed=0)
+    latents_only = EventModeExecutor(
+        asymmetric.model, asymmetric.stats, asymmetric.vae, asymmetric.text_encoder, decode=False
+    )
+    request = make_request(config, args.steps, seed=0, size=args.camera_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     results = {}
-    for label, executor in (("asymmetric 1-to-N", asymmetric), ("symmetric", symmetric)):
-        results[label] = time_mode(executor, request, args.repeats)
+    for name, executor in (("asymmetric 1-to-N", asymmetric), ("symmetric", symmetric)):
+        results[name] = time_mode(executor, request, args.repeats)
     flow = config.flow
     rows = [
-        [label, f"{first * 1e3:.0f} ms", f"{total * 1e3:.0f} ms"]
-        for label, (first, total) in results.items()
+        [name, f"{first * 1e3:.0f} ms", f"{total * 1e3:.0f} ms"]
+        for name, (first, total) in results.items()
     ]
     (a_first, a_total), (s_first, s_total) = results.values()
+    l_first, l_total = time_mode(latents_only, request, args.repeats)
+    rows.append(
+        [
+            "asymmetric, latents only (no decode)",
+            f"{l_first * 1e3:.0f} ms",
+            f"{l_total * 1e3:.0f} ms",
+        ]
+    )
     ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
     rows.append(ratio)
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
     parts = component_rows(asymmetric, request, args.repeats)
     timing_table += "\n\n" + markdown_table(["part of one prediction", "median"], parts)
+    camera = args.camera_size or config.image_height
     notes = (
-        f"Preset `{args.preset}` with random weights on {args.device} "
-        f"({asymmetric.dtype}, {torch.get_num_threads()} threads), {config.cameras} cameras at "
-        f"{config.image_height}x{config.image_width}, a {args.steps}-step event; asymmetric = "
+        f"{label} on {args.device} ({asymmetric.dtype}, {torch.get_num_threads()} threads), "
+        f"{config.cameras} cameras observed at {camera}x{camera} (model "
+        f"{config.image_height}x{config.image_width}), a {args.steps}-step event; asymmetric = "
         f"1 video forward + {flow.action_steps} action steps, symmetric = "
         f"{flow.symmetric_steps} joint steps; median of {args.repeats} after a warm-up. "
-        "Total includes VAE encoding of the keyframes; no frames are decoded."
+        "Time to first action: keyframe resize + VAE encode + sampling, taken when the actions "
+        "are ready; total adds the VAE decode of the predicted latents to frames per camera at "
+        "the camera resolution (the verifier's input), except in the latents-only row."
     )
     if device.type == "cuda":
         notes += f" Peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB."
@@ -173,7 +209,8 @@ def main() -> None:
         print(params_table, timing_table, notes, sep="\n\n")
         return
     record("WALL-WM parameter counts", params_table)
-    record(f"WALL-WM event prediction: {args.preset} on {args.device}", timing_table, notes)
+    name = args.checkpoint or args.preset
+    record(f"WALL-WM event prediction: {name} on {args.device}", timing_table, notes)
 
 
 if __name__ == "__main__":

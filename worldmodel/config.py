@@ -234,7 +234,7 @@ PRESETS: dict[str, ModelConfig] = {
         image_height=16,
         image_width=16,
         arms=1,
-        proprio_dim=8,
+        proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -255,7 +255,7 @@ PRESETS: dict[str, ModelConfig] = {
         image_height=64,
         image_width=64,
         arms=1,
-        proprio_dim=8,
+        proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
     ),
     "wan22-5b": ModelConfig(name="wan22-5b"),
 }

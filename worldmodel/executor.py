@@ -1,9 +1,14 @@
 """EventModeExecutor: the in-process WALL-WM Event Mode predictor behind the EventExecutor protocol.
 
 One `predict(EventRequest)`: caption -> text embedding (cached per caption), keyframe per camera
--> VAE latent, proprio -> normalised state token, then the sampler (asymmetric 1-to-N by default)
-gives normalised actions and predicted latents per camera; actions are un-normalised with the
-checkpoint's statistics. Deterministic for a given seed on a given device.
+(resized to the model's resolution) -> VAE latent, proprio -> normalised state token, then the
+sampler (asymmetric 1-to-N by default) gives normalised actions and predicted latents per camera;
+actions are un-normalised with the checkpoint's statistics. The latents are then decoded by the
+VAE into frames per camera aligned to control steps, at the camera's resolution, for the
+verifier. Deterministic for a given seed on a given device.
+
+Timings: `time_to_first_action_s` is taken when the actions are ready, before the frame decode
+(a robot can start moving then); `total_s` includes the decode.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
+from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
@@ -45,6 +51,7 @@ class EventModeExecutor:
         text_encoder: TextEncoder,
         mode: str = "asymmetric",
         name: str | None = None,
+        decode: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
@@ -60,6 +67,7 @@ class EventModeExecutor:
         self.text_encoder = text_encoder
         self.mode = mode
         self.name = name or f"wallwm-{config.name}"
+        self.decode = decode  # decode predicted latents to frames (the verifier compares pixels)
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @classmethod
@@ -131,12 +139,6 @@ class EventModeExecutor:
                 f"observation has {len(observation.cameras)} cameras; model {config.name!r} "
                 f"expects {config.cameras}"
             )
-        for camera in observation.cameras:
-            if (camera.height, camera.width) != (config.image_height, config.image_width):
-                raise ModelInputError(
-                    f"camera {camera.name!r} is {camera.height}x{camera.width}; model "
-                    f"{config.name!r} expects {config.image_height}x{config.image_width}"
-                )
         if observation.proprio.shape != (config.proprio_dim,):
             raise ModelInputError(
                 f"proprio has shape {observation.proprio.shape}; model {config.name!r} expects "
@@ -153,8 +155,11 @@ class EventModeExecutor:
         self._check(request)
         start = time.perf_counter()
         observation = request.observation
+        config = self.model.config
         names = observation.camera_names
-        images = np.stack([observation.images[name] for name in names])[None, :, None]
+        size = (config.image_height, config.image_width)
+        images = np.stack([resize_frames(observation.images[n], *size) for n in names])
+        images = images[None, :, None]  # (1, V, 1, H, W, 3) at the model's resolution
         keyframes = self.vae.encode(images).to(self.dtype)  # (1, V, C, 1, h, w)
         proprio = self.stats.normalize_proprio(observation.proprio)
         state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
@@ -180,12 +185,32 @@ class EventModeExecutor:
             for v, name in enumerate(names)
         }
         index = self.model.action.step_time_index(request.frames, torch.device("cpu")).numpy()
+        frames = self.decode_frames(sample.latents, request) if self.decode else None
         total = time.perf_counter() - start
         return EventPrediction(
             actions=actions,
             model=self.name,
             time_to_first_action_s=first_action,
             total_s=total,
+            frames=frames,
             latents=per_camera,
             latent_index=index,
         )
+
+    def decode_frames(self, latents: torch.Tensor, request: EventRequest) -> dict[str, np.ndarray]:
+        """Predicted frames per camera, one per control step, at the cameras' resolution.
+
+        The VAE decodes F latent frames to 1 + K_p (F - 1) frames at the video rate; frame 0 is
+        the keyframe and frame k + 1 the world after action k (control rate = video rate x the
+        steps per latent frame / temporal stride; both are 10 Hz in the presets). Each control
+        step takes the decoded frame nearest its time, resized up to the camera's size.
+        """
+        config = self.model.config
+        video = self.vae.decode(latents.float())[0]  # (V, T', H, W, 3) uint8
+        per_frame = config.vae.scale_factor_temporal / config.steps_per_latent_frame
+        steps = np.arange(1, request.frames + 1)
+        rows = np.minimum(np.round(steps * per_frame).astype(int), video.shape[1] - 1)
+        frames = {}
+        for view, camera in enumerate(request.observation.cameras):
+            frames[camera.name] = resize_frames(video[view, rows], camera.height, camera.width)
+        return frames

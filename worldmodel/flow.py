@@ -71,11 +71,14 @@ def training_loss(
     batch: TrainingBatch,
     generator: torch.Generator | None = None,
     train_video: bool = True,
+    train_action: bool = True,
 ) -> Losses:
     """Flow-matching loss of one batch: video loss + action loss averaged over K draws.
 
     With `train_video=False` (action pretraining with the video tower frozen) the video forward
-    runs without gradients and only the action loss is returned in `total`.
+    runs without gradients and only the action loss is returned in `total`; the action tower's
+    keys/values of the video features still get gradients. With `train_action=False` (video
+    pretraining) only the video loss is computed.
     """
     flow = model.config.flow
     scale = flow.num_train_timesteps
@@ -103,8 +106,12 @@ def training_loss(
     video_t = (sigma_v[:, None] * scale).expand(batch_size, frames).clone()  # (B, F)
     video_t[:, 0] = 0
     with torch.set_grad_enabled(train_video and torch.is_grad_enabled()):
-        video, context = model.encode_video(x_t, video_t, batch.text, batch.cross_view_mask)
+        video = model.video(x_t, video_t, batch.text, cross_view_mask=batch.cross_view_mask)
         video_loss = masked_mse(video.sample, eps - x0, loss_mask)
+    if not train_action:
+        return Losses(total=video_loss, video=video_loss.detach(), action=torch.zeros(()))
+    # The action tower's projections of the video features train even when the tower is frozen.
+    context = model.action.video_context(video.features, video.grid)
 
     # 2. Actions: K independent noise draws read the same video keys/values
     step_mask = batch.valid[..., None]  # (B, T, 1)

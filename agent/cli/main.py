@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.cli import doctor, evaluate, replay, run, sim, skills
+from agent.cli import data, doctor, eval_model, evaluate, replay, run, sim, skills, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subparsers)
     skills.register(subparsers)
     sim.register(subparsers)
+    data.register(subparsers)
+    train.register(subparsers)
+    eval_model.register(subparsers)
     evaluate.register(subparsers)
     return parser
 

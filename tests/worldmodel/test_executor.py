@@ -16,7 +16,7 @@ def _request(size: int = 16, cameras=NAMES, frames: int = 10, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     specs = tuple(CameraSpec(name, size, size) for name in cameras)
     images = {name: rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for name in cameras}
-    observation = Observation(specs, images, np.zeros(8, np.float32), 0.0, 0)
+    observation = Observation(specs, images, np.zeros(7, np.float32), 0.0, 0)
     return EventRequest("pick up the red block", observation, frames, seed=seed)
 
 
@@ -35,6 +35,17 @@ def test_predict_returns_actions_and_aligned_latents(executor):
     assert prediction.latent_index.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
     assert 0 < prediction.time_to_first_action_s <= prediction.total_s
     assert prediction.model == "wallwm-debug"
+    assert all(clip.shape == (10, 16, 16, 3) for clip in prediction.frames.values())
+
+
+def test_frames_come_at_the_camera_resolution_from_any_observation_size(executor):
+    prediction = executor.predict(_request(size=40, frames=6))
+    assert all(clip.shape == (6, 40, 40, 3) for clip in prediction.frames.values())
+    assert all(clip.dtype == np.uint8 for clip in prediction.frames.values())
+    latents_only = EventModeExecutor(
+        executor.model, executor.stats, executor.vae, executor.text_encoder, decode=False
+    ).predict(_request(frames=6))
+    assert latents_only.frames is None and latents_only.latents is not None
 
 
 def test_same_seed_same_prediction(executor):
@@ -55,7 +66,7 @@ def test_symmetric_mode_gives_the_same_contract(executor):
 def test_checkpoint_folder_reproduces_the_model(tmp_path, executor):
     config = executor.model.config
     stats = NormStats(
-        np.full(7, 2.0, np.float32), np.full(7, 0.1, np.float32), np.zeros(8), np.ones(8)
+        np.full(7, 2.0, np.float32), np.full(7, 0.1, np.float32), np.zeros(7), np.ones(7)
     )
     save_checkpoint(executor.model, tmp_path / "ckpt", stats, vae=executor.vae.vae)
     loaded = EventModeExecutor.from_checkpoint(tmp_path / "ckpt")
@@ -73,8 +84,6 @@ def test_checkpoint_folder_reproduces_the_model(tmp_path, executor):
 def test_wrong_observations_are_refused(executor):
     with pytest.raises(ModelInputError, match="2 cameras; model 'debug' expects 3"):
         executor.predict(_request(cameras=NAMES[:2]))
-    with pytest.raises(ModelInputError, match="expects 16x16"):
-        executor.predict(_request(size=32))
     with pytest.raises(ModelInputError, match="at most 64"):
         executor.predict(_request(frames=65))
 

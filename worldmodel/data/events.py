@@ -8,6 +8,7 @@ dataset's statistics. Quasi-static stretches (the robot barely moving) are prune
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from worldmodel.data import lerobot_format as fmt
 from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotation
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
+from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError
 
 
@@ -39,7 +41,13 @@ class EventLoaderConfig:
     static_threshold: float = 1e-3
     keep_static: int = 2
     max_length: int = 64  # longer events are cropped to a random window of this many steps
+    # Crop windows start on a grid of this many steps, so a model-side cache of encoded clips
+    # (e.g. VAE latents keyed by window) stays bounded; 1 = any start.
+    crop_stride: int = 1
     min_length: int = 2
+    # Frames are resized to (height, width) when an episode is loaded (the model's resolution),
+    # which also bounds the memory of the decoded-episode cache; None keeps the stored size.
+    image_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.level_weights) - set(CAPTION_LEVELS)
@@ -47,6 +55,8 @@ class EventLoaderConfig:
             raise ContractError(f"unknown caption levels {sorted(unknown)}; use {CAPTION_LEVELS}")
         if not 0 <= self.dropout_base <= self.dropout_max <= 1:
             raise ContractError("expected 0 <= dropout_base <= dropout_max <= 1")
+        if self.crop_stride < 1:
+            raise ContractError(f"crop_stride {self.crop_stride}; expected >= 1")
 
     def dropout_probability(self, length: int) -> float:
         return min(self.dropout_max, self.dropout_base + self.dropout_per_step * length)
@@ -155,7 +165,12 @@ class EventDataset:
 
     def episode(self, position: int) -> LoadedEpisode:
         if position not in self._episodes:
-            self._episodes[position] = self.reader.load(position)
+            episode = self.reader.load(position)
+            if self.config.image_size is not None:
+                height, width = self.config.image_size
+                frames = {k: resize_frames(v, height, width) for k, v in episode.frames.items()}
+                episode = dataclasses.replace(episode, frames=frames)
+            self._episodes[position] = episode
         return self._episodes[position]
 
     def draw_index(self, rng: np.random.Generator) -> int:
@@ -171,7 +186,8 @@ class EventDataset:
         config = self.config
         start, end = event.start, event.end
         if end - start > config.max_length:
-            start = int(rng.integers(event.start, event.end - config.max_length + 1))
+            starts = np.arange(event.start, event.end - config.max_length + 1, config.crop_stride)
+            start = int(rng.choice(starts))
             end = start + config.max_length
         steps = np.arange(start, end)
         if config.prune_static:

@@ -37,3 +37,21 @@ def count_frames(path: Path) -> int:
     """Number of decodable frames (decodes, since stream headers may omit the count)."""
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize uint8 (..., H, W, 3) frames: area averaging down (no aliasing), bilinear up."""
+    import torch
+    import torch.nn.functional as F
+
+    if frames.shape[-3:-1] == (height, width):
+        return frames
+    lead = frames.shape[:-3]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
+    x = x.permute(0, 3, 1, 2).float()  # (N, 3, H, W)
+    if height <= frames.shape[-3] and width <= frames.shape[-2]:
+        x = F.interpolate(x, size=(height, width), mode="area")
+    else:
+        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    x = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)  # (N, h, w, 3)
+    return x.reshape(*lead, height, width, 3).numpy()

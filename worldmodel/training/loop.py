@@ -54,6 +54,7 @@ class LoopConfig:
     seed: int = 0
     # DDP must be told when some parameters get no gradient in a step (e.g. a frozen branch).
     find_unused_parameters: bool = False
+    muon: bool = True  # Muon for 2-D weights (paper); False: AdamW only (see build_optimizers)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class TrainingLoop:
             if context.enabled
             else self.model
         )
-        self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay)
+        self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay, config.muon)
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
         self.step = 0
         self.rng = np.random.default_rng([config.seed, context.rank])

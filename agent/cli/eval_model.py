@@ -1,0 +1,144 @@
+"""`wallwm eval-model`: closed-loop quality of a world-model checkpoint on held-out seeds.
+
+Usage:
+    wallwm eval-model                                  # the bundled tiny checkpoint, 5 seeds
+    wallwm eval-model --checkpoint runs/tiny/export --episodes 10 --record
+
+Prints per-skill single-event success, whole-task success per family (no faults), predicted vs
+observed PSNR/SSIM per camera on successful events and on events with an injected fault, and the
+open-loop action error against the expert. Seeds are held out from `wallwm data generate`;
+half of the episodes use held-out caption paraphrases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def _mean(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f}" if values else "-"
+
+
+def _tables(report, families: dict[str, list[bool]]) -> dict[str, tuple[list[str], list[list]]]:
+    single = [event for event in report.events if not event.chained]
+    by_skill = defaultdict(list)
+    for event in single:
+        if not event.fault:
+            by_skill[event.skill].append(event)
+    skills = [
+        [
+            skill,
+            len(events),
+            f"{100 * sum(e.success for e in events) / len(events):.0f}%",
+            f"{100 * sum(e.action_error_m for e in events) / len(events):.1f}",
+        ]
+        for skill, events in sorted(by_skill.items())
+    ]
+    tasks = [
+        [family, len(results), f"{100 * sum(results) / len(results):.0f}%"]
+        for family, results in sorted(families.items())
+    ]
+    cameras = sorted({name for event in report.events for name in event.psnr})
+    groups = {
+        "successful events": [e for e in single if e.success and not e.fault],
+        "failed events (no fault)": [e for e in single if not e.success and not e.fault],
+        "events with an injected fault": [e for e in single if e.fault],
+    }
+    frames = [
+        [
+            group,
+            camera,
+            len(events),
+            _mean([e.psnr[camera] for e in events]),
+            _mean([e.ssim[camera] for e in events]),
+        ]
+        for group, events in groups.items()
+        for camera in cameras
+    ]
+    return {
+        "single-event success per skill": (
+            ["skill", "events", "success", "open-loop xyz error (cm)"],
+            skills,
+        ),
+        "whole-task success per family (expert event sequence, no faults)": (
+            ["family", "episodes", "success"],
+            tasks,
+        ),
+        "predicted vs observed frames": (["events", "camera", "n", "PSNR (dB)", "SSIM"], frames),
+    }
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.envs.tabletop.tasks import FAMILIES, tasks_of
+    from agent.eval_model import FAULTS, EventRunner, Report, eval_seeds
+    from worldmodel.executor import EventModeExecutor
+    from worldmodel.locate import find_checkpoints
+
+    folder = next((p for p in find_checkpoints() if p.name == args.checkpoint), None)
+    folder = folder or Path(args.checkpoint)
+    # "oracle": the simulator oracle in every runner's own world, the upper bound
+    executor = None if args.checkpoint == "oracle" else EventModeExecutor.from_checkpoint(folder)
+    console = Console()
+    began = time.perf_counter()
+    report = Report()
+    jobs = []
+    for index, seed in enumerate(eval_seeds(args.episodes)):
+        family = FAMILIES[index % len(FAMILIES)]
+        tasks = tasks_of(family)
+        jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
+    for task, seed, paraphrase in jobs:
+        console.print(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
+        runner = EventRunner(executor, paraphrase=paraphrase)
+        try:
+            runner.task(task, seed, single_events=True, report=report)
+            runner.task(task, seed, single_events=False, report=report)
+        finally:
+            runner.close()
+    for index, (task, seed, _) in enumerate(jobs[: args.fault_episodes]):
+        fault = FAULTS[index % len(FAULTS)]
+        console.print(f"{task.name} seed {seed} with fault {fault}")
+        runner = EventRunner(executor, fault=fault)
+        try:
+            runner.task(task, seed, single_events=True, report=report)
+        finally:
+            runner.close()
+    tables = _tables(report, report.tasks)
+    for title, (header, rows) in tables.items():
+        table = Table(title=title)
+        for column in header:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*map(str, row))
+        console.print(table)
+    seconds = time.perf_counter() - began
+    console.print(f"{len(report.events)} events in {seconds:.0f} s ({folder})")
+    if args.record:
+        from benchmarks.record import markdown_table, record
+
+        body = "\n\n".join(
+            f"**{title}**\n\n{markdown_table(header, rows)}"
+            for title, (header, rows) in tables.items()
+        )
+        record(
+            f"eval-model {folder.name}: {args.episodes} held-out episodes",
+            body,
+            notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",
+        )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval-model", help="closed-loop quality of a checkpoint")
+    parser.add_argument(
+        "--checkpoint", default="tiny", help="checkpoint name or folder; 'oracle': upper bound"
+    )
+    parser.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds)")
+    parser.add_argument("--fault-episodes", type=int, default=3, help="episodes with a fault")
+    parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    parser.set_defaults(func=evaluate)

@@ -1,0 +1,122 @@
+"""`wallwm train`: train a small WALL-WM on an event dataset, stage by stage.
+
+Usage:
+    wallwm train --preset tiny --data /work/data/tabletop --out runs/tiny --stage all --steps 2000
+    wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
+    torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
+
+Stages: vae, video, action (or all, in that order). Every stage resumes from its
+train_state.pt when run again; the EMA weights are exported to OUT/export/ after each stage
+(copy that folder to worldmodel/checkpoints/<name>/ to ship it). Progress: one line per logged
+step on stderr; losses.jsonl and loss.png in OUT/<stage>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+
+def train(args: argparse.Namespace) -> int:
+    import torch
+
+    from worldmodel.config import get_config
+    from worldmodel.text import build_text_encoder
+    from worldmodel.training.distributed import init_distributed, shutdown
+    from worldmodel.training.loop import print_progress
+    from worldmodel.training.stages import (
+        StageSettings,
+        open_dataset,
+        stage_plan,
+        train_towers,
+        train_vae,
+    )
+
+    config = get_config(args.preset)
+    stages = stage_plan(args.stage)
+    steps = [int(value) for value in str(args.steps).split(",")]
+    if len(steps) == 1:
+        steps = steps * len(stages)
+    if len(steps) != len(stages):
+        raise SystemExit(f"--steps {args.steps}: give one number or one per stage {stages}")
+    context = init_distributed(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    try:
+        settings = StageSettings(
+            steps=steps[0],
+            batch=args.batch,
+            lr=args.lr,
+            ema_decay=args.ema_decay,
+            checkpoint_every=args.checkpoint_every,
+            log_every=args.log_every,
+            seed=args.seed,
+            muon=args.optimizer == "muon"
+            or (args.optimizer == "auto" and context.device.type == "cuda"),
+            vae_frames=args.vae_frames,
+        )
+        dataset = open_dataset(Path(args.data), config, settings)
+        text = None
+        for stage, stage_steps in zip(stages, steps, strict=True):
+            settings = dataclasses.replace(settings, steps=stage_steps)
+            began = time.perf_counter()
+            if context.is_main:
+                print(
+                    f"stage {stage}: {stage_steps} steps, batch {args.batch} per process, "
+                    f"{context.world_size} process(es) on {context.device}",
+                    flush=True,
+                )
+            progress = print_progress(stage_steps)
+            if stage == "vae":
+                result = train_vae(config, dataset, settings, out, context, progress)
+            else:
+                text = text or build_text_encoder(config.text, "cpu")
+                result = train_towers(
+                    stage, config, dataset, text, settings, out, context, progress
+                )
+            if context.is_main:
+                last = result.losses[-1] if result.losses else float("nan")
+                print(
+                    f"stage {stage} done: step {result.steps_done} (resumed from "
+                    f"{result.resumed_from}), last loss {last:.4g}, "
+                    f"{time.perf_counter() - began:.0f} s; curve {out / stage / 'loss.png'}",
+                    flush=True,
+                )
+        if context.is_main:
+            print(f"checkpoint: {out / 'export'}")
+    finally:
+        shutdown(context)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a WALL-WM preset on an event dataset")
+    parser.add_argument("--preset", default="tiny", help="model preset (tiny, debug)")
+    parser.add_argument("--data", required=True, help="dataset folder (wallwm data generate)")
+    parser.add_argument("--out", required=True, help="run folder (stages, export/)")
+    parser.add_argument(
+        "--stage", default="all", help="vae, video, action, all, or a list: video,action"
+    )
+    parser.add_argument(
+        "--steps", required=True, help="optimiser steps per stage: 500, or one per stage: 300,600"
+    )
+    parser.add_argument("--batch", type=int, default=8, help="events (or clips) per process")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ema-decay", type=float, default=None, help="default: by run length")
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--optimizer",
+        choices=("auto", "muon", "adamw"),
+        default="auto",
+        help="muon: Muon for 2-D weights + AdamW (paper); adamw: AdamW only; auto: muon on GPUs, "
+        "adamw on CPUs (torch's Muon orthogonalises in bfloat16, slow on CPUs)",
+    )
+    parser.add_argument("--vae-frames", type=int, default=9, help="frames per VAE clip (1+4k)")
+    parser.set_defaults(func=train)

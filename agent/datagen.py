@@ -1,0 +1,158 @@
+"""Event datasets from the scripted expert: the simulator's Episode -> EpisodeRecord -> LeRobot.
+
+Episode index i of a dataset is fully determined by (seed, i): its family, task, simulator seed
+and whether it is a recovery episode (the gripper starts perturbed near the first grasp pose and
+the expert re-grasps, the paper's recovery augmentation). An interrupted generation therefore
+resumes at the next uncommitted index and produces the same dataset as an uninterrupted one.
+
+Alignment: the simulator's Episode holds T + 1 observations and T actions; an EpisodeRecord holds
+one action per observation. The final observation is kept by appending one "hold" action (the
+last action repeated), so the outcome of the last event stays visible in the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.envs.tabletop.episode import Episode
+from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
+from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.tasks import FAMILIES, Task, tasks_of
+from worldmodel.data.episode import EpisodeRecord, EventAnnotation
+from worldmodel.data.writer import DatasetWriter
+from worldmodel.errors import ContractError
+
+EVAL_SEED_OFFSET = 1_000_000  # simulator seeds at or above this are held out for evaluation
+SEED_STRIDE = 100_000  # simulator seed = dataset seed * stride + episode index
+CONTROL_FPS = 10  # the simulator's control rate (SHARED_NAMES.md): one frame per action
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """What episode `index` of a dataset is: chosen from (dataset seed, index) alone."""
+
+    index: int
+    task: Task
+    sim_seed: int
+    recovery: bool
+
+
+def plan_episode(
+    index: int, seed: int, families: Sequence[str], recovery_fraction: float
+) -> EpisodePlan:
+    """The task, simulator seed and kind of episode `index` (deterministic, see module doc)."""
+    if not 0.0 <= recovery_fraction <= 1.0:
+        raise ContractError(f"recovery fraction {recovery_fraction}; expected 0..1")
+    rng = np.random.default_rng([seed, index])
+    family = families[index % len(families)]
+    tasks = tasks_of(family)
+    recovery = bool(rng.random() < recovery_fraction)
+    if recovery:
+        graspable = [t for t in tasks if t.subtasks[0].steps[0].skill == "reach"]
+        tasks = graspable or tasks
+        recovery = bool(graspable)  # a family without a grasp-first task records nominal runs
+    task = tasks[int(rng.integers(len(tasks)))]
+    sim_seed = seed * SEED_STRIDE + index
+    if sim_seed >= EVAL_SEED_OFFSET:
+        raise ContractError(
+            f"simulator seed {sim_seed} reaches the held-out range (>= {EVAL_SEED_OFFSET}); "
+            f"use a dataset seed below {EVAL_SEED_OFFSET // SEED_STRIDE} and fewer episodes"
+        )
+    return EpisodePlan(index, task, sim_seed, recovery)
+
+
+def run_plan(sim: TabletopSim, plan: EpisodePlan) -> Episode:
+    """Let the expert perform the planned episode (retrying failed subtasks, as a demonstrator)."""
+    config = RunConfig(recover=True)
+    if plan.recovery:
+        return recovery_episode(sim, plan.task, plan.sim_seed, config=config)
+    return run_episode(sim, plan.task, plan.sim_seed, config)
+
+
+def episode_to_record(episode: Episode, recovery: bool = False) -> EpisodeRecord:
+    """Convert a recorded simulator episode into the dataset writer's EpisodeRecord."""
+    if episode.steps < 1:
+        raise ContractError(f"episode of task {episode.task!r} has no actions")
+    missing = [c.name for c in episode.cameras if c.name not in episode.frames]
+    if missing:
+        raise ContractError(f"episode has no frames for camera(s) {missing}; record frames")
+    hold = episode.actions[-1:]  # keeps the final observation: see module doc
+    actions = np.concatenate([episode.actions, hold]).astype(np.float32)  # (T + 1, A)
+    skills = {(e.start, e.end): e for e in episode.events}
+    annotations = []
+    for span in episode.captions:
+        if span.end <= span.start:
+            continue  # an empty span (a skill that needed no motion) is not an event
+        event = skills.get((span.start, span.end)) if span.level == "action" else None
+        annotations.append(
+            EventAnnotation(
+                level=span.level,
+                caption=span.text,
+                start=span.start,
+                end=span.end,
+                skill=event.skill if event else None,
+                arguments=dict(event.arguments) if event else {},
+            )
+        )
+    metadata = episode.metadata()
+    metadata.pop("captions")  # stored as annotations
+    metadata["recovery"] = recovery
+    metadata["hold_action_appended"] = True
+    return EpisodeRecord(
+        task=episode.instruction,
+        cameras=episode.cameras,
+        frames={name: np.ascontiguousarray(clip) for name, clip in episode.frames.items()},
+        proprio=episode.proprio.astype(np.float32),
+        actions=actions,
+        annotations=annotations,
+        fps=CONTROL_FPS,
+        metadata=metadata,
+    )
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    episodes: int
+    families: tuple[str, ...] = FAMILIES
+    recovery_fraction: float = 0.2
+    seed: int = 0
+    width: int = 128
+    height: int = 128
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise ContractError(f"unknown task families {unknown}; expected some of {FAMILIES}")
+        if self.episodes < 1:
+            raise ContractError(f"--episodes {self.episodes}; expected at least 1")
+
+
+class Generator:
+    """Writes episodes [already committed .. config.episodes) into a dataset folder."""
+
+    def __init__(self, out: Path, config: GenerationConfig) -> None:
+        self.config = config
+        self.writer = DatasetWriter(Path(out))
+        self.sim = TabletopSim(SimConfig(width=config.width, height=config.height))
+
+    @property
+    def done(self) -> int:
+        return self.writer.num_episodes
+
+    def step(self) -> EpisodePlan:
+        """Generate and commit the next episode."""
+        config = self.config
+        plan = plan_episode(self.done, config.seed, config.families, config.recovery_fraction)
+        episode = run_plan(self.sim, plan)
+        record = episode_to_record(episode, plan.recovery)
+        record.metadata["dataset_seed"] = config.seed
+        self.writer.write(record)
+        return plan
+
+    def close(self) -> None:
+        self.writer.finalize()
+        self.sim.close()

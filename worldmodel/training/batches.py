@@ -1,0 +1,152 @@
+"""Batch sources for the training stages: VAE clips, and encoded event batches for the towers.
+
+Event batches come from `EventDataset` (caption level per sample, caption dropout, quasi-static
+pruning, normalisation) drawn through `BalancedSampler` within the chosen caption level. The
+frozen VAE encodes each event window once and the latents are cached (windows start on the
+loader's crop grid, so the cache stays bounded); captions are embedded once with the frozen text
+encoder. Events of different lengths in one batch are padded: actions with a False `valid` mask,
+latents by repeating their last frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from worldmodel.data.balance import BalancedSampler
+from worldmodel.data.events import EventDataset, EventSample
+from worldmodel.flow import TrainingBatch
+from worldmodel.text import TextEncoder
+from worldmodel.vae import VideoVAE
+
+
+class CaptionBank:
+    """Every caption of a dataset embedded once; the empty (dropped) caption is all zeros."""
+
+    def __init__(self, captions: list[str], encoder: TextEncoder, batch: int = 64) -> None:
+        unique = sorted({c for c in captions if c.strip()})
+        self.embeddings: dict[str, torch.Tensor] = {}
+        for first in range(0, len(unique), batch):
+            chunk = unique[first : first + batch]
+            encoded = encoder.encode(chunk).cpu()  # (b, L, D)
+            self.embeddings.update(zip(chunk, encoded, strict=True))
+        example = next(iter(self.embeddings.values()))
+        self.empty = torch.zeros_like(example)  # (L, D)
+
+    def __getitem__(self, caption: str) -> torch.Tensor:
+        return self.embeddings.get(caption, self.empty) if caption else self.empty
+
+    def mean_embeddings(self, captions: list[str]) -> np.ndarray:
+        """(N, D) one vector per caption (mean over tokens), for clustering."""
+        return torch.stack([self[c].mean(0) for c in captions]).numpy()
+
+
+def pad_clip(clip: np.ndarray, stride: int) -> np.ndarray:
+    """Repeat the last frame so a (T + 1, ...) clip has 1 + stride * k frames (the VAE's need)."""
+    steps = len(clip) - 1
+    frames = 1 + stride * max(1, math.ceil(steps / stride))
+    if frames == len(clip):
+        return clip
+    return np.concatenate([clip, np.repeat(clip[-1:], frames - len(clip), axis=0)])
+
+
+@dataclass
+class VAEBatches:
+    """Random clips of `frames` frames from random cameras of random episodes, in [-1, 1]."""
+
+    dataset: EventDataset
+    batch: int
+    frames: int  # 1 + 4k for the Wan VAE
+
+    def __call__(self, step: int, rng: np.random.Generator) -> torch.Tensor:
+        clips = []
+        for _ in range(self.batch):
+            episode = self.dataset.episode(int(rng.integers(len(self.dataset.reader))))
+            cameras = sorted(episode.frames)
+            video = episode.frames[cameras[int(rng.integers(len(cameras)))]]
+            start = int(rng.integers(max(1, len(video) - self.frames + 1)))
+            clip = video[start : start + self.frames]
+            if len(clip) < self.frames:
+                clip = np.concatenate([clip, np.repeat(clip[-1:], self.frames - len(clip), 0)])
+            clips.append(clip)
+        x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3)  # (B, 3, T, H, W)
+        return x.float() / 127.5 - 1.0
+
+
+class EventBatches:
+    """Encoded, padded event batches for video and action training (a TrainingLoop batch_fn)."""
+
+    def __init__(
+        self,
+        dataset: EventDataset,
+        vae: VideoVAE,
+        captions: CaptionBank,
+        batch: int,
+        temporal_stride: int,
+        balanced: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.vae = vae
+        self.captions = captions
+        self.batch = batch
+        self.stride = temporal_stride
+        self.cache: dict[tuple, torch.Tensor] = {}
+        self.balanced = balanced
+        self.sampler: BalancedSampler | None = None
+
+    def fit_sampler(self) -> BalancedSampler:
+        """Cluster every event (decodes the whole dataset once): done at the first draw, so a
+        run that only exports never pays for it."""
+        if self.sampler is None:
+            indices = range(len(self.dataset))
+            self.sampler = BalancedSampler.fit(
+                self.captions.mean_embeddings([self.dataset.event_caption(i) for i in indices]),
+                [self.dataset.event_actions(i) for i in indices],
+            )
+        return self.sampler
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """A caption level by its weight, then an event of that level, cluster-balanced."""
+        if not self.balanced:
+            return self.dataset.draw_index(rng)
+        sampler = self.fit_sampler()
+        probabilities = self.dataset.level_probabilities
+        levels = list(probabilities)
+        level = levels[rng.choice(len(levels), p=list(probabilities.values()))]
+        members = np.asarray(self.dataset.by_level[level])
+        weights = sampler.probabilities[members]
+        return int(rng.choice(members, p=weights / weights.sum()))
+
+    def latents(self, sample: EventSample) -> torch.Tensor:
+        """(V, C, F, h, w) latents of the sample's clip, encoded once per window."""
+        names = list(sample.clip)  # the dataset's camera order, as the executor sees them
+        key = (sample.episode_index, sample.start, sample.end, len(sample.actions))
+        if key not in self.cache:
+            clips = np.stack([pad_clip(sample.clip[n], self.stride) for n in names])[None]
+            self.cache[key] = self.vae.encode(clips)[0].to(torch.float16)  # (V, C, F, h, w)
+        return self.cache[key].float()
+
+    def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
+        samples = [self.dataset.sample(self.draw(rng), rng) for _ in range(self.batch)]
+        latents = [self.latents(s) for s in samples]
+        frames = max(x.shape[2] for x in latents)
+        latents = [
+            torch.cat([x, x[:, :, -1:].expand(-1, -1, frames - x.shape[2], -1, -1)], dim=2)
+            for x in latents
+        ]
+        steps = max(s.length for s in samples)
+        actions = torch.zeros(self.batch, steps, samples[0].actions.shape[1])
+        valid = torch.zeros(self.batch, steps, dtype=torch.bool)
+        for row, sample in enumerate(samples):
+            actions[row, : sample.length] = torch.from_numpy(sample.actions)
+            valid[row, : sample.length] = True
+        return TrainingBatch(
+            latents=torch.stack(latents),  # (B, V, C, F, h, w)
+            text=torch.stack([self.captions[s.caption] for s in samples]),  # (B, L, D)
+            state=torch.from_numpy(np.stack([s.proprio for s in samples])),  # (B, P)
+            actions=actions,  # (B, T, A)
+            valid=valid,  # (B, T)
+        )

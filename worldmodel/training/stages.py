@@ -1,0 +1,272 @@
+"""The training stages of a small WALL-WM, each a run of the shared TrainingLoop.
+
+  vae     AutoencoderKLWan on simulator clips (reconstruction + a small KL); small presets have no
+          pretrained VAE. Afterwards the per-channel latent mean/std are measured and stored in
+          the VAE config, so the towers see unit-scale latents (as Wan's latents_mean/std do).
+  video   video pretraining: flow matching on event latents, caption by the frozen text encoder;
+          the action tower is untouched.
+  action  action pretraining with the video tower frozen: the action loss averaged over K draws.
+
+Folders under `out`: one per stage (train_state.pt, losses.jsonl, loss.png; resumable) and
+`export/`, the checkpoint folder (config.json + safetensors of the EMA weights +
+normalization.json with the dataset's statistics + vae/), rewritten after every stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan
+from torch import nn
+
+from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae, save_checkpoint
+from worldmodel.config import ModelConfig
+from worldmodel.data.events import EventDataset, EventLoaderConfig
+from worldmodel.data.reader import DatasetReader
+from worldmodel.errors import ContractError
+from worldmodel.flow import TrainingBatch, training_loss
+from worldmodel.model import WallWM
+from worldmodel.text import TextEncoder
+from worldmodel.training.batches import CaptionBank, EventBatches, VAEBatches
+from worldmodel.training.distributed import DistributedContext
+from worldmodel.training.loop import LoopConfig, LoopResult, TrainingLoop
+from worldmodel.vae import VideoVAE, build_vae
+
+log = logging.getLogger(__name__)
+
+STAGES = ("vae", "video", "action")
+EXPORT = "export"
+Progress = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What a stage run needs besides the model config. Values are our choices for small runs."""
+
+    steps: int
+    batch: int = 8
+    lr: float = 1e-3
+    ema_decay: float | None = None  # None: min(paper's 0.9999, 1 - 10 / steps), see ema_for
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    max_event_steps: int = 40  # longest event window trained on (control steps)
+    crop_stride: int = 8  # event windows start on this grid (bounds the latent cache)
+    vae_frames: int = 9  # frames per VAE training clip (1 + 4k)
+    kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
+    muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
+
+
+def ema_for(settings: StageSettings, paper: float) -> float:
+    """The EMA decay: the paper's 0.9999 averages ~10k steps, longer than a short run; a short
+    run uses 1 - 10 / steps so the exported weights reflect its last tenth."""
+    if settings.ema_decay is not None:
+        return settings.ema_decay
+    return min(paper, 1.0 - 10.0 / max(settings.steps, 20))
+
+
+class VAEObjective(nn.Module):
+    """Reconstruction + KL of the Wan VAE, as one forward (what DDP needs to sync gradients)."""
+
+    def __init__(self, vae: AutoencoderKLWan, kl_weight: float) -> None:
+        super().__init__()
+        self.vae = vae
+        self.kl_weight = kl_weight
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        posterior = self.vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(
+            posterior.mean.shape, generator=generator, dtype=x.dtype
+        )
+        recon = self.vae.decode(z).sample  # (B, 3, T, H, W)
+        mse = torch.mean((recon - x) ** 2)
+        kl = 0.5 * torch.mean(posterior.mean**2 + posterior.var - 1.0 - posterior.logvar)
+        return {"total": mse + self.kl_weight * kl, "mse": mse.detach(), "kl": kl.detach()}
+
+
+class FlowObjective(nn.Module):
+    """The flow-matching loss of WallWM as one forward, for the video or the action stage."""
+
+    def __init__(self, model: WallWM, stage: str) -> None:
+        super().__init__()
+        self.model = model
+        self.stage = stage
+
+    def forward(self, batch: TrainingBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        video_stage = self.stage == "video"
+        losses = training_loss(
+            self.model, batch, generator, train_video=video_stage, train_action=not video_stage
+        )
+        return {"total": losses.total, "video": losses.video, "action": losses.action}
+
+
+def vae_loss(trained: nn.Module, batch: torch.Tensor, generator: torch.Generator):
+    out = trained(batch, generator)
+    return out["total"], {"loss_mse": float(out["mse"]), "kl": float(out["kl"])}
+
+
+def flow_loss(trained: nn.Module, batch: TrainingBatch, generator: torch.Generator):
+    out = trained(batch, generator)
+    return out["total"], {
+        "loss_video": float(out["video"]),
+        "loss_action": float(out["action"]),
+    }
+
+
+def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> EventDataset:
+    loader = EventLoaderConfig(
+        max_length=min(settings.max_event_steps, config.action.max_steps),
+        crop_stride=settings.crop_stride,
+        image_size=(config.image_height, config.image_width),
+    )
+    dataset = EventDataset(DatasetReader(root), loader)
+    if len(dataset.reader.camera_names) != config.cameras:
+        raise ContractError(
+            f"dataset {root} has cameras {dataset.reader.camera_names}; preset {config.name!r} "
+            f"expects {config.cameras}"
+        )
+    dims = (dataset.action_norm.mean.shape[0], dataset.state_norm.mean.shape[0])
+    if dims != (config.action_dim, config.proprio_dim):
+        raise ContractError(
+            f"dataset {root} has {dims[0]}-D actions and {dims[1]}-D proprio; preset "
+            f"{config.name!r} expects {config.action_dim} and {config.proprio_dim}"
+        )
+    return dataset
+
+
+def norm_stats(dataset: EventDataset) -> NormStats:
+    """The dataset's statistics, in the form the checkpoint carries them."""
+    return NormStats(
+        dataset.action_norm.mean,
+        dataset.action_norm.std,
+        dataset.state_norm.mean,
+        dataset.state_norm.std,
+    )
+
+
+def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> LoopConfig:
+    return LoopConfig(
+        steps=settings.steps,
+        lr=settings.lr,
+        ema_decay=ema_for(settings, paper_ema),
+        log_every=settings.log_every,
+        checkpoint_every=settings.checkpoint_every,
+        seed=settings.seed,
+        find_unused_parameters=unused,
+        muon=settings.muon,
+    )
+
+
+@torch.no_grad()
+def latent_statistics(
+    vae: AutoencoderKLWan, batches: VAEBatches, rng: np.random.Generator, rounds: int = 8
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the posterior means over `rounds` random batches."""
+    means = [vae.encode(batches(0, rng)).latent_dist.mean for _ in range(rounds)]
+    z = torch.cat([m.transpose(0, 1).flatten(1) for m in means], dim=1)  # (C, N)
+    return z.mean(1).tolist(), z.std(1).clamp_min(1e-3).tolist()
+
+
+def train_vae(
+    config: ModelConfig,
+    dataset: EventDataset,
+    settings: StageSettings,
+    out: Path,
+    context: DistributedContext,
+    progress: Progress | None = None,
+) -> LoopResult:
+    """Stage 1: the VAE. Exports export/vae/ with measured latent statistics."""
+    torch.manual_seed(settings.seed)
+    objective = VAEObjective(build_vae(config.vae), settings.kl_weight)
+    batches = VAEBatches(dataset, settings.batch, settings.vae_frames)
+    loop = TrainingLoop(
+        objective,
+        vae_loss,
+        batches,
+        _loop_config(settings, config.flow.ema_decay, unused=False),
+        out / "vae",
+        context,
+    )
+    result = loop.run(progress)
+    if context.is_main:
+        vae = loop.ema.module.vae
+        mean, std = latent_statistics(vae, batches, np.random.default_rng(settings.seed))
+        vae.register_to_config(latents_mean=mean, latents_std=std)
+        vae.save_pretrained(str(out / EXPORT / "vae"))
+    return result
+
+
+def _load_vae(out: Path, device: torch.device) -> VideoVAE:
+    vae = load_vae(out / EXPORT)
+    if vae is None:
+        raise ContractError(f"{out / EXPORT / 'vae'} is missing: run the vae stage first")
+    return VideoVAE(vae.to(device))
+
+
+def train_towers(
+    stage: str,
+    config: ModelConfig,
+    dataset: EventDataset,
+    text: TextEncoder,
+    settings: StageSettings,
+    out: Path,
+    context: DistributedContext,
+    progress: Progress | None = None,
+) -> LoopResult:
+    """Stage 2 ('video') or 3 ('action'); exports the EMA weights to export/."""
+    vae = _load_vae(out, context.device)
+    export = out / EXPORT
+    torch.manual_seed(settings.seed)
+    if stage == "action":
+        if not (export / "video_tower.safetensors").exists():
+            raise ContractError(f"{export} has no video tower: run the video stage first")
+        model, _ = load_checkpoint(export, context.device)
+        model.train()
+        model.video.requires_grad_(False)  # action pretraining with the video tower frozen
+    else:
+        model = WallWM(config)
+        model.action.requires_grad_(False)
+    captions = CaptionBank([event.caption for _, event in dataset.events], text)
+    batches = EventBatches(dataset, vae, captions, settings.batch, config.vae.scale_factor_temporal)
+    loop = TrainingLoop(
+        FlowObjective(model, stage),
+        flow_loss,
+        batches,
+        _loop_config(settings, config.flow.ema_decay, unused=context.enabled),
+        out / stage,
+        context,
+    )
+    result = loop.run(progress)
+    if context.is_main:
+        ema_model: WallWM = loop.ema.module.model
+        save_checkpoint(ema_model, export, norm_stats(dataset), vae=vae.vae)
+    return result
+
+
+def stage_plan(stage: str) -> tuple[str, ...]:
+    """The stages to run, in order: 'all', one name, or a comma-separated list."""
+    if stage == "all":
+        return STAGES
+    names = tuple(name.strip() for name in stage.split(","))
+    unknown = [name for name in names if name not in STAGES]
+    if unknown:
+        raise ContractError(f"unknown stage(s) {unknown}; expected 'all' or some of {STAGES}")
+    return names
+
+
+__all__ = [
+    "EXPORT",
+    "STAGES",
+    "StageSettings",
+    "ema_for",
+    "norm_stats",
+    "open_dataset",
+    "stage_plan",
+    "train_towers",
+    "train_vae",
+]
