@@ -178,8 +178,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--executor",
         default="auto",
-        help="oracle, a checkpoint name or folder; auto = the shipped tiny model "
-        "if present, else the simulator oracle",
+        help="oracle, a checkpoint name (tiny) or folder; auto = the simulator oracle until a "
+        "shipped checkpoint passes the quality bar (the tiny model does not yet)",
     )
     parser.add_argument(
         "--planner",
