@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.envs.tabletop.tasks import get_task, paraphrase
 from agent.episode import EpisodeStore
+from agent.graph.runner import TakeoverPending
 from agent.session import RunSpec, Session, open_session
 
 RESULTS_FILE = "results.jsonl"
@@ -99,10 +100,22 @@ def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
     session: Session = open_session(spec, study_dir, thread_id=case.case_id)
     try:
         session.runner.restore_robot(spec.seed)
-        session.runner.run(spec.instruction, False, None, recovery=spec.recovery)
-        store = session.runner.context.store
+        context = session.runner.context
+        try:
+            session.runner.run(spec.instruction, False, None, recovery=spec.recovery)
+            metrics = context.store.metrics or {}
+        except TakeoverPending:
+            # Recovery escalated to a person; a study has none, so the episode ends here.
+            monitor = context.monitor
+            metrics = {
+                "success": bool(monitor and monitor.success()),
+                "progress": monitor.progress() if monitor else 0.0,
+                "events": len(context.store.events),
+                "recoveries": len(session.runner.state().get("recoveries", [])),
+                "wall_time_s": round(context.workspace.elapsed(), 3),
+            }
+        store = context.store
         fault_log = list(session.sim.faults.log) if session.sim.faults else []
-        metrics = store.metrics or {}
         row = {
             **asdict(case),
             "case": case.case_id,
