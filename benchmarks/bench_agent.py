@@ -151,8 +151,7 @@ def main() -> None:
         notes=f"Overhead = wall time from one verified event to the next minus the time inside "
         f"planner, world model, robot, verifier and episode store; it {verdict} the "
         f"{TARGET_MS:.0f} ms target at p95. Oracle executor, embedded planner, MuJoCo "
-        f"{RESOLUTION}x{RESOLUTION}, SQLite checkpointer, torch on 1 thread. "
-        "Measured while other jobs ran on the 2 shared cores.",
+        f"{RESOLUTION}x{RESOLUTION}, SQLite checkpointer, torch on 1 thread.",
     )
 
 

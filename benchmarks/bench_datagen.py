@@ -52,7 +52,7 @@ def main() -> None:
     table = markdown_table(header, rows)
     notes = (
         "`wallwm data generate` path: expert with retries, MuJoCo rendering (EGL), mp4 + parquet "
-        "writes, one process. Measured while other jobs ran on the same 2 cores."
+        "writes, one process."
     )
     if args.no_record:
         print(table, notes, sep="\n\n")

@@ -203,8 +203,6 @@ def main() -> None:
     )
     if device.type == "cuda":
         notes += f" Peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB."
-    if device.type == "cpu":
-        notes += " Measured while other jobs ran on the same 2 cores."
     if args.no_record:
         print(params_table, timing_table, notes, sep="\n\n")
         return

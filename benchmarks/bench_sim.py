@@ -55,7 +55,7 @@ def main() -> None:
         table,
         notes=f"Replay of the expert's {TASK} episode (seed {SEED}, {len(actions)} control steps, "
         "25 physics substeps of 4 ms each), best of 3; MuJoCo EGL (llvmpipe) offscreen, shadows "
-        "and MSAA off. Measured while other jobs ran on the 2 shared cores.",
+        "and MSAA off.",
     )
 
 

@@ -52,7 +52,7 @@ def nominal(seeds: int) -> None:
         "Scripted expert success per task family (no faults)",
         table,
         notes=f"{seeds} seeds per family, each seed its own object placement; physics only "
-        "(rendering does not change the physics). Measured while other jobs ran.",
+        "(rendering does not change the physics).",
     )
 
 

@@ -58,9 +58,10 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 def record(title: str, table: str, notes: str = "") -> None:
     """Print `table` and append it to RESULTS.md under a dated heading."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]  # other work on the machine skews timings: say how much there was
     section = (
-        f"\n## {title}\n\n{stamp} · {machine_description()} · commit {current_commit()}\n\n"
-        f"{table}\n"
+        f"\n## {title}\n\n{stamp} · {machine_description()} · load {load:.2f} · "
+        f"commit {current_commit()}\n\n{table}\n"
     )
     if notes:
         section += f"\n{notes}\n"

@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 
 from agent.envs.tabletop.errors import SimulationUnstableError, UnknownNameError
+from agent.envs.tabletop.render import TiledRenderer
 from agent.envs.tabletop.scene import (
     BLOCKS,
     CAMERAS,
@@ -153,7 +154,7 @@ class TabletopSim:
         self.faults = faults
         self.clip_log: list[str] = []
         self._next_tick: float | None = None
-        self._renderer: mujoco.Renderer | None = None
+        self._renderer: TiledRenderer | None = None
         self._black = np.zeros((self.config.height, self.config.width, 3), np.uint8)
         self._action_space = ActionSpace.for_arms(
             self.config.arms, self.config.workspace_low, self.config.workspace_high
@@ -402,15 +403,13 @@ class TabletopSim:
     def render(self) -> dict[str, np.ndarray]:
         """One RGB frame per camera, shadows and reflections off."""
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.config.height, self.config.width)
-            flags = self._renderer.scene.flags
-            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
-            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
-        images = {}
-        for name in CAMERAS:
-            self._renderer.update_scene(self.data, camera=self.camera_id[name])
-            images[name] = self._renderer.render()
-        return images
+            self._renderer = TiledRenderer(
+                self.model,
+                self.config.width,
+                self.config.height,
+                [self.camera_id[name] for name in CAMERAS],
+            )
+        return dict(zip(CAMERAS, self._renderer.render(self.data), strict=True))
 
     def proprio(self) -> np.ndarray:
         parts = []
