@@ -67,7 +67,12 @@ def event_step_ranges(store: EpisodeStore) -> list[tuple[int, int]]:
 
 def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-event detection counts and delays against the simulator's fault log."""
-    fault_steps = sorted(int(entry["step"]) for entry in fault_log)
+    # A fault acts from its logged step for its logged duration (a camera freeze: "steps").
+    fault_steps = sorted(
+        step
+        for entry in fault_log
+        for step in range(int(entry["step"]), int(entry["step"]) + int(entry.get("steps", 1)))
+    )
     counts = {"faulty": 0, "nominal": 0, "true_positive": 0, "false_positive": 0}
     delays: list[int] = []
     for event, (start, end) in zip(store.events, event_step_ranges(store), strict=True):

@@ -19,7 +19,7 @@ from worldmodel.types import EventPrediction
 
 # Used only when no calibration exists (the verifier then says it is uncalibrated).
 UNCALIBRATED_THRESHOLD = 0.5
-# A camera whose diverged steps are mostly frozen or dark is reported as a camera fault.
+# A camera whose steps above the threshold mostly follow frozen or dark frames has a camera fault.
 CAMERA_FAULT_FRACTION = 0.5
 # The physical failure a divergence most likely means, by the skill that was running.
 FAILURE_BY_SKILL = {
@@ -45,12 +45,13 @@ class CameraReport:
     mean_psnr: float
     frozen_fraction: float
     dark_fraction: float
+    # Of the steps above the threshold, the share explained by a frozen or dark frame within the
+    # smoothing window: a few black frames can cause the whole divergence of an event.
+    explained_by_camera: float
 
     @property
     def camera_fault(self) -> bool:
-        return (
-            self.diverged and max(self.frozen_fraction, self.dark_fraction) >= CAMERA_FAULT_FRACTION
-        )
+        return self.diverged and self.explained_by_camera >= CAMERA_FAULT_FRACTION
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class Verifier:
                 else UNCALIBRATED_THRESHOLD
             )
             above = np.flatnonzero(curve > threshold)
+            frozen, dark = frozen_steps(observed_clip), dark_steps(observed_clip)
+            # a bad frame at step t lifts the smoothed curve at steps t .. t + window - 1
+            near_bad = np.convolve(frozen | dark, np.ones(self.window), mode="full")[:steps] > 0
             reports.append(
                 CameraReport(
                     camera=camera,
@@ -120,8 +124,9 @@ class Verifier:
                     first_step=int(above[0]) if len(above) else None,
                     mean_ssim=float(similarity.mean()),
                     mean_psnr=float(psnr(predicted_clip, observed_clip).mean()),
-                    frozen_fraction=float(frozen_steps(observed_clip).mean()),
-                    dark_fraction=float(dark_steps(observed_clip).mean()),
+                    frozen_fraction=float(frozen.mean()),
+                    dark_fraction=float(dark.mean()),
+                    explained_by_camera=float(near_bad[above].mean()) if len(above) else 0.0,
                 )
             )
             curves[camera] = curve.round(5).tolist()

@@ -141,3 +141,15 @@ def test_uncalibrated_verifier_says_so():
     clip = {"front": moving_square_clip()}
     verdict = Verifier().verify("reach", prediction_of(clip), clip)
     assert not verdict.calibrated and not verdict.diverged
+
+
+def test_a_few_black_frames_are_a_camera_fault_not_a_failed_grasp():
+    predicted = {name: moving_square_clip(seed=i) for i, name in enumerate(("front", "wrist"))}
+    observed = dict(predicted)
+    observed["wrist"] = predicted["wrist"].copy()
+    observed["wrist"][[4, 9]] = 0  # two dropped-to-black frames out of twelve
+    thresholds = Thresholds("oracle", "ssim", 0.05, 3, values={"*": {"front": 0.1, "wrist": 0.1}})
+    verdict = Verifier(thresholds).verify("grasp", prediction_of(predicted), observed)
+    wrist = next(c for c in verdict.cameras if c.camera == "wrist")
+    assert wrist.diverged and wrist.dark_fraction < 0.5 and wrist.explained_by_camera == 1.0
+    assert verdict.failure == "occlusion_or_camera_fault"
