@@ -112,7 +112,10 @@ class Verifier:
                 else UNCALIBRATED_THRESHOLD
             )
             above = np.flatnonzero(curve > threshold)
-            frozen, dark = frozen_steps(observed_clip), dark_steps(observed_clip)
+            # A camera fault is the camera standing still or going dark where the prediction did
+            # not: a scene that is really static is not a frozen camera.
+            frozen = frozen_steps(observed_clip) & ~frozen_steps(predicted_clip)
+            dark = dark_steps(observed_clip) & ~dark_steps(predicted_clip)
             # a bad frame at step t lifts the smoothed curve at steps t .. t + window - 1
             near_bad = np.convolve(frozen | dark, np.ones(self.window), mode="full")[:steps] > 0
             reports.append(
