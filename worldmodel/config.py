@@ -118,12 +118,21 @@ class ModelConfig:
     proprio_dim: int = 14
     control_fps: float = 10.0  # action rate (WALL-WM trains at 10 fps)
     video_fps: float = 10.0  # frame rate of the clips the VAE encodes (WALL-WM: 10 fps)
+    # Action components predicted relative to the proprio at the event's start (WALL-WM predicts
+    # delta actions; which components is unknown in the paper). Empty: all absolute.
+    relative_action_dims: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cameras > self.video.max_views:
             raise UnknownPresetError(
                 f"config {self.name!r} has {self.cameras} cameras but only "
                 f"{self.video.max_views} camera embeddings (video.max_views)"
+            )
+        bad = [d for d in self.relative_action_dims if not 0 <= d < self.proprio_dim]
+        if bad or len(set(self.relative_action_dims)) != len(self.relative_action_dims):
+            raise UnknownPresetError(
+                f"config {self.name!r}: relative_action_dims {self.relative_action_dims} must be "
+                f"distinct proprio components in [0, {self.proprio_dim})"
             )
         if self.video.in_channels != self.vae.z_dim:
             raise UnknownPresetError(
@@ -185,7 +194,7 @@ class ModelConfig:
                 value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
                 values[key] = section(**value)
             else:
-                values[key] = value
+                values[key] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
 
 
@@ -235,6 +244,9 @@ PRESETS: dict[str, ModelConfig] = {
         image_width=16,
         arms=1,
         proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
+        # Position and yaw relative; roll and pitch are always commanded level and the gripper
+        # command is absolute, so those stay absolute.
+        relative_action_dims=(0, 1, 2, 5),
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -256,6 +268,9 @@ PRESETS: dict[str, ModelConfig] = {
         image_width=64,
         arms=1,
         proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
+        # Position and yaw relative; roll and pitch are always commanded level and the gripper
+        # command is absolute, so those stay absolute.
+        relative_action_dims=(0, 1, 2, 5),
     ),
     "wan22-5b": ModelConfig(name="wan22-5b"),
 }

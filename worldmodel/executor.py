@@ -3,9 +3,10 @@
 One `predict(EventRequest)`: caption -> text embedding (cached per caption), keyframe per camera
 (resized to the model's resolution) -> VAE latent, proprio -> normalised state token, then the
 sampler (asymmetric 1-to-N by default) gives normalised actions and predicted latents per camera;
-actions are un-normalised with the checkpoint's statistics. The latents are then decoded by the
-VAE into frames per camera aligned to control steps, at the camera's resolution, for the
-verifier. Deterministic for a given seed on a given device.
+actions are un-normalised with the checkpoint's statistics and, for the components the config
+predicts relative to the event's start (`relative_action_dims`), added to the observed pose.
+The latents are then decoded by the VAE into frames per camera aligned to control steps, at the
+camera's resolution, for the verifier. Deterministic for a given seed on a given device.
 
 Timings: `time_to_first_action_s` is taken when the actions are ready, before the frame decode
 (a robot can start moving then); `total_s` includes the decode.
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from worldmodel.action_frame import to_absolute
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
@@ -170,7 +172,8 @@ class EventModeExecutor:
         sample = sample_event(self.model, inputs, self.mode, generator)
 
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
-        actions = self.stats.denormalize_actions(actions).astype(np.float32)
+        actions = self.stats.denormalize_actions(actions)
+        actions = to_absolute(actions, observation.proprio, config.relative_action_dims)
         if not np.all(np.isfinite(actions)):
             raise NonFiniteOutputError(
                 f"model {self.name!r} produced non-finite actions for {request.caption!r}; "

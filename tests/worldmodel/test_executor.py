@@ -1,5 +1,7 @@
 """EventModeExecutor: a real EventRequest in, a valid EventPrediction out, from any checkpoint."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,23 @@ def test_same_seed_same_prediction(executor):
     other = executor.predict(_request(seed=5))
     assert np.array_equal(first.actions, again.actions)
     assert not np.allclose(first.actions, other.actions)
+
+
+def test_relative_components_are_added_to_the_observed_pose(executor):
+    request = _request()
+    request.observation.proprio[:] = [0.1, -0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    config = executor.model.config
+    assert config.relative_action_dims == (0, 1, 2, 5)
+    relative = executor.predict(request).actions
+    executor.model.config = dataclasses.replace(config, relative_action_dims=())
+    try:
+        absolute = executor.predict(request).actions
+    finally:
+        executor.model.config = config
+    shift = relative - absolute
+    np.testing.assert_allclose(shift[:, :3], np.tile([0.1, -0.2, 0.3], (10, 1)), atol=1e-5)
+    np.testing.assert_allclose(shift[:, [3, 4, 6]], 0, atol=1e-6)
+    np.testing.assert_allclose(np.abs(shift[:, 5] - 0.6) % (2 * np.pi), 0, atol=1e-5)
 
 
 def test_symmetric_mode_gives_the_same_contract(executor):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from worldmodel.action_frame import to_relative
 from worldmodel.data import lerobot_format as fmt
 from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotation
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
@@ -48,6 +49,9 @@ class EventLoaderConfig:
     # Frames are resized to (height, width) when an episode is loaded (the model's resolution),
     # which also bounds the memory of the decoded-episode cache; None keeps the stored size.
     image_size: tuple[int, int] | None = None
+    # Action components given relative to the proprio at the sample's first step (the model
+    # config's relative_action_dims); their statistics are those of the relative values.
+    relative_action_dims: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.level_weights) - set(CAPTION_LEVELS)
@@ -134,8 +138,6 @@ class EventDataset:
     def __init__(self, reader: DatasetReader, config: EventLoaderConfig | None = None) -> None:
         self.reader = reader
         self.config = config or EventLoaderConfig()
-        self.state_norm = Normalizer.from_stats(reader.stats[fmt.STATE_KEY])
-        self.action_norm = Normalizer.from_stats(reader.stats[fmt.ACTION_KEY])
         self._episodes: dict[int, LoadedEpisode] = {}
         # (position of the episode in the reader, annotation) for every usable event
         self.events: list[tuple[int, EventAnnotation]] = [
@@ -148,6 +150,11 @@ class EventDataset:
             raise ContractError(
                 f"dataset {reader.root} has no events of >= {self.config.min_length} steps"
             )
+        self.state_norm = Normalizer.from_stats(reader.stats[fmt.STATE_KEY])
+        if self.config.relative_action_dims:
+            self.action_norm = Normalizer.from_stats(self._relative_action_stats())
+        else:
+            self.action_norm = Normalizer.from_stats(reader.stats[fmt.ACTION_KEY])
         levels = [event.level for _, event in self.events]
         weights = {level: self.config.level_weights.get(level, 0.0) for level in CAPTION_LEVELS}
         self.by_level = {
@@ -162,6 +169,23 @@ class EventDataset:
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def _relative_actions(self, proprio: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """An event's actions in the model's frame; proprio[0] is the pose at its start."""
+        return to_relative(actions, proprio[0], self.config.relative_action_dims)
+
+    def _relative_action_stats(self) -> dict[str, np.ndarray]:
+        """Mean and std of every usable event's actions relative to its start (no video read)."""
+        low_dim: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        parts = []
+        for position, event in self.events:
+            if position not in low_dim:
+                low_dim[position] = self.reader.load_low_dim(position)
+            proprio, actions = low_dim[position]
+            window = slice(event.start, event.end)
+            parts.append(self._relative_actions(proprio[window], actions[window]))
+        values = np.concatenate(parts)
+        return {"mean": values.mean(0), "std": values.std(0)}
 
     def episode(self, position: int) -> LoadedEpisode:
         if position not in self._episodes:
@@ -204,7 +228,9 @@ class EventDataset:
             keyframes={name: clip[start] for name, clip in episode.frames.items()},
             proprio=self.state_norm.normalize(episode.proprio[start]),
             clip={name: clip[clip_steps] for name, clip in episode.frames.items()},
-            actions=self.action_norm.normalize(episode.actions[steps]),
+            actions=self.action_norm.normalize(
+                self._relative_actions(episode.proprio[[start]], episode.actions[steps])
+            ),
             episode_index=episode.index,
             start=start,
             end=end,
@@ -213,7 +239,10 @@ class EventDataset:
     def event_actions(self, index: int) -> np.ndarray:
         """The normalised actions of an event, uncropped and unpruned (for clustering)."""
         position, event = self.events[index]
-        return self.action_norm.normalize(self.episode(position).actions[event.start : event.end])
+        episode = self.episode(position)
+        window = slice(event.start, event.end)
+        relative = self._relative_actions(episode.proprio[window], episode.actions[window])
+        return self.action_norm.normalize(relative)
 
     def event_caption(self, index: int) -> str:
         return self.events[index][1].caption

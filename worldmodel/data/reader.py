@@ -140,8 +140,8 @@ class DatasetReader:
             )
         return tuple(specs)
 
-    def load(self, position: int) -> LoadedEpisode:
-        """Decode episode number `position` (0-based) and check it; raises DatasetError."""
+    def load_low_dim(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """(proprio (T, P), actions (T, A)) of episode number `position`, checked; no video."""
         row = self.episodes[position]
         index = int(row["episode_index"])
         where = f"episode {index} of {self.root}"
@@ -168,6 +168,15 @@ class DatasetReader:
             if not np.all(np.isfinite(values)):
                 step = int(np.argwhere(~np.isfinite(values))[0][0])
                 raise DatasetError(f"{where}: field {key!r} has NaN or infinity at frame {step}")
+        return proprio, actions
+
+    def load(self, position: int) -> LoadedEpisode:
+        """Decode episode number `position` (0-based) and check it; raises DatasetError."""
+        row = self.episodes[position]
+        index = int(row["episode_index"])
+        where = f"episode {index} of {self.root}"
+        proprio, actions = self.load_low_dim(position)
+        length = len(actions)
         frames: dict[str, np.ndarray] = {}
         for camera in self.camera_names:
             key = fmt.video_key(camera)

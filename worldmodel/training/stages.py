@@ -14,6 +14,7 @@ normalization.json with the dataset's statistics + vae/), rewritten after every 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         max_length=min(settings.max_event_steps, config.action.max_steps),
         crop_stride=settings.crop_stride,
         image_size=(config.image_height, config.image_width),
+        relative_action_dims=config.relative_action_dims,
     )
     dataset = EventDataset(DatasetReader(root), loader)
     if len(dataset.reader.camera_names) != config.cameras:
@@ -226,6 +228,11 @@ def train_towers(
         if not (export / "video_tower.safetensors").exists():
             raise ContractError(f"{export} has no video tower: run the video stage first")
         model, _ = load_checkpoint(export, context.device)
+        # The action representation is the action stage's to choose: the video tower does not
+        # depend on it, so a video stage exported before the preset changed it is still usable.
+        model.config = dataclasses.replace(
+            model.config, relative_action_dims=config.relative_action_dims
+        )
         model.train()
         model.video.requires_grad_(False)  # action pretraining with the video tower frozen
     else:

@@ -52,6 +52,25 @@ def test_normalised_actions_have_unit_scale(dataset):
     np.testing.assert_allclose(actions.std(0), 1, atol=1e-3)
 
 
+def test_relative_actions_are_taken_from_the_window_start(dataset):
+    dims = (0, 1, 2, 5)
+    config = EventLoaderConfig(
+        level_weights={"action": 1.0}, prune_static=False, relative_action_dims=dims
+    )
+    events = EventDataset(dataset, config)
+    index = next(i for i, (_, e) in enumerate(events.events) if e.caption.startswith("place"))
+    sample = events.sample(index, np.random.default_rng(0))
+    episode = dataset.load(0)
+    relative = events.action_norm.unnormalize(sample.actions)
+    expected = episode.actions[10:20].copy()
+    expected[:, dims] -= episode.proprio[10, dims]
+    np.testing.assert_allclose(relative, expected, atol=1e-5)
+    # The statistics are those of the relative values: every event's actions have unit scale.
+    actions = np.concatenate([events.event_actions(i) for i in range(len(events))])
+    np.testing.assert_allclose(actions.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(actions.std(0), 1, atol=1e-3)
+
+
 def test_levels_are_drawn_by_weight(dataset):
     events = EventDataset(dataset, EventLoaderConfig(level_weights={"task": 0.25, "action": 0.75}))
     rng = np.random.default_rng(0)

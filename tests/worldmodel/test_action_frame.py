@@ -1,0 +1,35 @@
+"""Relative actions: pose components taken from the event's start pose, angles wrapped."""
+
+import numpy as np
+import pytest
+
+from worldmodel.action_frame import is_angle, to_absolute, to_relative, wrap_angle
+
+DIMS = (0, 1, 2, 5)  # the tiny preset's: position and yaw
+
+
+def test_round_trip_restores_absolute_actions():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(-1, 1, 7).astype(np.float32)
+    actions = rng.uniform(-1, 1, (5, 7)).astype(np.float32)
+    relative = to_relative(actions, start, DIMS)
+    np.testing.assert_allclose(relative[:, :3], actions[:, :3] - start[:3], atol=1e-6)
+    np.testing.assert_array_equal(relative[:, [3, 4, 6]], actions[:, [3, 4, 6]])  # absolute dims
+    np.testing.assert_allclose(to_absolute(relative, start, DIMS), actions, atol=1e-6)
+
+
+def test_yaw_across_pi_is_a_small_turn_not_a_full_one():
+    start = np.zeros(7, np.float32)
+    start[5] = 3.1
+    actions = np.zeros((1, 7), np.float32)
+    actions[0, 5] = -3.1
+    relative = to_relative(actions, start, DIMS)
+    assert relative[0, 5] == pytest.approx(2 * np.pi - 6.2, abs=1e-6)  # +0.083 rad, the short way
+    assert to_absolute(relative, start, DIMS)[0, 5] == pytest.approx(-3.1, abs=1e-6)
+
+
+def test_angle_components_of_every_arm():
+    assert [d for d in range(14) if is_angle(d)] == [3, 4, 5, 10, 11, 12]
+    np.testing.assert_allclose(
+        wrap_angle(np.array([np.pi, -np.pi, 3 * np.pi / 2])), [np.pi, np.pi, -np.pi / 2]
+    )
