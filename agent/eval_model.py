@@ -11,6 +11,14 @@ executor predicts T actions from the live observation and they are executed.
 - Whole-task mode: the model's events are chained, no restoring; success is the task's own test.
 - Fault mode: single events with an injected fault (push, slip, camera freeze), to show how far
   predicted frames diverge from observed ones when the world does not do what was predicted.
+- Chunk mode (`chunk`): the executor is run as a fixed-chunk policy, the paper's baseline: it is
+  given the task instruction instead of the event caption and predicts `chunk` steps at a time,
+  observing again after each chunk, until the event's T steps are done.
+
+Open-loop action error: the mean xyz distance between the first prediction's actions and the
+expert's, from the same start. For an event model the first prediction covers the whole event;
+`prefix_error_m` compares every model over the first PREFIX_STEPS steps only, which a fixed-chunk
+model's first prediction covers too.
 
 An event succeeds when its end state matches the expert rollout's: the gripper within
 `tolerance_m` of where the expert's ended, the same object held (or none), and the event's object
@@ -47,6 +55,7 @@ HELD_OUT_PARAPHRASES: dict[str, str] = {
     "regrasp": "grab {object} again",
 }
 FAULTS = ("external_push", "grasp_slip", "camera_freeze")
+PREFIX_STEPS = 8  # steps over which event and fixed-chunk models are compared open loop
 
 
 def paraphrase_caption(step: PlanStep) -> str:
@@ -64,6 +73,7 @@ class EventOutcome:
     skill: str
     success: bool
     action_error_m: float  # mean xyz distance of predicted vs expert actions (open loop)
+    prefix_error_m: float  # the same over the first PREFIX_STEPS steps
     psnr: dict[str, float]  # camera -> mean over the event's steps
     ssim: dict[str, float]
     fault: bool = False  # a fault fired during the event
@@ -92,6 +102,7 @@ class EventRunner:
         fault: str | None = None,
         paraphrase: bool = False,
         tolerance_m: float = 0.03,
+        chunk: int | None = None,
     ) -> None:
         faults = FaultInjector(FaultConfig(fault)) if fault else None
         self.sim = TabletopSim(SimConfig(width=size, height=size, clip_actions=True), faults=faults)
@@ -99,6 +110,8 @@ class EventRunner:
         self.executor = executor or self.oracle  # None: the oracle itself (the upper bound)
         self.paraphrase = paraphrase
         self.tolerance = tolerance_m
+        self.chunk = chunk
+        self.instruction = ""  # the running task's instruction (the chunk policy's caption)
 
     def close(self) -> None:
         self.oracle.close()
@@ -115,12 +128,31 @@ class EventRunner:
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
         steps = len(expert.actions)
-        request = EventRequest(caption, observation, steps, seed, step.skill, dict(step.arguments))
-        prediction = self.executor.predict(request)  # a learned model reads only the caption
+        if self.chunk:
+            caption = self.instruction
         observed: dict[str, list[np.ndarray]] = defaultdict(list)
-        for action in prediction.actions:
-            for name, image in sim.step(sim.action_space.clip(action)).images.items():
-                observed[name].append(image)
+        predicted_actions: list[np.ndarray] = []
+        predicted_frames: dict[str, list[np.ndarray]] | None = defaultdict(list)
+        first = np.zeros((0, sim.action_space.dim), np.float32)
+        while len(predicted_actions) < steps:
+            frames = min(self.chunk or steps, steps - len(predicted_actions))
+            request = EventRequest(
+                caption, observation, frames, seed, step.skill, dict(step.arguments)
+            )
+            prediction = self.executor.predict(request)  # a learned model reads only the caption
+            actions = prediction.actions[:frames]  # (the oracle answers with its whole routine)
+            for action in actions:
+                observation = sim.step(sim.action_space.clip(action))
+                for name, image in observation.images.items():
+                    observed[name].append(image)
+            predicted_actions.extend(actions)
+            if prediction.frames is None or predicted_frames is None:
+                predicted_frames = None
+            else:
+                for name, clip in prediction.frames.items():
+                    predicted_frames[name].extend(clip[: len(actions)])
+            if not len(first):
+                first = actions  # the open-loop prediction from the event's start
         ee, held, position = _end_state(sim, step)
         success = (
             float(np.linalg.norm(ee - goal[0])) < self.tolerance
@@ -129,12 +161,15 @@ class EventRunner:
         )
         fault = bool(sim.faults and len(sim.faults.log) > fired)
         scores_psnr, scores_ssim = {}, {}
-        if prediction.frames is not None:
-            for name, frames in observed.items():
-                clip = np.stack(frames)
-                scores_psnr[name] = float(psnr(prediction.frames[name], clip).mean())
-                scores_ssim[name] = float(ssim(prediction.frames[name], clip).mean())
-        error = np.linalg.norm(prediction.actions[:, :3] - expert.actions[:, :3], axis=1).mean()
+        if predicted_frames is not None:
+            for name, clip in observed.items():
+                scores_psnr[name] = float(
+                    psnr(np.stack(predicted_frames[name]), np.stack(clip)).mean()
+                )
+                scores_ssim[name] = float(
+                    ssim(np.stack(predicted_frames[name]), np.stack(clip)).mean()
+                )
+        distance = np.linalg.norm(first[:, :3] - expert.actions[: len(first), :3], axis=1)
         if restore:
             sim.set_state(before)
             for action in expert.actions:
@@ -142,7 +177,8 @@ class EventRunner:
         return EventOutcome(
             step.skill,
             success,
-            float(error),
+            float(distance.mean()),
+            float(distance[:PREFIX_STEPS].mean()),
             scores_psnr,
             scores_ssim,
             fault=fault,
@@ -152,6 +188,7 @@ class EventRunner:
     def task(self, task: Task, seed: int, single_events: bool, report: Report) -> bool:
         """Run every event of `task`; whole-task success when not restoring."""
         self.sim.reset(seed)
+        self.instruction = task.instruction
         for _, step in task.plan():
             report.events.append(self.event(step, seed, restore=single_events))
         success = bool(task.success(self.sim))

@@ -23,6 +23,8 @@ def _mean(values: list[float]) -> str:
 
 
 def _tables(report, families: dict[str, list[bool]]) -> dict[str, tuple[list[str], list[list]]]:
+    from agent.eval_model import PREFIX_STEPS
+
     single = [event for event in report.events if not event.chained]
     by_skill = defaultdict(list)
     for event in single:
@@ -34,6 +36,7 @@ def _tables(report, families: dict[str, list[bool]]) -> dict[str, tuple[list[str
             len(events),
             f"{100 * sum(e.success for e in events) / len(events):.0f}%",
             f"{100 * sum(e.action_error_m for e in events) / len(events):.1f}",
+            f"{100 * sum(e.prefix_error_m for e in events) / len(events):.1f}",
         ]
         for skill, events in sorted(by_skill.items())
     ]
@@ -60,7 +63,13 @@ def _tables(report, families: dict[str, list[bool]]) -> dict[str, tuple[list[str
     ]
     return {
         "single-event success per skill": (
-            ["skill", "events", "success", "open-loop xyz error (cm)"],
+            [
+                "skill",
+                "events",
+                "success",
+                "open-loop xyz error (cm)",
+                f"same, first {PREFIX_STEPS} steps (cm)",
+            ],
             skills,
         ),
         "whole-task success per family (expert event sequence, no faults)": (
@@ -94,7 +103,7 @@ def evaluate(args: argparse.Namespace) -> int:
         jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
     for task, seed, paraphrase in jobs:
         console.print(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
-        runner = EventRunner(executor, paraphrase=paraphrase)
+        runner = EventRunner(executor, paraphrase=paraphrase, chunk=args.chunk)
         try:
             runner.task(task, seed, single_events=True, report=report)
             runner.task(task, seed, single_events=False, report=report)
@@ -103,7 +112,7 @@ def evaluate(args: argparse.Namespace) -> int:
     for index, (task, seed, _) in enumerate(jobs[: args.fault_episodes]):
         fault = FAULTS[index % len(FAULTS)]
         console.print(f"{task.name} seed {seed} with fault {fault}")
-        runner = EventRunner(executor, fault=fault)
+        runner = EventRunner(executor, fault=fault, chunk=args.chunk)
         try:
             runner.task(task, seed, single_events=True, report=report)
         finally:
@@ -126,7 +135,8 @@ def evaluate(args: argparse.Namespace) -> int:
             for title, (header, rows) in tables.items()
         )
         record(
-            f"eval-model {folder.name}: {args.episodes} held-out episodes",
+            f"eval-model {folder.name}{f' as {args.chunk}-step chunks' if args.chunk else ''}: "
+            f"{args.episodes} held-out episodes",
             body,
             notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",
         )
@@ -140,5 +150,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds)")
     parser.add_argument("--fault-episodes", type=int, default=3, help="episodes with a fault")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="run the checkpoint as a fixed-chunk policy (a `wallwm train --chunk` baseline): the "
+        "task instruction as caption, STEPS actions per prediction",
+    )
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.set_defaults(func=evaluate)

@@ -3,6 +3,7 @@
 Usage:
     wallwm train --preset tiny --data /work/data/tabletop --out runs/tiny --stage all --steps 2000
     wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
+    wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
 
 Stages: vae, video, action (or all, in that order). Every stage resumes from its
@@ -57,6 +58,7 @@ def train(args: argparse.Namespace) -> int:
             muon=args.optimizer == "muon"
             or (args.optimizer == "auto" and context.device.type == "cuda"),
             vae_frames=args.vae_frames,
+            chunk_steps=args.chunk,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -119,4 +121,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "adamw on CPUs (torch's Muon orthogonalises in bfloat16, slow on CPUs)",
     )
     parser.add_argument("--vae-frames", type=int, default=9, help="frames per VAE clip (1+4k)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="train the fixed-chunk baseline instead of events: STEPS-step windows of whole "
+        "episodes with the task instruction (evaluate it with `wallwm eval-model --chunk STEPS`)",
+    )
     parser.set_defaults(func=train)

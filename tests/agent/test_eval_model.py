@@ -27,3 +27,31 @@ def test_held_out_paraphrases_and_seeds():
     assert all(original != held_out for original, held_out in captions)
     assert captions[3][1] == "carry the red block over to the bowl"
     assert eval_seeds(2) == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
+
+
+class RecordingOracle:
+    """The oracle (which answers with its whole routine); keeps every request it was given."""
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+        self.requests = []
+
+    def predict(self, request):
+        self.requests.append(request)
+        return self.oracle.predict(request)
+
+
+def test_chunk_mode_asks_with_the_instruction_every_chunk_steps():
+    task = get_task("bowl_red_blue")
+    runner = EventRunner(None, size=32, chunk=4)
+    spy = RecordingOracle(runner.oracle)
+    runner.executor = spy
+    report = Report()
+    try:
+        runner.task(task, eval_seeds(1)[0], single_events=True, report=report)
+    finally:
+        runner.close()
+    assert {request.caption for request in spy.requests} == {task.instruction}
+    assert all(request.frames <= 4 for request in spy.requests)
+    assert len(spy.requests) > len(task.plan())  # events longer than 4 steps were split
+    assert all(len(event.psnr) == 3 for event in report.events)

@@ -61,6 +61,10 @@ class StageSettings:
     vae_frames: int = 9  # frames per VAE training clip (1 + 4k)
     kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
     muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
+    # The fixed-chunk baseline (the paper's event-vs-chunk comparison): train on windows of
+    # exactly this many steps cut from whole episodes, captioned with the task instruction,
+    # instead of on events. None: event training.
+    chunk_steps: int | None = None
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -126,6 +130,19 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         image_size=(config.image_height, config.image_width),
         relative_action_dims=config.relative_action_dims,
     )
+    if settings.chunk_steps is not None:
+        # Task-level events span whole episodes: cropping them to exactly chunk_steps gives
+        # fixed chunks that ignore event boundaries, captioned with the task instruction.
+        if not 1 < settings.chunk_steps <= config.action.max_steps:
+            raise ContractError(
+                f"chunk of {settings.chunk_steps} steps; expected 2..{config.action.max_steps}"
+            )
+        loader = dataclasses.replace(
+            loader,
+            level_weights={"task": 1.0},
+            max_length=settings.chunk_steps,
+            min_length=settings.chunk_steps,
+        )
     dataset = EventDataset(DatasetReader(root), loader)
     if len(dataset.reader.camera_names) != config.cameras:
         raise ContractError(
