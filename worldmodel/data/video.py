@@ -24,13 +24,52 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
         container.mux(stream.encode())
 
 
+# BT.601 limited-range YUV -> RGB (what swscale assumes for untagged yuv420p video)
+_YUV_TO_RGB = np.array(
+    [[1.164383, 0.0, 1.596027], [1.164383, -0.391762, -0.812968], [1.164383, 2.017232, 0.0]],
+    np.float32,
+)
+
+
 def read_mp4(path: Path) -> np.ndarray:
-    """Decode every frame of an mp4 as uint8 (T, H, W, 3) RGB."""
+    """Decode every frame of an mp4 as uint8 (T, H, W, 3) RGB.
+
+    Our own files (yuv420p, limited range, even sizes) are converted to RGB in one batched
+    matrix product: PyAV's per-frame swscale conversion costs about 8 ms per 128x128 frame here,
+    five times the decode itself. The result is within 3 levels of swscale's (mean 0.9). Other
+    pixel formats go through PyAV."""
     with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    if not frames:
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        height, width = context.height, context.width
+        fast = (
+            context.pix_fmt == "yuv420p"
+            and context.color_range != 2  # 2 = full ("jpeg") range
+            and height % 2 == 0
+            and width % 2 == 0
+        )
+        if not fast:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+        planes = [frame.to_ndarray() for frame in container.decode(stream)]  # (H * 3 / 2, W)
+    if not planes:
         return np.zeros((0, 0, 0, 3), np.uint8)
-    return np.stack(frames)
+    return _yuv420p_to_rgb(np.stack(planes), height, width)
+
+
+def _yuv420p_to_rgb(planes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H * 3 / 2, W) stacked Y, U, V planes -> uint8 (T, H, W, 3); chroma upsampled 2x2."""
+    import torch
+
+    x = torch.from_numpy(planes)
+    count = x.shape[0]
+    quarter = height // 4
+    y = x[:, :height].float() - 16
+    u = x[:, height : height + quarter].reshape(count, height // 2, width // 2).float() - 128
+    v = x[:, height + quarter :].reshape(count, height // 2, width // 2).float() - 128
+    uv = torch.stack([u, v], -1).repeat_interleave(2, 1).repeat_interleave(2, 2)  # (T, H, W, 2)
+    rgb = torch.cat([y[..., None], uv], -1) @ torch.from_numpy(_YUV_TO_RGB).T
+    return rgb.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
 def count_frames(path: Path) -> int:
