@@ -61,6 +61,9 @@ class RunSpec:
     max_retries: int = 3
     wall_time_s: float = 900.0
     calibration: str | None = None
+    # The divergence measure of an uncalibrated verifier ("ssim" or "latent"); a calibration
+    # file brings its own.
+    measure: str = "ssim"
     skills_dirs: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,9 +175,12 @@ def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
 
 
 def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
+    # A learned executor can encode observations with its VAE (the latent measure needs that).
+    encoder = executor if hasattr(executor, "encode_observed") else None
     if spec.calibration:
-        return Verifier(Thresholds.load(Path(spec.calibration), model=executor.name))
-    return Verifier()
+        thresholds = Thresholds.load(Path(spec.calibration), model=executor.name)
+        return Verifier(thresholds, encoder=encoder)
+    return Verifier(measure=spec.measure, encoder=encoder)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
 from worldmodel.types import EventPrediction, EventRequest
-from worldmodel.vae import VideoVAE
+from worldmodel.vae import VideoVAE, pad_clip
 
 CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings are small
 
@@ -161,12 +161,16 @@ class EventModeExecutor:
         names = observation.camera_names
         size = (config.image_height, config.image_width)
         images = np.stack([resize_frames(observation.images[n], *size) for n in names])
-        images = images[None, :, None]  # (1, V, 1, H, W, 3) at the model's resolution
-        keyframes = self.vae.encode(images).to(self.dtype)  # (1, V, C, 1, h, w)
+        # The keyframe held still for one VAE chunk: (1, V, 1 + stride, H, W, 3) gives the
+        # keyframe latent and a static chunk's latent (the asymmetric sampler's guess).
+        stride = config.vae.scale_factor_temporal
+        clip = np.repeat(images[None, :, None], 1 + stride, axis=2)
+        encoded = self.vae.encode(clip).to(self.dtype)  # (1, V, C, 2, h, w)
+        keyframes, static = encoded[:, :, :, :1], encoded[:, :, :, 1:2]
         proprio = self.stats.normalize_proprio(observation.proprio)
         state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
         inputs = EventInputs(
-            keyframes, self.caption_embedding(request.caption), state, request.frames
+            keyframes, self.caption_embedding(request.caption), state, request.frames, static
         )
         generator = torch.Generator(self.device).manual_seed(request.seed)
         sample = sample_event(self.model, inputs, self.mode, generator)
@@ -199,6 +203,29 @@ class EventModeExecutor:
             latents=per_camera,
             latent_index=index,
         )
+
+    def encode_observed(
+        self, keyframes: dict[str, np.ndarray], observed: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The latents of what the cameras recorded, aligned with a prediction's latents.
+
+        `keyframes[c]` is camera c's (H, W, 3) image at the event's start and `observed[c]` its
+        (T, H, W, 3) images after each action. Like the prediction, the clip is the keyframe
+        followed by the observed steps (the last repeated to fill the VAE's 1 + stride x k
+        frames), at the model's resolution; the result is (F, C, h, w) per camera, so the
+        verifier compares latents without decoding anything."""
+        config = self.model.config
+        size = (config.image_height, config.image_width)
+        names = list(observed)
+        stride = config.vae.scale_factor_temporal
+        clips = []
+        for name in names:
+            clip = np.concatenate([keyframes[name][None], observed[name]])
+            clips.append(pad_clip(resize_frames(clip, *size), stride))
+        latents = self.vae.encode(np.stack(clips)[None])[0].float().cpu().numpy()  # (V, C, F, ..)
+        return {
+            n: np.ascontiguousarray(latents[v].transpose(1, 0, 2, 3)) for v, n in enumerate(names)
+        }
 
     def decode_frames(self, latents: torch.Tensor, request: EventRequest) -> dict[str, np.ndarray]:
         """Predicted frames per camera, one per control step, at the cameras' resolution.

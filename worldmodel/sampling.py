@@ -7,11 +7,15 @@ Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
   tower runs at every step and the action tower reads that step's block features.
 - Asymmetric 1-to-N: the video tower runs once, at the anchor noise level (step 45 of a 50-step
   schedule with shift 5, sigma ~0.36). The clean future is unknown at inference, so the future
-  frames are the keyframe latent repeated (a static-world guess) noised to the anchor level: the
-  input then has exactly the anchor noise level the tower was trained on (our reading; the paper
-  does not say what the future frames hold). The action keys/values of the video tokens are
-  computed once from that forward and reused by every action step. The predicted latents are the
-  tower's one-step clean estimate x0 = x_t - sigma v.
+  frames are a static-world guess noised to the anchor level: the input then has exactly the
+  anchor noise level the tower was trained on (our reading; the paper does not say what the
+  future frames hold). The guess is the latent of the keyframe held still for one VAE chunk
+  (`EventInputs.static`), not the keyframe latent itself: the Wan VAE encodes the first frame of a
+  clip differently from later chunks, and a first-frame latent in a later frame's place is far
+  outside what the tower was trained on (mean squared distance ~1.9 in normalised latents).
+  The action keys/values of the video tokens are computed once from that forward and reused by
+  every action step. The predicted latents are the tower's one-step clean estimate
+  x0 = x_t - sigma v.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class EventInputs:
     text: torch.Tensor  # (B, L, text_dim)
     state: torch.Tensor  # (B, P)
     steps: int  # segment length T in control steps
+    # (B, V, C, 1, h, w): the latent of a chunk in which the keyframe is held still, the
+    # asymmetric sampler's static-world guess; None: the keyframe latent stands in.
+    static: torch.Tensor | None = None
 
 
 @dataclass
@@ -85,7 +92,8 @@ def sample_asymmetric(
     sigma = anchor_sigma(flow)
 
     # 1. The single video forward at the anchor noise level
-    static = keyframes.expand(-1, -1, -1, frames, -1, -1)  # (B, V, C, F, h, w)
+    guess = keyframes if inputs.static is None else inputs.static
+    static = guess.expand(-1, -1, -1, frames, -1, -1).clone()  # (B, V, C, F, h, w)
     noise = torch.randn(static.shape, generator=generator, device=device, dtype=dtype)
     latents = (1 - sigma) * static + sigma * noise
     latents[:, :, :, :1] = keyframes

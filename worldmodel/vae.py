@@ -7,6 +7,7 @@ Wan2.2 VAE weights bring their own statistics in their config.json (`VideoVAE.fr
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,15 @@ def build_vae(config: VAEConfig) -> AutoencoderKLWan:
         latents_mean=[0.0] * config.z_dim,
         latents_std=[1.0] * config.z_dim,
     )
+
+
+def pad_clip(clip: np.ndarray, stride: int) -> np.ndarray:
+    """Repeat the last frame so a (T + 1, ...) clip has 1 + stride * k frames (the VAE's need)."""
+    steps = len(clip) - 1
+    frames = 1 + stride * max(1, math.ceil(steps / stride))
+    if frames == len(clip):
+        return clip
+    return np.concatenate([clip, np.repeat(clip[-1:], frames - len(clip), axis=0)])
 
 
 class VideoVAE:

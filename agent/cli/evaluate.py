@@ -2,6 +2,7 @@
 
 Usage:
     wallwm calibrate --tasks bowl_red_blue,drawer_red --seeds 0-9 --alpha 0.05
+    wallwm calibrate --executor tiny --measure latent --out runs/calibration-latent
     wallwm eval --tasks bowl_red_blue,stack_three --faults none,grasp_slip,missed_grasp \\
         --seeds 0-4 --calibration runs/calibration/simulator-oracle.json --out runs/eval-slip
     wallwm eval ... --out runs/eval-slip      # again: finished cases are kept, the rest resume
@@ -90,7 +91,11 @@ def calibrate(args: argparse.Namespace) -> int:
     from agent.verify.calibration import ScoreSample, fit_thresholds
 
     base = RunSpec(
-        instruction="", executor=args.executor, planner="embedded", resolution=args.resolution
+        instruction="",
+        executor=args.executor,
+        planner="embedded",
+        resolution=args.resolution,
+        measure=args.measure,
     )
     out = Path(args.out)
     study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
@@ -107,7 +112,7 @@ def calibrate(args: argparse.Namespace) -> int:
                     )
                 )
     thresholds = fit_thresholds(
-        samples, model=model or args.executor, measure="ssim", alpha=args.alpha, window=3
+        samples, model=model or args.executor, measure=args.measure, alpha=args.alpha, window=3
     )
     path = Path(args.save or out / f"{thresholds.model}.json")
     thresholds.save(path)
@@ -160,6 +165,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default="runs/calibration", help="where the nominal episodes go"
     )
     calibrate_parser.add_argument("--save", help="thresholds file (default OUT/<model>.json)")
+    calibrate_parser.add_argument(
+        "--measure",
+        choices=["ssim", "latent"],
+        default="ssim",
+        help="divergence measure: ssim (predicted vs observed frames) or latent (observed frames "
+        "encoded by the model's VAE vs predicted latents; needs a learned executor)",
+    )
     calibrate_parser.set_defaults(func=calibrate)
     eval_parser = subparsers.add_parser(
         "eval",

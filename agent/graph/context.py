@@ -60,6 +60,11 @@ class Execution:
     observed: dict[str, np.ndarray]  # camera -> uint8 (T', H, W, 3), T' <= T
     actions: np.ndarray  # float32 (T', A): what was sent to the robot
     predicted_actions: np.ndarray  # float32 (T, A)
+    # For the latent measure: the images the event started from, the predicted latents and the
+    # latent frame of each step (empty when the executor predicts frames only).
+    keyframes: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (H, W, 3)
+    latents: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (F, C, h, w)
+    latent_index: np.ndarray | None = None  # int (T,)
 
 
 @dataclass

@@ -144,6 +144,9 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         observed={name: np.stack(images) for name, images in observed.items()},
         actions=actions,
         predicted_actions=prediction.actions,
+        keyframes=dict(request.observation.images),
+        latents=dict(prediction.latents or {}),
+        latent_index=prediction.latent_index,
     )
     context.workspace.executions[key] = execution
     context.store.save_execution(key, _execution_arrays(execution))
@@ -183,7 +186,15 @@ def _execution_arrays(execution: Execution) -> dict[str, np.ndarray]:
     arrays = {"actions": execution.actions, "predicted_actions": execution.predicted_actions}
     arrays.update({f"predicted/{c}": clip for c, clip in execution.predicted.items()})
     arrays.update({f"observed/{c}": clip for c, clip in execution.observed.items()})
+    arrays.update({f"keyframe/{c}": image for c, image in execution.keyframes.items()})
+    arrays.update({f"latent/{c}": latent for c, latent in execution.latents.items()})
+    if execution.latent_index is not None:
+        arrays["latent_index"] = execution.latent_index
     return arrays
+
+
+def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{prefix}/")}
 
 
 def _load_execution(context: AgentContext, key: str, skill: str) -> Execution:
@@ -194,10 +205,13 @@ def _load_execution(context: AgentContext, key: str, skill: str) -> Execution:
     return Execution(
         key=key,
         skill=skill,
-        predicted={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("predicted/")},
-        observed={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("observed/")},
+        predicted=_prefixed(arrays, "predicted"),
+        observed=_prefixed(arrays, "observed"),
         actions=arrays["actions"],
         predicted_actions=arrays["predicted_actions"],
+        keyframes=_prefixed(arrays, "keyframe"),
+        latents=_prefixed(arrays, "latent"),
+        latent_index=arrays.get("latent_index"),
     )
 
 
@@ -214,9 +228,13 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         model=pending["model"],
         time_to_first_action_s=0.0,
         total_s=0.0,
-        frames=execution.predicted,
+        frames=execution.predicted or None,
+        latents=execution.latents or None,
+        latent_index=execution.latent_index,
     )
-    verdict = context.verifier.verify(event.skill, prediction, execution.observed)
+    verdict = context.verifier.verify(
+        event.skill, prediction, execution.observed, execution.keyframes
+    )
     worst = max(verdict.cameras, key=lambda report: report.score - report.threshold)
     # Only cameras that froze or went dark diverged: the world is fine, a camera is not. No
     # regrasp can fix a camera, so the event counts as done; the fault stays in the record.

@@ -2,20 +2,33 @@
 
 For each camera it scores every control step of the event (predicted vs observed), smooths the
 score over a short trailing window so one noisy frame does not trigger, and compares the peak
-with the calibrated threshold of (skill, camera). Per-camera results let a frozen or blacked-out
-camera be told apart from a failed grasp: a camera fault shows on one camera whose frames stop
-changing or go dark; a physical failure shows on the cameras that see the object.
+with the calibrated threshold of (skill, camera). Two measures: "ssim" (1 - SSIM of predicted
+and observed frames) and "latent" (the observed clip encoded by the world model's VAE against
+the predicted latents: nothing is decoded, so it works with an executor that skips the decode).
+Per-camera results let a frozen or blacked-out camera be told apart from a failed grasp: a camera
+fault shows on one camera whose frames stop changing or go dark; a physical failure shows on the
+cameras that see the object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from agent.verify.calibration import Thresholds
-from agent.verify.measures import dark_steps, frozen_steps, moving_average, psnr, ssim
+from agent.verify.calibration import CalibrationError, Thresholds
+from agent.verify.measures import (
+    dark_steps,
+    frozen_steps,
+    latent_divergence,
+    moving_average,
+    psnr,
+    ssim,
+)
 from worldmodel.types import EventPrediction
+
+MEASURES = ("ssim", "latent")
 
 # Used only when no calibration exists (the verifier then says it is uncalibrated).
 UNCALIBRATED_THRESHOLD = 0.5
@@ -37,11 +50,11 @@ class CameraReport:
     """One camera's verdict over one event (small and JSON-friendly)."""
 
     camera: str
-    score: float  # peak smoothed divergence (1 - SSIM)
+    score: float  # peak smoothed divergence (1 - SSIM, or the latent measure)
     threshold: float
     diverged: bool
     first_step: int | None  # first step whose smoothed divergence exceeded the threshold
-    mean_ssim: float
+    mean_ssim: float  # NaN when the prediction has no frames (latent measure, no decode)
     mean_psnr: float
     frozen_fraction: float
     dark_fraction: float
@@ -78,34 +91,96 @@ class Verdict:
         )
 
 
-class Verifier:
-    """Compares an EventPrediction with the frames the cameras actually recorded."""
+class LatentEncoder(Protocol):
+    """Encodes what the cameras recorded the way the world model's VAE encodes its predictions
+    (EventModeExecutor.encode_observed)."""
 
-    def __init__(self, thresholds: Thresholds | None = None, window: int = 3) -> None:
+    def encode_observed(
+        self, keyframes: dict[str, np.ndarray], observed: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]: ...
+
+
+class Verifier:
+    """Compares an EventPrediction with what the cameras actually recorded."""
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        window: int = 3,
+        measure: str = "ssim",
+        encoder: LatentEncoder | None = None,
+    ) -> None:
         self.thresholds = thresholds
         self.window = thresholds.window if thresholds else window
+        self.measure = thresholds.measure if thresholds else measure
+        if self.measure not in MEASURES:
+            raise CalibrationError(f"unknown divergence measure {self.measure!r}; use {MEASURES}")
+        if self.measure == "latent" and encoder is None:
+            raise CalibrationError(
+                "the latent measure needs the world model's VAE: use a learned executor "
+                "(the simulator oracle predicts frames, not latents), or the ssim measure"
+            )
+        self.encoder = encoder
 
     @property
     def calibrated(self) -> bool:
         return self.thresholds is not None
 
-    def verify(
-        self, skill: str, prediction: EventPrediction, observed: dict[str, np.ndarray]
-    ) -> Verdict:
-        """Score the executed steps (observed may be shorter than predicted if stopped early)."""
-        if prediction.frames is None:
+    def _curves(
+        self,
+        prediction: EventPrediction,
+        observed: dict[str, np.ndarray],
+        keyframes: dict[str, np.ndarray] | None,
+    ) -> dict[str, np.ndarray]:
+        """camera -> raw divergence per executed step."""
+        if self.measure == "ssim":
+            if prediction.frames is None:
+                raise ValueError(
+                    f"model {prediction.model!r} returned latents only; the ssim measure needs "
+                    "predicted frames (decode them or calibrate with --measure latent)"
+                )
+            curves = {}
+            for camera, frames in observed.items():
+                steps = min(len(frames), len(prediction.frames[camera]))
+                curves[camera] = 1.0 - ssim(prediction.frames[camera][:steps], frames[:steps])
+            return curves
+        if prediction.latents is None or prediction.latent_index is None or keyframes is None:
             raise ValueError(
-                f"model {prediction.model!r} returned latents only; pixel verification needs "
-                "predicted frames (decode them or use the latent measure)"
+                f"the latent measure needs predicted latents (model {prediction.model!r} gave "
+                f"{'none' if prediction.latents is None else 'no step alignment'}) and the "
+                "event's keyframes"
             )
+        assert self.encoder is not None  # checked in __init__
+        encoded = self.encoder.encode_observed(keyframes, observed)
+        return {
+            camera: latent_divergence(
+                prediction.latents[camera], encoded[camera], prediction.latent_index[: len(clip)]
+            )
+            for camera, clip in observed.items()
+        }
+
+    def verify(
+        self,
+        skill: str,
+        prediction: EventPrediction,
+        observed: dict[str, np.ndarray],
+        keyframes: dict[str, np.ndarray] | None = None,
+    ) -> Verdict:
+        """Score the executed steps (observed may be shorter than predicted if stopped early).
+
+        `keyframes` (camera -> the image at the event's start) is needed by the latent measure."""
+        predicted_frames = prediction.frames or {}
+        for camera in observed:
+            if camera not in predicted_frames and camera not in (prediction.latents or {}):
+                raise ValueError(f"camera {camera!r} was observed but not predicted")
+        raw = self._curves(prediction, observed, keyframes)
         reports, curves = [], {}
         for camera, frames in observed.items():
-            if camera not in prediction.frames:
-                raise ValueError(f"camera {camera!r} was observed but not predicted")
-            steps = min(len(frames), len(prediction.frames[camera]))
-            predicted_clip, observed_clip = prediction.frames[camera][:steps], frames[:steps]
-            similarity = ssim(predicted_clip, observed_clip)  # (T,)
-            curve = moving_average(1.0 - similarity, self.window)
+            divergence = raw[camera]
+            steps = len(divergence)
+            observed_clip = frames[:steps]
+            predicted_clip = predicted_frames.get(camera)
+            curve = moving_average(divergence, self.window)
             threshold = (
                 self.thresholds.threshold(skill, camera)
                 if self.thresholds
@@ -114,10 +189,22 @@ class Verifier:
             above = np.flatnonzero(curve > threshold)
             # A camera fault is the camera standing still or going dark where the prediction did
             # not: a scene that is really static is not a frozen camera.
-            frozen = frozen_steps(observed_clip) & ~frozen_steps(predicted_clip)
-            dark = dark_steps(observed_clip) & ~dark_steps(predicted_clip)
+            frozen = frozen_steps(observed_clip)
+            dark = dark_steps(observed_clip)
+            if predicted_clip is not None:
+                predicted_clip = predicted_clip[:steps]
+                frozen &= ~frozen_steps(predicted_clip)
+                dark &= ~dark_steps(predicted_clip)
             # a bad frame at step t lifts the smoothed curve at steps t .. t + window - 1
             near_bad = np.convolve(frozen | dark, np.ones(self.window), mode="full")[:steps] > 0
+            if self.measure == "ssim":  # the curve is 1 - SSIM already
+                mean_ssim = float(1.0 - divergence.mean())
+                mean_psnr = float(psnr(predicted_clip, observed_clip).mean())
+            elif predicted_clip is not None:
+                mean_ssim = float(ssim(predicted_clip, observed_clip).mean())
+                mean_psnr = float(psnr(predicted_clip, observed_clip).mean())
+            else:
+                mean_ssim = mean_psnr = float("nan")
             reports.append(
                 CameraReport(
                     camera=camera,
@@ -125,8 +212,8 @@ class Verifier:
                     threshold=float(threshold),
                     diverged=bool(len(above)),
                     first_step=int(above[0]) if len(above) else None,
-                    mean_ssim=float(similarity.mean()),
-                    mean_psnr=float(psnr(predicted_clip, observed_clip).mean()),
+                    mean_ssim=mean_ssim,
+                    mean_psnr=mean_psnr,
                     frozen_fraction=float(frozen.mean()),
                     dark_fraction=float(dark.mean()),
                     explained_by_camera=float(near_bad[above].mean()) if len(above) else 0.0,

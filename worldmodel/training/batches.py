@@ -10,7 +10,6 @@ latents by repeating their last frame.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ from worldmodel.data.balance import BalancedSampler
 from worldmodel.data.events import EventDataset, EventSample
 from worldmodel.flow import TrainingBatch
 from worldmodel.text import TextEncoder
-from worldmodel.vae import VideoVAE
+from worldmodel.vae import VideoVAE, pad_clip
 
 
 class CaptionBank:
@@ -42,15 +41,6 @@ class CaptionBank:
     def mean_embeddings(self, captions: list[str]) -> np.ndarray:
         """(N, D) one vector per caption (mean over tokens), for clustering."""
         return torch.stack([self[c].mean(0) for c in captions]).numpy()
-
-
-def pad_clip(clip: np.ndarray, stride: int) -> np.ndarray:
-    """Repeat the last frame so a (T + 1, ...) clip has 1 + stride * k frames (the VAE's need)."""
-    steps = len(clip) - 1
-    frames = 1 + stride * max(1, math.ceil(steps / stride))
-    if frames == len(clip):
-        return clip
-    return np.concatenate([clip, np.repeat(clip[-1:], frames - len(clip), axis=0)])
 
 
 @dataclass
