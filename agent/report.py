@@ -15,8 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from agent.cli.replay import write_video
 from agent.episode import EpisodeStore
+from agent.episode_video import write_video
 from agent.evaluation import event_step_ranges, summarize
 
 

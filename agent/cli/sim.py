@@ -52,7 +52,8 @@ def run_task(args: argparse.Namespace) -> int:
     from agent.envs.tabletop.faults import FaultConfig, FaultInjector
     from agent.envs.tabletop.sim import SimConfig, TabletopSim
     from agent.envs.tabletop.tasks import get_task
-    from agent.envs.tabletop.video import tile, write_mp4
+    from agent.envs.tabletop.video import tile
+    from worldmodel.data.video import write_mp4
 
     task = get_task(args.task)
     faults = FaultInjector(FaultConfig(args.fault)) if args.fault else None

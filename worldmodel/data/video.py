@@ -9,10 +9,16 @@ import av
 import numpy as np
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
-    """Encode uint8 (T, H, W, 3) frames; H and W must be even (yuv420p)."""
+def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 18) -> Path:
+    """Encode uint8 (T, H, W, 3) frames as H.264; an odd H or W loses its last row or column
+    (yuv420p needs even sizes)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames have shape {frames.shape} {frames.dtype}; expected (T, H, W, 3)")
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _, height, width, _ = frames.shape
+    height, width = frames.shape[1] - frames.shape[1] % 2, frames.shape[2] - frames.shape[2] % 2
+    frames = frames[:, :height, :width]
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height = width, height
@@ -22,6 +28,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
 
 
 # BT.601 limited-range YUV -> RGB (what swscale assumes for untagged yuv420p video)

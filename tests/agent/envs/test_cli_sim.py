@@ -3,7 +3,7 @@
 import json
 
 from agent.cli.main import main
-from agent.envs.tabletop.video import read_mp4
+from worldmodel.data.video import read_mp4
 
 
 def test_list(capsys):
