@@ -92,7 +92,10 @@ class EventModeExecutor:
             vae = VideoVAE(vae_model)
         vae.vae.to(target)  # the VAE stays float32: it runs once per event
         text = build_text_encoder(model.config.text, target)
-        return cls(model, stats, vae, text, mode, name=f"wallwm-{Path(folder).name}")
+        folder = Path(folder).resolve()
+        # A training run's checkpoint is RUN/export: the run's name says which model it is.
+        name = folder.parent.name if folder.name == "export" else folder.name
+        return cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
 
     @classmethod
     def from_preset(

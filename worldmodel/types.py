@@ -139,8 +139,12 @@ class ActionSpace:
     def component_names(self) -> tuple[str, ...]:
         return tuple(f"arm{a}.{c}" for a in range(self.arms) for c in ARM_COMPONENTS)
 
-    def check(self, action: np.ndarray) -> np.ndarray:
-        """Return `action` (or a trajectory (T, dim)) as float32; raise naming the first fault."""
+    def check(self, action: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+        """Return `action` (or a trajectory (T, dim)) as float32; raise naming the first fault.
+
+        `tolerance` (a fraction of each component's range) lets a value overshoot its bound by
+        that much and be clipped to it: a learned model's gripper command of -0.005 is a
+        regression's imprecision, not a fault; -0.5 still is."""
         array = np.asarray(action, dtype=np.float32)
         if array.ndim not in (1, 2) or array.shape[-1] != self.dim:
             raise ActionShapeError(
@@ -148,7 +152,8 @@ class ActionSpace:
                 f"= 7 per arm x {self.arms} arm(s)"
             )
         _require_finite("action", array)
-        outside = (array < self.low) | (array > self.high)
+        margin = tolerance * (self.high - self.low)
+        outside = (array < self.low - margin) | (array > self.high + margin)
         if np.any(outside):
             where = np.argwhere(outside)[0]
             column = int(where[-1])
@@ -156,8 +161,9 @@ class ActionSpace:
             raise ActionOutOfBoundsError(
                 f"action {self.component_names[column]}{step} = {float(array[tuple(where)]):.4g} "
                 f"is outside [{self.low[column]:.4g}, {self.high[column]:.4g}]"
+                + (f" by more than {tolerance:.0%} of its range" if tolerance else "")
             )
-        return array
+        return np.clip(array, self.low, self.high) if tolerance else array
 
     def clip(self, action: np.ndarray) -> np.ndarray:
         """Clip a finite action into the bounds (for robots configured to clip, not refuse)."""

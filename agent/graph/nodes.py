@@ -49,6 +49,11 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     return {"elapsed_s": elapsed, "status": "running", "stop_reason": stop_reason}
 
 
+# A predicted action may overshoot a bound by this fraction of the component's range and is then
+# clipped to it (a learned model's imprecision); beyond it the event is refused.
+ACTION_TOLERANCE = 0.05
+
+
 # ---- plan ---------------------------------------------------------------------------------------
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """The next event: from the recovery queue if it holds one, else from the planner."""
@@ -115,7 +120,8 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         caption=event.next_event,
         observation=observation,
         frames=event.frames,
-        seed=context.seed * 100_003 + len(state.get("executions", [])),
+        # a fresh seed for every attempt: a retry of a refused event must not repeat it exactly
+        seed=context.seed * 100_003 + len(state.get("history", [])),
         skill=event.skill,
         arguments=event.arguments,
     )
@@ -123,7 +129,7 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     started = time.perf_counter()
     try:
         prediction = context.executor.predict(request)
-        actions = context.robot.action_space.check(prediction.actions)
+        actions = context.robot.action_space.check(prediction.actions, ACTION_TOLERANCE)
     except WallwmError as exc:
         # Refused before anything moved (an object the executor does not know, an action out of
         # bounds, a non-finite prediction): a failed event, handled like any other failure.

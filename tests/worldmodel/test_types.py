@@ -139,6 +139,15 @@ def test_trajectory_out_of_bounds_names_the_step():
         SPACE.check(trajectory)
 
 
+def test_a_small_overshoot_is_clipped_within_tolerance_a_large_one_refused():
+    trajectory = np.zeros((3, 14))
+    trajectory[1, 6] = -0.01  # gripper 1% of its range below 0
+    np.testing.assert_array_equal(SPACE.check(trajectory, tolerance=0.02)[1, 6], 0.0)
+    trajectory[2, 6] = -0.05
+    with pytest.raises(ActionOutOfBoundsError, match=r"arm0\.gripper at step 2 .* by more than 2%"):
+        SPACE.check(trajectory, tolerance=0.02)
+
+
 def test_nan_action_and_wrong_width_are_refused():
     with pytest.raises(NonFiniteError):
         SPACE.check(np.full(14, np.nan))
