@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from agent.episode import EpisodeStore
+from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.episode_video import write_video
 from agent.evaluation import event_step_ranges, summarize
 
@@ -86,7 +86,9 @@ def plot_divergence(store: EpisodeStore, fault_steps: list[int], path: Path, tit
         )
     for step in fault_steps:
         curves.axvline(step, color="black", linewidth=0.6)
-    curves.set_ylabel("divergence (1 - SSIM)")
+    measures = {event.record["verdict"].get("measure", "ssim") for event in store.events}
+    names = {"ssim": "1 - SSIM", "latent": "latent squared error"}
+    curves.set_ylabel(f"divergence ({', '.join(names.get(m, m) for m in sorted(measures))})")
     curves.set_title(title)
     curves.legend(fontsize=7)
     timeline.set_yticks([])
@@ -138,14 +140,18 @@ def write_report(study_dir: Path, rows: list[dict[str, Any]], title: str) -> Pat
             f"{example['case']}: {'success' if example['success'] else 'failure'}",
         )
         video = f"video-{fault}.mp4"
-        write_video(store, study_dir / video)
+        try:
+            write_video(store, study_dir / video)
+            watch = f"predicted | observed, event by event: [{video}]({video}) (or `wallwm replay"
+            watch += f" {example['case']}`)."
+        except EpisodeStoreError:  # every event was refused before moving: nothing was filmed
+            watch = f"no event was executed (see `wallwm replay {example['case']}`)."
         sections += [
             f"## {fault}",
             "",
             f"![divergence]({image})",
             "",
-            f"Episode `{example['case']}/`; predicted | observed, event by event: "
-            f"[{video}]({video}) (or `wallwm replay {example['case']}`).",
+            f"Episode `{example['case']}/`; {watch}",
             "",
         ]
     sections += [

@@ -51,7 +51,7 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
 
 # A predicted action may overshoot a bound by this fraction of the component's range and is then
 # clipped to it (a learned model's imprecision); beyond it the event is refused.
-ACTION_TOLERANCE = 0.05
+ACTION_TOLERANCE = 0.1
 
 
 # ---- plan ---------------------------------------------------------------------------------------
@@ -274,6 +274,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 "diverged": verdict.diverged,
                 "failure": verdict.failure,
                 "calibrated": verdict.calibrated,
+                "measure": context.verifier.measure,
                 "detection_step": verdict.detection_step,
                 "cameras": [report.__dict__ for report in verdict.cameras],
                 "divergence": verdict.divergence,

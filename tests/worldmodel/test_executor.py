@@ -124,3 +124,14 @@ def test_predict_on_cuda_in_bf16():
     first = executor.predict(request)
     assert first.actions.shape == (32, 7)
     assert np.array_equal(first.actions, executor.predict(request).actions)
+
+
+def test_action_temperature_scales_the_initial_action_noise(executor):
+    assert executor.action_temperature == 0.0  # the default: the flow from the noise's mode
+    mode = executor.predict(_request(seed=4)).actions
+    executor.action_temperature = 1.0
+    try:
+        sampled = executor.predict(_request(seed=4)).actions
+    finally:
+        executor.action_temperature = 0.0
+    assert not np.allclose(mode, sampled)
