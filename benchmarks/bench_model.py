@@ -105,8 +105,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     images = np.stack(
         [resize_frames(observation.images[n], *size) for n in observation.camera_names]
     )
-    images = images[None, :, None]  # (1, V, 1, H, W, 3)
-    keyframes = executor.vae.encode(images).to(executor.dtype)  # (1, V, C, 1, h, w)
+    # the keyframe held still for one VAE chunk, as the executor encodes it (keyframe + guess)
+    images = np.repeat(images[None, :, None], 1 + config.vae.scale_factor_temporal, axis=2)
+    keyframes = executor.vae.encode(images)[:, :, :, :1].to(executor.dtype)  # (1, V, C, 1, h, w)
     frames = config.latent_frames(request.frames)
     latents = keyframes.expand(-1, -1, -1, frames, -1, -1).contiguous()
     timestep = torch.full((1, frames), 357.0, device=executor.device)
@@ -117,7 +118,7 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     state = torch.zeros(1, config.proprio_dim, device=executor.device, dtype=executor.dtype)
     step_t = torch.full((1,), 500.0, device=executor.device)
     parts = {
-        "VAE encode of the keyframes": lambda: executor.vae.encode(images),
+        "VAE encode of the keyframes (held for one chunk)": lambda: executor.vae.encode(images),
         "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
         "action tower step (cached K/V)": lambda: model.action(actions, step_t, state, context),
         "VAE decode to frames per camera (after the actions)": lambda: executor.decode_frames(

@@ -263,6 +263,9 @@ PRESETS: dict[str, ModelConfig] = {
         action=ActionTowerConfig(dim=128, num_heads=4, ffn_dim=512, max_steps=128),
         vae=_SMALL_VAE,
         text=TextConfig(kind="minilm", max_length=64),
+        # 5 action steps: on training events the xyz error is 6.40 / 5.41 cm against 6.35 / 5.34
+        # with 10 (two episodes, action temperature 0), for half the action-tower time.
+        flow=FlowConfig(action_steps=5),
         cameras=3,
         image_height=64,
         image_width=64,

@@ -127,6 +127,7 @@ def evaluate(args: argparse.Namespace) -> int:
         console.print(table)
     seconds = time.perf_counter() - began
     console.print(f"{len(report.events)} events in {seconds:.0f} s ({folder})")
+    name = executor.name if executor is not None else "oracle"
     if args.record:
         from benchmarks.record import markdown_table, record
 
@@ -135,7 +136,7 @@ def evaluate(args: argparse.Namespace) -> int:
             for title, (header, rows) in tables.items()
         )
         record(
-            f"eval-model {folder.name}{f' as {args.chunk}-step chunks' if args.chunk else ''}: "
+            f"eval-model {name}{f' as {args.chunk}-step chunks' if args.chunk else ''}: "
             f"{args.episodes} held-out episodes",
             body,
             notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",

@@ -245,10 +245,11 @@ def train_towers(
         if not (export / "video_tower.safetensors").exists():
             raise ContractError(f"{export} has no video tower: run the video stage first")
         model, _ = load_checkpoint(export, context.device)
-        # The action representation is the action stage's to choose: the video tower does not
-        # depend on it, so a video stage exported before the preset changed it is still usable.
+        # The action representation and the flow settings (action loss draws, sampler steps)
+        # are the action stage's to choose: the video tower does not depend on them, so a video
+        # stage exported before the preset changed them is still usable.
         model.config = dataclasses.replace(
-            model.config, relative_action_dims=config.relative_action_dims
+            model.config, relative_action_dims=config.relative_action_dims, flow=config.flow
         )
         model.train()
         model.video.requires_grad_(False)  # action pretraining with the video tower frozen
