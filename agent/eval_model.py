@@ -163,12 +163,9 @@ class EventRunner:
         scores_psnr, scores_ssim = {}, {}
         if predicted_frames is not None:
             for name, clip in observed.items():
-                scores_psnr[name] = float(
-                    psnr(np.stack(predicted_frames[name]), np.stack(clip)).mean()
-                )
-                scores_ssim[name] = float(
-                    ssim(np.stack(predicted_frames[name]), np.stack(clip)).mean()
-                )
+                predicted, recorded = np.stack(predicted_frames[name]), np.stack(clip)
+                scores_psnr[name] = float(psnr(predicted, recorded).mean())
+                scores_ssim[name] = float(ssim(predicted, recorded).mean())
         distance = np.linalg.norm(first[:, :3] - expert.actions[: len(first), :3], axis=1)
         if restore:
             sim.set_state(before)
