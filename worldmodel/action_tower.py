@@ -14,6 +14,11 @@ Mode) and a per-view embedding.
 
 The video cross-attention keys/values depend only on the video features, so `video_context`
 computes them once; the asymmetric sampler reuses them for every action denoising step.
+
+Packed rows (several events one after the other, worldmodel/data/packing.py) give every action
+step its own timestep (AdaLN per token), restart positions and time indices at 0 in each event,
+and mask all three attentions block-diagonally: an action step sees only its own event's steps,
+state token and video tokens.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
 from worldmodel.config import ActionTowerConfig
+from worldmodel.data.packing import PackedLayout, segment_mask
 from worldmodel.errors import ModelInputError
 from worldmodel.video_tower import apply_rotary
 
 
 def time_rotary(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (L, 1, head_dim) for float time indices (L,)."""
+    """cos, sin of shape (*positions.shape, 1, head_dim) for float time indices."""
     cos, sin = get_1d_rotary_pos_embed(
-        head_dim, positions.double(), use_real=True, repeat_interleave_real=True
+        head_dim, positions.flatten().double(), use_real=True, repeat_interleave_real=True
     )
-    return cos.float().unsqueeze(1), sin.float().unsqueeze(1)
+    shape = (*positions.shape, 1, head_dim)
+    return cos.float().view(shape), sin.float().view(shape)
 
 
 class Attention(nn.Module):
@@ -68,7 +75,7 @@ class Attention(nn.Module):
         self,
         x: torch.Tensor,  # (B, T, D)
         kv: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None = None,  # (B, 1, 1, L) bool, True = may attend
+        mask: torch.Tensor | None = None,  # (B, 1, T or 1, L) bool, True = may attend
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))  # (B, T, heads, hd)
@@ -98,26 +105,37 @@ class ActionBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,  # (B, T, D)
-        temb: torch.Tensor,  # (B, 6, D)
+        temb: torch.Tensor,  # (B, T, 6, D): AdaLN per action token
         state_kv: tuple[torch.Tensor, torch.Tensor],
         video_kv: tuple[torch.Tensor, torch.Tensor],
-        pad_mask: torch.Tensor | None,  # (B, 1, 1, T)
+        masks: ActionMasks,
         self_rope: tuple[torch.Tensor, torch.Tensor],
         time_rope: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
-        modulation = self.scale_shift_table + temb.float()  # (B, 6, D)
-        shift, scale, gate, c_shift, c_scale, c_gate = modulation.chunk(6, dim=1)
+        modulation = (self.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
+        shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
         # 1. self-attention over action tokens
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
-        attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), pad_mask, self_rope)
+        attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), masks.steps, self_rope)
         x = (x.float() + attn * gate).type_as(x)
-        # 2. cross-attention to the state token
-        x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv)
+        # 2. cross-attention to the state token (its own event's, in a packed row)
+        x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
         # 3. cross-attention to the matching video block's tokens (all views)
-        x = x + self.video_attn(self.norm_video(x.float()).type_as(x), video_kv, rope=time_rope)
+        x = x + self.video_attn(
+            self.norm_video(x.float()).type_as(x), video_kv, masks.video, rope=time_rope
+        )
         # 4. gated feed-forward
         h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
         return (x.float() + self.ffn(h).float() * c_gate).type_as(x)
+
+
+@dataclass
+class ActionMasks:
+    """Attention masks of one action forward (None: attend to everything)."""
+
+    steps: torch.Tensor | None  # (B, 1, T, T) action self-attention
+    state: torch.Tensor | None  # (B, 1, T, E) state cross-attention
+    video: torch.Tensor | None  # (B, 1, T, V*N) video cross-attention
 
 
 @dataclass
@@ -125,6 +143,7 @@ class VideoContext:
     """Per-block keys/values of the video tokens, computed once per video forward."""
 
     kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, each (B, heads, V*N, hd)
+    event: torch.Tensor | None = None  # (B, V*N) event id of each video token (packed rows)
 
 
 class ActionTower(nn.Module):
@@ -175,6 +194,7 @@ class ActionTower(nn.Module):
         grid: tuple[int, int, int],  # (F', H', W') per view
         view_ids: torch.Tensor | None = None,  # (V,)
         chunk_index: torch.Tensor | None = None,  # (B,) long
+        packing: PackedLayout | None = None,  # several events per row
     ) -> VideoContext:
         """Keys/values of every block's video tokens (the cache of the asymmetric sampler)."""
         if len(features) != len(self.blocks):
@@ -189,75 +209,114 @@ class ActionTower(nn.Module):
                 f"{self.video_time_index.num_embeddings} (raise action.max_steps)"
             )
         device = features[0].device
-        frame = torch.arange(grid[0], device=device).repeat_interleave(grid[1] * grid[2])  # (N,)
+        per_frame = grid[1] * grid[2]
+        if packing is None:
+            frame = torch.arange(grid[0], device=device)[None]  # (1, F')
+            event = None
+        else:  # time indices restart in every event; ids mask the action tower's attention
+            frame = packing.frame_local  # (B, F')
+            event = packing.frame_event.repeat_interleave(per_frame, dim=1).repeat(1, views)
+        frame = frame.repeat_interleave(per_frame, dim=1)  # (B or 1, N)
         if view_ids is None:
             view_ids = torch.arange(views, device=device)
         if chunk_index is None:
             chunk_index = torch.zeros(batch, dtype=torch.long, device=device)
         position = (
-            self.video_time_index(frame)[None, None]  # (1, 1, N, Dv)
+            self.video_time_index(frame)[:, None]  # (B or 1, 1, N, Dv)
             + self.view_embedding(view_ids)[None, :, None]  # (1, V, 1, Dv)
             + self.chunk_embedding(chunk_index)[:, None, None]  # (B, 1, 1, Dv)
-        ).flatten(1, 2)  # (B or 1, V*N, Dv)
-        rope = time_rotary(frame.repeat(views).float(), self.head_dim)  # (V*N, 1, hd)
+        ).flatten(1, 2)  # (B, V*N, Dv)
+        rope = time_rotary(frame.repeat(1, views).float(), self.head_dim)  # (B or 1, V*N, 1, hd)
         kv = []
         for block, feature in zip(self.blocks, features, strict=True):
             tokens_in = block.video_norm(feature.flatten(1, 2).float()).type_as(feature)
             kv.append(block.video_attn.keys_values(tokens_in + position.to(feature.dtype), rope))
-        return VideoContext(kv)
+        return VideoContext(kv, event)
 
     def forward(
         self,
         actions: torch.Tensor,  # (B, T, A) noisy, normalised
-        timestep: torch.Tensor,  # (B,) sigma * num_train_timesteps
-        state: torch.Tensor,  # (B, P) normalised proprio
+        timestep: torch.Tensor,  # (B,) or (B, T): sigma * num_train_timesteps
+        state: torch.Tensor,  # (B, P) normalised proprio; (B, E, P) for a packed batch
         context: VideoContext,
         valid: torch.Tensor | None = None,  # (B, T) bool, False = padding
+        packing: PackedLayout | None = None,  # several events per row
     ) -> torch.Tensor:
         """The velocity (B, T, A); padded steps are returned as zeros."""
         batch, steps, width = actions.shape
-        if width != self.action_dim or steps > self.config.max_steps:
-            raise ModelInputError(
-                f"actions have shape {tuple(actions.shape)}; expected (B, T <= "
-                f"{self.config.max_steps}, {self.action_dim})"
-            )
-        if state.shape != (batch, self.proprio_dim):
-            raise ModelInputError(
-                f"state has shape {tuple(state.shape)}; expected ({batch}, {self.proprio_dim})"
-            )
-        if timestep.shape != (batch,):
-            raise ModelInputError(
-                f"action timestep has shape {tuple(timestep.shape)}; expected ({batch},)"
-            )
         device = actions.device
-        index = self.step_time_index(steps, device)  # (T,)
-        x = (
-            self.action_in(actions)
-            + self.time_index(index)
-            + self.step_position(torch.arange(steps, device=device))
-        )  # (B, T, D)
-        state_token = self.state_in(state)[:, None] + self.time_index.weight[0]  # (B, 1, D)
-
-        t_freq = self.time_proj_in(timestep).to(self.time_embedder.linear_1.weight.dtype)
-        temb = self.time_embedder(t_freq).type_as(x)  # (B, D)
-        block_temb = self.time_proj(F.silu(temb)).unflatten(1, (6, -1))  # (B, 6, D)
-
-        pad_mask = None
-        if valid is not None:
-            if valid.shape != (batch, steps):
+        if packing is None:
+            if width != self.action_dim or steps > self.config.max_steps:
+                raise ModelInputError(
+                    f"actions have shape {tuple(actions.shape)}; expected (B, T <= "
+                    f"{self.config.max_steps}, {self.action_dim})"
+                )
+            if state.shape != (batch, self.proprio_dim):
+                raise ModelInputError(
+                    f"state has shape {tuple(state.shape)}; expected ({batch}, {self.proprio_dim})"
+                )
+            if valid is not None and valid.shape != (batch, steps):
                 raise ModelInputError(
                     f"valid mask has shape {tuple(valid.shape)}; expected ({batch}, {steps})"
                 )
-            pad_mask = valid[:, None, None, :]  # (B, 1, 1, T)
-        self_rope = time_rotary(torch.arange(steps, device=device).float(), self.head_dim)
-        time_rope = time_rotary(index.float(), self.head_dim)  # (T, 1, hd)
-        for block, video_kv in zip(self.blocks, context.kv, strict=True):
-            state_kv = block.state_attn.keys_values(state_token)
-            x = block(x, block_temb, state_kv, video_kv, pad_mask, self_rope, time_rope)
+            local = torch.arange(steps, device=device).expand(batch, -1)  # (B, T)
+            event = None if valid is None else torch.where(valid, 0, -1)
+            state = state[:, None]  # (B, 1, P): one event per row
+        else:
+            self._check_packed(actions, state, packing)
+            local, event = packing.step_local, packing.step_event
+        if timestep.shape not in ((batch,), (batch, steps)):
+            raise ModelInputError(
+                f"action timestep has shape {tuple(timestep.shape)}; expected ({batch},) or "
+                f"({batch}, {steps})"
+            )
+        index = local // self.steps_per_latent_frame + 1  # (B, T) the latent frame of each step
+        x = self.action_in(actions) + self.time_index(index) + self.step_position(local)
+        state_tokens = self.state_in(state) + self.time_index.weight[0]  # (B, E, D)
 
-        shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
+        # AdaLN per action token: a packed row's events have their own noise levels
+        t_freq = self.time_proj_in(timestep.flatten()).to(self.time_embedder.linear_1.weight.dtype)
+        temb = self.time_embedder(t_freq).type_as(x).view(batch, -1, x.shape[-1])  # (B, 1|T, D)
+        temb = temb.expand(batch, steps, -1)
+        block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))  # (B, T, 6, D)
+
+        masks = ActionMasks(None, None, None)
+        if event is not None:
+            state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)
+            masks = ActionMasks(
+                steps=segment_mask(event, event),
+                state=segment_mask(event, state_event),
+                video=None if context.event is None else segment_mask(event, context.event),
+            )
+        self_rope = time_rotary(local.float(), self.head_dim)  # (B, T, 1, hd)
+        time_rope = time_rotary(index.float(), self.head_dim)
+        for block, video_kv in zip(self.blocks, context.kv, strict=True):
+            state_kv = block.state_attn.keys_values(state_tokens)
+            x = block(x, block_temb, state_kv, video_kv, masks, self_rope, time_rope)
+
+        modulation = self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B, T, 2, D)
+        shift, scale = (m.squeeze(2) for m in modulation.chunk(2, dim=2))
         x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
         out = self.proj_out(x)  # (B, T, A)
-        if valid is not None:
-            out = out * valid[..., None]
+        if event is not None:
+            out = out * (event >= 0)[..., None]
         return out
+
+    def _check_packed(
+        self, actions: torch.Tensor, state: torch.Tensor, packing: PackedLayout
+    ) -> None:
+        batch, steps, width = actions.shape
+        if width != self.action_dim or packing.step_event.shape != (batch, steps):
+            raise ModelInputError(
+                f"packed actions have shape {tuple(actions.shape)} and step ids "
+                f"{tuple(packing.step_event.shape)}; expected (B, T, {self.action_dim}) and (B, T)"
+            )
+        if int(packing.step_local.max()) >= self.config.max_steps:
+            raise ModelInputError(
+                f"a packed event has more than {self.config.max_steps} steps (action.max_steps)"
+            )
+        if state.ndim != 3 or state.shape[0] != batch or state.shape[2] != self.proprio_dim:
+            raise ModelInputError(
+                f"packed state has shape {tuple(state.shape)}; expected ({batch}, E, "
+                f"{self.proprio_dim})"
+            )

@@ -4,6 +4,9 @@ x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0, and the network is 
 t * num_train_timesteps. Video and action get independent noise levels; the action loss averages
 K noise draws per sample while the video tower runs once (video never reads actions, so its
 features are the same for every draw).
+
+A packed batch (several events per row, worldmodel/data/packing.py) draws one noise level per
+event rather than per row; each event's keyframe stays clean and padding is left out of the loss.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 
 from worldmodel.config import FlowConfig
+from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.masks import apply_tube_noise, tube_mask
 from worldmodel.model import WallWM
@@ -36,8 +40,8 @@ def anchor_sigma(config: FlowConfig) -> float:
 
 
 def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """x_t = (1 - sigma) x0 + sigma eps, sigma broadcast from the batch dimension."""
-    sigma = sigma.reshape(-1, *([1] * (x0.ndim - 1))).to(x0.dtype)
+    """x_t = (1 - sigma) x0 + sigma eps, sigma (B,) or (B, T) broadcast from the leading dims."""
+    sigma = sigma.reshape(*sigma.shape, *([1] * (x0.ndim - sigma.ndim))).to(x0.dtype)
     return (1 - sigma) * x0 + sigma * noise
 
 
@@ -49,7 +53,11 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 
 @dataclass
 class TrainingBatch:
-    """One batch of events, already encoded and normalised."""
+    """One batch of events, already encoded and normalised.
+
+    Packed (`packing` set): each row holds E events one after the other; text is (B, E, L, D),
+    state (B, E, P), and every event's first latent frame is its keyframe.
+    """
 
     latents: torch.Tensor  # (B, V, C, F, H, W) clean; frame 0 is the keyframe
     text: torch.Tensor  # (B, L, text_dim)
@@ -57,6 +65,7 @@ class TrainingBatch:
     actions: torch.Tensor  # (B, T, A)
     valid: torch.Tensor  # (B, T) bool
     cross_view_mask: torch.Tensor | None = None  # (B, V*S, V*S) sight-cone mask
+    packing: PackedLayout | None = None
 
 
 @dataclass
@@ -92,35 +101,53 @@ def training_loss(
     def normal(like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
 
-    # 1. Video: noise every frame but the keyframe (frame 0 stays clean, timestep 0)
-    sigma_v = shift_sigma(uniform(batch_size), flow.shift)  # (B,)
+    packing = batch.packing
+    events = batch.text.shape[1] if packing is not None else 1
+
+    def per_event(sigma: torch.Tensor, event_of: torch.Tensor) -> torch.Tensor:
+        """(B, E) noise levels -> one per frame or step (B, F or T); padding gets 0."""
+        return torch.where(event_of >= 0, sigma.gather(1, event_of.clamp_min(0)), 0.0)
+
+    # 1. Video: noise every frame but the keyframes (they stay clean, timestep 0)
+    sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
+    if packing is None:
+        frame_sigma = sigma_v.expand(batch_size, frames).clone()  # (B, F)
+        scored = torch.ones(batch_size, frames, dtype=torch.bool, device=device)
+        scored[:, 0] = False
+    else:
+        frame_sigma = per_event(sigma_v, packing.frame_event)
+        scored = (packing.frame_event >= 0) & (packing.frame_local > 0)
+    frame_sigma = torch.where(scored, frame_sigma, 0.0)  # keyframes and padding stay clean
     eps = normal(x0)
-    x_t = add_noise(x0, eps, sigma_v)
-    x_t[:, :, :, 0] = x0[:, :, :, 0]
-    loss_mask = torch.ones_like(x0[:, :, :1], dtype=torch.bool)  # (B, V, 1, F, H, W)
-    loss_mask[:, :, :, 0] = False
+    x_t = add_noise(x0.transpose(1, 3), eps.transpose(1, 3), frame_sigma).transpose(1, 3)
+    loss_mask = scored[:, None, None, :, None, None].expand_as(x0[:, :, :1]).clone()
     if flow.tube_mask_prob > 0:
         tube = tube_mask(x0.shape, flow.tube_mask_size, flow.tube_mask_prob, generator)
         x_t = apply_tube_noise(x_t, eps, tube)
         loss_mask = loss_mask | tube
-    video_t = (sigma_v[:, None] * scale).expand(batch_size, frames).clone()  # (B, F)
-    video_t[:, 0] = 0
+    video_t = frame_sigma * scale  # (B, F)
     with torch.set_grad_enabled(train_video and torch.is_grad_enabled()):
-        video = model.video(x_t, video_t, batch.text, cross_view_mask=batch.cross_view_mask)
+        video = model.video(
+            x_t, video_t, batch.text, cross_view_mask=batch.cross_view_mask, packing=packing
+        )
         video_loss = masked_mse(video.sample, eps - x0, loss_mask)
     if not train_action:
         return Losses(total=video_loss, video=video_loss.detach(), action=torch.zeros(()))
     # The action tower's projections of the video features train even when the tower is frozen.
-    context = model.action.video_context(video.features, video.grid)
+    context = model.action.video_context(video.features, video.grid, packing=packing)
 
     # 2. Actions: K independent noise draws read the same video keys/values
     step_mask = batch.valid[..., None]  # (B, T, 1)
     action_losses = []
     for _ in range(flow.action_loss_draws):
-        sigma_a = shift_sigma(uniform(batch_size), flow.shift)
+        sigma_a = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
+        if packing is None:
+            sigma_a = sigma_a[:, 0]  # (B,)
+        else:
+            sigma_a = per_event(sigma_a, packing.step_event)  # (B, T)
         noise = normal(batch.actions)
         noisy = add_noise(batch.actions, noise, sigma_a)
-        pred = model.action(noisy, sigma_a * scale, batch.state, context, batch.valid)
+        pred = model.action(noisy, sigma_a * scale, batch.state, context, batch.valid, packing)
         action_losses.append(masked_mse(pred, noise - batch.actions, step_mask))
     action_loss = torch.stack(action_losses).mean()
     total = action_loss + video_loss if train_video else action_loss

@@ -16,6 +16,11 @@ The view part's phases are a learnable per-camera embedding (initialised like in
 so no calibration is needed at run time. We apply Camera RoPE only in the cross-view branch,
 where views meet; Wan's pretrained within-view RoPE stays untouched, which keeps the pretrained
 video prior intact (the paper does not say where the split bank is applied).
+
+Packed rows (several events one after the other along latent frames, worldmodel/data/packing.py)
+mask Wan's self-attention and text cross-attention block-diagonally, so each event sees only its
+own frames and its own caption. Wan's RoPE is relative, so an event's frame offset inside the row
+changes nothing; the cross-view branch attends within one latent frame and needs no mask.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
 from worldmodel.config import VideoTowerConfig
+from worldmodel.data.packing import PackedLayout, segment_mask
 from worldmodel.errors import ModelInputError
 
 
@@ -51,6 +57,27 @@ def build_wan(config: VideoTowerConfig) -> WanTransformer3DModel:
         eps=config.eps,
         rope_max_seq_len=config.rope_max_seq_len,
     )
+
+
+def masked_wan_block(
+    block: nn.Module,  # a diffusers WanTransformerBlock
+    hidden: torch.Tensor,  # (B*V, N, D)
+    text: torch.Tensor,  # (B*V, L, D)
+    temb: torch.Tensor,  # (B*V, N, 6, D): per-token modulation (packed rows have per-frame t)
+    rotary: tuple[torch.Tensor, torch.Tensor],
+    self_mask: torch.Tensor,  # (B*V, 1, N, N)
+    text_mask: torch.Tensor,  # (B*V, 1, N, L)
+) -> torch.Tensor:
+    """WanTransformerBlock.forward (diffusers 0.42, Wan2.2 per-token branch) with attention masks;
+    diffusers' block passes none. Checked against the block itself in the packing tests."""
+    modulation = (block.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
+    shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
+    h = (block.norm1(hidden.float()) * (1 + scale) + shift).type_as(hidden)
+    hidden = (hidden.float() + block.attn1(h, None, self_mask, rotary) * gate).type_as(hidden)
+    h = block.norm2(hidden.float()).type_as(hidden)
+    hidden = hidden + block.attn2(h, text, text_mask, None)
+    h = (block.norm3(hidden.float()) * (1 + c_scale) + c_shift).type_as(hidden)
+    return (hidden.float() + block.ffn(h).float() * c_gate).type_as(hidden)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -194,7 +221,13 @@ class VideoTower(nn.Module):
         for block, branch in zip(self.wan.blocks, self.cross_view, strict=True):
             branch.init_from(block.attn1)
 
-    def _check(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> None:
+    def _check(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        text: torch.Tensor,
+        packing: PackedLayout | None,
+    ) -> None:
         config = self.config
         if latents.ndim != 6 or latents.shape[2] != config.in_channels:
             raise ModelInputError(
@@ -214,10 +247,21 @@ class VideoTower(nn.Module):
                 f"video timestep has shape {tuple(timestep.shape)}; expected ({batch},) or "
                 f"({batch}, {frames // config.patch_size[0]}) (one per latent frame)"
             )
-        if text.ndim != 3 or text.shape[0] != batch or text.shape[2] != config.text_dim:
+        if packing is not None:
+            if config.patch_size[0] != 1 or packing.frame_event.shape != (batch, frames):
+                raise ModelInputError(
+                    f"packed layout has {tuple(packing.frame_event.shape)} frame ids for "
+                    f"latents {tuple(latents.shape)} with temporal patch {config.patch_size[0]}; "
+                    f"expected ({batch}, {frames}) and temporal patch 1"
+                )
+            expected = f"({batch}, E, L, {config.text_dim}) for a packed batch"
+            text_ok = text.ndim == 4 and text.shape[0] == batch and text.shape[3] == config.text_dim
+        else:
+            expected = f"({batch}, L, {config.text_dim})"
+            text_ok = text.ndim == 3 and text.shape[0] == batch and text.shape[2] == config.text_dim
+        if not text_ok:
             raise ModelInputError(
-                f"text embedding has shape {tuple(text.shape)}; expected ({batch}, L, "
-                f"{config.text_dim})"
+                f"text embedding has shape {tuple(text.shape)}; expected {expected}"
             )
 
     def forward(
@@ -227,9 +271,10 @@ class VideoTower(nn.Module):
         text: torch.Tensor,  # (B, L, text_dim)
         view_ids: torch.Tensor | None = None,  # (V,) camera-embedding index per view
         cross_view_mask: torch.Tensor | None = None,  # (B, V*S, V*S) bool; training only
+        packing: PackedLayout | None = None,  # several events per row (then text is (B, E, L, D))
     ) -> VideoOutput:
         """Predict the flow velocity of every view and return each block's tokens."""
-        self._check(latents, timestep, text)
+        self._check(latents, timestep, text, packing)
         wan = self.wan
         batch, views, _, frames, height, width = latents.shape
         p_t, p_h, p_w = self.config.patch_size
@@ -255,11 +300,17 @@ class VideoTower(nn.Module):
             flat_t, seq_len = per_token.repeat_interleave(views, dim=0).flatten(), tokens
         else:
             flat_t, seq_len = timestep.repeat_interleave(views), None
+        masks = None
+        if packing is not None:
+            masks = self._packing_masks(packing, text.shape[1], text.shape[2], views, grid)
+            text = text.flatten(1, 2)  # (B, E*L, text_dim): every event's caption in turn
         text = text.repeat_interleave(views, dim=0)  # (B*V, L, text_dim)
         temb, timestep_proj, text_hidden, _ = wan.condition_embedder(
             flat_t, text, None, timestep_seq_len=seq_len
         )
         timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, [N,] 6, D)
+        if masks is not None and timestep_proj.ndim == 3:
+            timestep_proj = timestep_proj.unsqueeze(1).expand(-1, tokens, -1, -1)
         camera_rope = self.camera_rope(view_ids, grid)
         time_modulation = self.cross_view_time_proj(F.silu(temb))  # (B*V, [N,] 3D)
         if time_modulation.ndim == 2:
@@ -269,7 +320,10 @@ class VideoTower(nn.Module):
         # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
         features = []
         for block, branch in zip(wan.blocks, self.cross_view, strict=True):
-            hidden = block(hidden, text_hidden, timestep_proj, rotary)
+            if masks is None:
+                hidden = block(hidden, text_hidden, timestep_proj, rotary)
+            else:
+                hidden = masked_wan_block(block, hidden, text_hidden, timestep_proj, rotary, *masks)
             hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
             features.append(hidden.view(batch, views, tokens, -1))
 
@@ -285,3 +339,19 @@ class VideoTower(nn.Module):
         hidden = hidden.permute(0, 7, 1, 4, 2, 5, 3, 6)
         sample = hidden.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # (B*V, C, F, H, W)
         return VideoOutput(sample.unflatten(0, (batch, views)), features, grid)
+
+    @staticmethod
+    def _packing_masks(
+        packing: PackedLayout,
+        events: int,
+        text_tokens: int,
+        views: int,
+        grid: tuple[int, int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block-diagonal (B*V, 1, N, N) self-attention and (B*V, 1, N, E*L) text masks."""
+        token_event = packing.frame_event.repeat_interleave(grid[1] * grid[2], dim=1)  # (B, N)
+        text_event = torch.arange(events, device=token_event.device).repeat_interleave(text_tokens)
+        text_event = text_event.expand(token_event.shape[0], -1)  # (B, E*L)
+        self_mask = segment_mask(token_event, token_event).repeat_interleave(views, dim=0)
+        text_mask = segment_mask(token_event, text_event).repeat_interleave(views, dim=0)
+        return self_mask, text_mask

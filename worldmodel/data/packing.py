@@ -1,11 +1,16 @@
 """Multi-event sequence packing with a block-diagonal attention mask.
 
-Several short events share one sequence so no compute is spent on padding; the mask keeps each
-event's tokens attending only to tokens of the same event (paper: multi-event packing with
-block-diagonal attention).
+Several events share one row of a training batch, one after the other along time, so no compute
+is spent on padding (paper: multi-event packing with block-diagonal attention). Every token
+carries the id of the event it belongs to (-1 for padding), and every attention (video
+self-attention, text cross-attention, action self-attention, the action tower's state and video
+cross-attentions) is masked so that a token only sees tokens of its own event. Positions restart
+at 0 in every event, so each event is computed exactly as it would be alone in a row.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -41,12 +46,58 @@ def segment_ids(lengths: list[int], total: int) -> torch.Tensor:
     return ids
 
 
-def block_diagonal_mask(lengths: list[int], total: int) -> torch.Tensor:
-    """(total, total) bool mask, True where attention is allowed.
+def local_positions(lengths: list[int], total: int) -> torch.Tensor:
+    """(total,) position of each token inside its item (0, 1, ... per item; 0 for padding)."""
+    positions = torch.zeros(total, dtype=torch.long)
+    offset = 0
+    for length in lengths:
+        positions[offset : offset + length] = torch.arange(length)
+        offset += length
+    return positions
 
-    Tokens attend within their own item; each padding token attends only to itself, so no
-    softmax row is empty.
+
+def segment_mask(query_ids: torch.Tensor, key_ids: torch.Tensor) -> torch.Tensor:
+    """(B, 1, Q, K) bool attention mask from (B, Q) and (B, K) event ids, True = may attend.
+
+    A token attends to the tokens of its own event only. A padding query (id -1) attends to
+    every key, so no softmax row is empty; padding keys are never seen by a real query, and
+    padding outputs are excluded from the loss.
     """
-    ids = segment_ids(lengths, total)
-    mask = (ids[:, None] == ids[None, :]) & (ids[:, None] >= 0)
-    return mask | torch.eye(total, dtype=torch.bool)
+    same = query_ids[:, :, None] == key_ids[:, None, :]
+    padding_query = (query_ids < 0)[:, :, None]
+    return ((same & ~padding_query) | padding_query).unsqueeze(1)
+
+
+def block_diagonal_mask(lengths: list[int], total: int) -> torch.Tensor:
+    """(total, total) bool mask of one row of items with the given lengths (see segment_mask)."""
+    ids = segment_ids(lengths, total)[None]
+    return segment_mask(ids, ids)[0, 0]
+
+
+@dataclass
+class PackedLayout:
+    """Where each event of a packed batch lies: ids and in-event positions of every token.
+
+    Latent frames (the temporal patch size is 1) and action steps are laid out separately; the
+    text and state of event e of a row are that row's e-th entries.
+    """
+
+    frame_event: torch.Tensor  # (B, F) long, event id of each latent frame, -1 = padding
+    frame_local: torch.Tensor  # (B, F) long, frame index inside its event (0 = keyframe)
+    step_event: torch.Tensor  # (B, T) long, event id of each action step, -1 = padding
+    step_local: torch.Tensor  # (B, T) long, step index inside its event
+
+    def to(self, device: torch.device) -> PackedLayout:
+        return PackedLayout(*(t.to(device) for t in vars(self).values()))
+
+    @staticmethod
+    def from_lengths(
+        frames: list[list[int]], steps: list[list[int]], total_frames: int, total_steps: int
+    ) -> PackedLayout:
+        """Layout of rows whose events have the given latent-frame and step counts."""
+        return PackedLayout(
+            frame_event=torch.stack([segment_ids(f, total_frames) for f in frames]),
+            frame_local=torch.stack([local_positions(f, total_frames) for f in frames]),
+            step_event=torch.stack([segment_ids(s, total_steps) for s in steps]),
+            step_local=torch.stack([local_positions(s, total_steps) for s in steps]),
+        )

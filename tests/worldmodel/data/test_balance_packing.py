@@ -55,5 +55,5 @@ def test_block_diagonal_mask():
     expected = torch.zeros(6, 6, dtype=torch.bool)
     expected[:2, :2] = True
     expected[2:5, 2:5] = True
-    expected[5, 5] = True
+    expected[5, :] = True  # a padding query attends to every key, so no softmax row is empty
     assert torch.equal(mask, expected)
