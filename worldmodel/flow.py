@@ -141,10 +141,8 @@ def training_loss(
     action_losses = []
     for _ in range(flow.action_loss_draws):
         sigma_a = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
-        if packing is None:
-            sigma_a = sigma_a[:, 0]  # (B,)
-        else:
-            sigma_a = per_event(sigma_a, packing.step_event)  # (B, T)
+        # one level per row (B,), or per action step from its event's level (B, T)
+        sigma_a = sigma_a[:, 0] if packing is None else per_event(sigma_a, packing.step_event)
         noise = normal(batch.actions)
         noisy = add_noise(batch.actions, noise, sigma_a)
         pred = model.action(noisy, sigma_a * scale, batch.state, context, batch.valid, packing)
