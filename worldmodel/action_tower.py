@@ -203,9 +203,11 @@ class ActionTower(nn.Module):
                 f"{len(self.blocks)} blocks (same depth as the video tower)"
             )
         batch, views = features[0].shape[:2]
-        if grid[0] > self.video_time_index.num_embeddings:
+        # the longest event's frames (in a packed row, time indices restart in every event)
+        frames = grid[0] if packing is None else int(packing.frame_local.max()) + 1
+        if frames > self.video_time_index.num_embeddings:
             raise ModelInputError(
-                f"video has {grid[0]} latent frames; the action tower indexes at most "
+                f"video has {frames} latent frames; the action tower indexes at most "
                 f"{self.video_time_index.num_embeddings} (raise action.max_steps)"
             )
         device = features[0].device

@@ -4,6 +4,7 @@ Usage:
     wallwm train --preset tiny --data /work/data/tabletop --out runs/tiny --stage all --steps 2000
     wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
     wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
+    wallwm train --preset tiny --data DATA --out runs/packed --stage action --steps 600 --pack 24
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
 
 Stages: vae, video, action (or all, in that order). Every stage resumes from its
@@ -59,6 +60,7 @@ def train(args: argparse.Namespace) -> int:
             or (args.optimizer == "auto" and context.device.type == "cuda"),
             vae_frames=args.vae_frames,
             chunk_steps=args.chunk,
+            pack_frames=args.pack,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -128,5 +130,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="STEPS",
         help="train the fixed-chunk baseline instead of events: STEPS-step windows of whole "
         "episodes with the task instruction (evaluate it with `wallwm eval-model --chunk STEPS`)",
+    )
+    parser.add_argument(
+        "--pack",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="multi-event packing for the video and action stages: each of the --batch rows holds "
+        "several events one after the other, up to FRAMES latent frames, with block-diagonal "
+        "attention (at least the longest event: 11 for tiny's 40-step events)",
     )
     parser.set_defaults(func=train)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from agent.cli.main import main
 from worldmodel.executor import EventModeExecutor
@@ -106,3 +107,53 @@ def test_two_processes_under_torchrun(trained, dataset, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 process(es)" in done.stdout and "stage action done: step 3" in done.stdout
     assert (out / "action" / "train_state.pt").exists()
+
+
+def test_packed_batches_fill_rows_with_whole_events(dataset):
+    from worldmodel.config import get_config
+    from worldmodel.errors import ContractError
+    from worldmodel.text import build_text_encoder
+    from worldmodel.training.batches import CaptionBank, PackedEventBatches
+    from worldmodel.training.stages import StageSettings, open_dataset
+    from worldmodel.vae import VideoVAE, build_vae
+
+    config = get_config("debug")
+    events = open_dataset(dataset, config, StageSettings(steps=1, max_event_steps=16))
+    captions = CaptionBank([e.caption for _, e in events.events], build_text_encoder(config.text))
+    vae = VideoVAE(build_vae(config.vae))
+    batches = PackedEventBatches(events, vae, captions, rows=3, temporal_stride=4, capacity=12)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        batch = batches(step, rng)
+        layout = batch.packing
+        for row in range(3):
+            frame_ids, step_ids = layout.frame_event[row], layout.step_event[row]
+            count = int(frame_ids.max()) + 1
+            assert count >= 1 and int(step_ids.max()) + 1 == count
+            assert int((frame_ids >= 0).sum()) <= 12
+            for event in range(count):  # each event: keyframe, then 1 latent frame per 4 steps
+                frames = int((frame_ids == event).sum())
+                steps = int((step_ids == event).sum())
+                assert frames == 1 + -(-steps // 4)
+                assert layout.frame_local[row][frame_ids == event][0] == 0
+        assert torch.equal(batch.valid, layout.step_event >= 0)
+        assert (
+            batch.text.shape[:2] == batch.state.shape[:2] == (3, int(layout.frame_event.max()) + 1)
+        )
+    assert (layout.frame_event.max(dim=1).values >= 1).any()  # rows really hold several events
+    small = PackedEventBatches(events, vae, captions, rows=1, temporal_stride=4, capacity=2)
+    with pytest.raises(ContractError, match="raise --pack"):
+        small(0, rng)
+
+
+def test_training_with_packing(trained, dataset):
+    out = trained.parent / "packed"
+    shutil.copytree(trained / "export", out / "export")
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--pack", "24"]
+    assert main([*common, "--stage", "video,action", "--steps", "2"]) == 0
+    for stage in ("video", "action"):
+        assert (out / stage / "losses.jsonl").read_text().count("\n") == 2
+    from worldmodel.errors import ContractError
+
+    with pytest.raises(ContractError, match="longest event"):
+        main([*common[:-1], "3", "--stage", "action", "--steps", "3"])

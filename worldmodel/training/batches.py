@@ -5,7 +5,8 @@ pruning, normalisation) drawn through `BalancedSampler` within the chosen captio
 frozen VAE encodes each event window once and the latents are cached (windows start on the
 loader's crop grid, so the cache stays bounded); captions are embedded once with the frozen text
 encoder. Events of different lengths in one batch are padded: actions with a False `valid` mask,
-latents by repeating their last frame.
+latents by repeating their last frame. Packed batches (`PackedEventBatches`) instead lay several
+events one after the other in each row, up to a capacity of latent frames, and pad only the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 
 from worldmodel.data.balance import BalancedSampler
 from worldmodel.data.events import EventDataset, EventSample
+from worldmodel.data.packing import PackedLayout
+from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
 from worldmodel.text import TextEncoder
 from worldmodel.vae import VideoVAE, pad_clip
@@ -139,4 +142,79 @@ class EventBatches:
             state=torch.from_numpy(np.stack([s.proprio for s in samples])),  # (B, P)
             actions=actions,  # (B, T, A)
             valid=valid,  # (B, T)
+        )
+
+
+class PackedEventBatches(EventBatches):
+    """Rows of several events, one after the other, filled up to `capacity` latent frames.
+
+    Events are drawn as for `EventBatches`; an event that does not fit in the current row starts
+    the next one (kept for the next batch if it was the last row), so no draw is thrown away and
+    long events are not favoured. Text and state carry one entry per event slot of a row.
+    """
+
+    def __init__(
+        self,
+        dataset: EventDataset,
+        vae: VideoVAE,
+        captions: CaptionBank,
+        rows: int,
+        temporal_stride: int,
+        capacity: int,
+        balanced: bool = True,
+    ) -> None:
+        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced)
+        self.capacity = capacity
+        self.carried: EventSample | None = None  # drawn, but did not fit in the last row
+
+    def _next(self, rng: np.random.Generator) -> EventSample:
+        sample, self.carried = self.carried, None
+        return sample if sample is not None else self.dataset.sample(self.draw(rng), rng)
+
+    def _row(self, rng: np.random.Generator) -> list[tuple[EventSample, torch.Tensor]]:
+        row: list[tuple[EventSample, torch.Tensor]] = []
+        frames = 0
+        while True:
+            sample = self._next(rng)
+            latents = self.latents(sample)
+            if latents.shape[2] > self.capacity:
+                raise ContractError(
+                    f"an event of episode {sample.episode_index} has {latents.shape[2]} latent "
+                    f"frames, more than the packing capacity {self.capacity}; raise --pack"
+                )
+            if frames + latents.shape[2] > self.capacity:
+                self.carried = sample
+                return row
+            row.append((sample, latents))
+            frames += latents.shape[2]
+
+    def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
+        rows = [self._row(rng) for _ in range(self.batch)]
+        frames = [[x.shape[2] for _, x in row] for row in rows]
+        steps = [[s.length for s, _ in row] for row in rows]
+        total_frames, total_steps = max(map(sum, frames)), max(map(sum, steps))
+        events = max(map(len, rows))
+        layout = PackedLayout.from_lengths(frames, steps, total_frames, total_steps)
+        first = rows[0][0]
+        views, channels, _, height, width = first[1].shape
+        latents = torch.zeros(self.batch, views, channels, total_frames, height, width)
+        actions = torch.zeros(self.batch, total_steps, first[0].actions.shape[1])
+        text = torch.zeros(self.batch, events, *self.captions.empty.shape)
+        state = torch.zeros(self.batch, events, first[0].proprio.shape[0])
+        for b, row in enumerate(rows):
+            frame = step_at = 0
+            for e, (sample, x) in enumerate(row):
+                latents[b, :, :, frame : frame + x.shape[2]] = x
+                actions[b, step_at : step_at + sample.length] = torch.from_numpy(sample.actions)
+                text[b, e] = self.captions[sample.caption]
+                state[b, e] = torch.from_numpy(sample.proprio)
+                frame += x.shape[2]
+                step_at += sample.length
+        return TrainingBatch(
+            latents=latents,  # (B, V, C, F, h, w), F = the longest row
+            text=text,  # (B, E, L, D)
+            state=state,  # (B, E, P)
+            actions=actions,  # (B, T, A)
+            valid=layout.step_event >= 0,  # (B, T)
+            packing=layout,
         )

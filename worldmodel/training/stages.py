@@ -33,7 +33,12 @@ from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch, training_loss
 from worldmodel.model import WallWM
 from worldmodel.text import TextEncoder
-from worldmodel.training.batches import CaptionBank, EventBatches, VAEBatches
+from worldmodel.training.batches import (
+    CaptionBank,
+    EventBatches,
+    PackedEventBatches,
+    VAEBatches,
+)
 from worldmodel.training.distributed import DistributedContext
 from worldmodel.training.loop import LoopConfig, LoopResult, TrainingLoop
 from worldmodel.vae import VideoVAE, build_vae
@@ -65,6 +70,9 @@ class StageSettings:
     # exactly this many steps cut from whole episodes, captioned with the task instruction,
     # instead of on events. None: event training.
     chunk_steps: int | None = None
+    # Multi-event packing: each of the `batch` rows holds several events one after the other,
+    # up to this many latent frames, with block-diagonal attention. None: one event per row.
+    pack_frames: int | None = None
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -257,7 +265,7 @@ def train_towers(
         model = WallWM(config)
         model.action.requires_grad_(False)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
-    batches = EventBatches(dataset, vae, captions, settings.batch, config.vae.scale_factor_temporal)
+    batches = event_batches(config, dataset, vae, captions, settings)
     loop = TrainingLoop(
         FlowObjective(model, stage),
         flow_loss,
@@ -271,6 +279,28 @@ def train_towers(
         ema_model: WallWM = loop.ema.module.model
         save_checkpoint(ema_model, export, norm_stats(dataset), vae=vae.vae)
     return result
+
+
+def event_batches(
+    config: ModelConfig,
+    dataset: EventDataset,
+    vae: VideoVAE,
+    captions: CaptionBank,
+    settings: StageSettings,
+) -> EventBatches:
+    """One event per row, or packed rows when settings.pack_frames is set."""
+    stride = config.vae.scale_factor_temporal
+    if settings.pack_frames is None:
+        return EventBatches(dataset, vae, captions, settings.batch, stride)
+    longest = config.latent_frames(dataset.config.max_length)
+    if settings.pack_frames < longest:
+        raise ContractError(
+            f"packing capacity {settings.pack_frames} latent frames is below the longest event "
+            f"({dataset.config.max_length} steps = {longest} latent frames); raise --pack"
+        )
+    return PackedEventBatches(
+        dataset, vae, captions, settings.batch, stride, capacity=settings.pack_frames
+    )
 
 
 def stage_plan(stage: str) -> tuple[str, ...]:
