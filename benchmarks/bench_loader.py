@@ -23,11 +23,22 @@ import torch
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_vae
 from worldmodel.config import get_config
+from worldmodel.data.events import EventDataset
 from worldmodel.locate import find_checkpoints
 from worldmodel.text import build_text_encoder
 from worldmodel.training.batches import CaptionBank, EventBatches
 from worldmodel.training.stages import StageSettings, open_dataset
 from worldmodel.vae import VideoVAE
+
+
+def keep_first_episodes(dataset: EventDataset, episodes: int) -> None:
+    """Draw only events of the first `episodes` episodes, so nothing else is decoded while
+    timing."""
+    dataset.events = [(p, event) for p, event in dataset.events if p < episodes]
+    dataset.by_level = {
+        level: [i for i, (_, event) in enumerate(dataset.events) if event.level == level]
+        for level in dataset.by_level
+    }
 
 
 def rate(count: int, seconds: float) -> str:
@@ -54,12 +65,7 @@ def main() -> None:
         dataset.episode(position)
     decode = time.perf_counter() - began
     steps = sum(dataset.episode(p).length for p in range(episodes))
-    # Only events of the decoded episodes are drawn, so nothing else is decoded while timing.
-    dataset.events = [(p, event) for p, event in dataset.events if p < episodes]
-    dataset.by_level = {
-        level: [i for i, (_, event) in enumerate(dataset.events) if event.level == level]
-        for level in dataset.by_level
-    }
+    keep_first_episodes(dataset, episodes)
 
     rng = np.random.default_rng(0)
     samples = args.batches * args.batch

@@ -24,6 +24,7 @@ state token and video tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +89,10 @@ class Attention(nn.Module):
 class ActionBlock(nn.Module):
     """Self-attn -> state cross-attn -> video cross-attn -> gated FFN, AdaLN on the timestep."""
 
+    # Methods besides forward that read this block's weights: FSDP must gather them for these too
+    # (see worldmodel/training/sharding.py).
+    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("video_keys_values",)
+
     def __init__(self, config: ActionTowerConfig, video_dim: int) -> None:
         super().__init__()
         dim, heads, eps = config.dim, config.num_heads, config.eps
@@ -102,11 +107,21 @@ class ActionBlock(nn.Module):
         self.ffn = FeedForward(dim, inner_dim=config.ffn_dim, activation_fn="gelu-approximate")
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
+    def video_keys_values(
+        self,
+        feature: torch.Tensor,  # (B, V, N, Dv) the matching video block's tokens
+        position: torch.Tensor,  # (B or 1, V*N, Dv) time, view and chunk embeddings
+        rope: tuple[torch.Tensor, torch.Tensor],  # each (B or 1, V*N, 1, hd)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys/values of the video cross-attention, each (B, heads, V*N, hd)."""
+        tokens = self.video_norm(feature.flatten(1, 2).float()).type_as(feature)
+        return self.video_attn.keys_values(tokens + position.to(feature.dtype), rope)
+
     def forward(
         self,
         x: torch.Tensor,  # (B, T, D)
         temb: torch.Tensor,  # (B, T, 6, D): AdaLN per action token
-        state_kv: tuple[torch.Tensor, torch.Tensor],
+        state_token: torch.Tensor,  # (B, E, D): one per event of the row
         video_kv: tuple[torch.Tensor, torch.Tensor],
         masks: ActionMasks,
         self_rope: tuple[torch.Tensor, torch.Tensor],
@@ -119,6 +134,7 @@ class ActionBlock(nn.Module):
         attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), masks.steps, self_rope)
         x = (x.float() + attn * gate).type_as(x)
         # 2. cross-attention to the state token (its own event's, in a packed row)
+        state_kv = self.state_attn.keys_values(state_token)
         x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
         # 3. cross-attention to the matching video block's tokens (all views)
         x = x + self.video_attn(
@@ -229,10 +245,10 @@ class ActionTower(nn.Module):
             + self.chunk_embedding(chunk_index)[:, None, None]  # (B, 1, 1, Dv)
         ).flatten(1, 2)  # (B, V*N, Dv)
         rope = time_rotary(frame.repeat(1, views).float(), self.head_dim)  # (B or 1, V*N, 1, hd)
-        kv = []
-        for block, feature in zip(self.blocks, features, strict=True):
-            tokens_in = block.video_norm(feature.flatten(1, 2).float()).type_as(feature)
-            kv.append(block.video_attn.keys_values(tokens_in + position.to(feature.dtype), rope))
+        kv = [
+            block.video_keys_values(feature, position, rope)
+            for block, feature in zip(self.blocks, features, strict=True)
+        ]
         return VideoContext(kv, event)
 
     def forward(
@@ -293,8 +309,7 @@ class ActionTower(nn.Module):
         self_rope = time_rotary(local.float(), self.head_dim)  # (B, T, 1, hd)
         time_rope = time_rotary(index.float(), self.head_dim)
         for block, video_kv in zip(self.blocks, context.kv, strict=True):
-            state_kv = block.state_attn.keys_values(state_tokens)
-            x = block(x, block_temb, state_kv, video_kv, masks, self_rope, time_rope)
+            x = block(x, block_temb, state_tokens, video_kv, masks, self_rope, time_rope)
 
         modulation = self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B, T, 2, D)
         shift, scale = (m.squeeze(2) for m in modulation.chunk(2, dim=2))

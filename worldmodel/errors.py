@@ -49,6 +49,11 @@ class ModelInputError(ContractError):
     """A tensor given to the world model has the wrong shape, size or camera count."""
 
 
+class TrainingSetupError(ContractError):
+    """Training options that are unknown or cannot go together (e.g. Muon with FSDP), or a
+    train_state.pt that the current run cannot resume."""
+
+
 class CheckpointError(WallwmError):
     """A world-model checkpoint folder cannot be read or does not match the model."""
 

@@ -26,6 +26,7 @@ changes nothing; the cross-view branch attends within one latent frame and needs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,7 @@ from diffusers import WanTransformer3DModel
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 from diffusers.models.normalization import FP32LayerNorm
+from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 from torch import nn
 
 from worldmodel.config import VideoTowerConfig
@@ -42,7 +44,7 @@ from worldmodel.errors import ModelInputError
 
 def build_wan(config: VideoTowerConfig) -> WanTransformer3DModel:
     """A randomly initialised diffusers Wan transformer of the configured shape."""
-    return WanTransformer3DModel(
+    wan = WanTransformer3DModel(
         patch_size=tuple(config.patch_size),
         num_attention_heads=config.num_heads,
         attention_head_dim=config.head_dim,
@@ -57,27 +59,38 @@ def build_wan(config: VideoTowerConfig) -> WanTransformer3DModel:
         eps=config.eps,
         rope_max_seq_len=config.rope_max_seq_len,
     )
+    for block in wan.blocks:
+        block.__class__ = PackableWanBlock  # same weights and forward, plus masked_forward
+    return wan
 
 
-def masked_wan_block(
-    block: nn.Module,  # a diffusers WanTransformerBlock
-    hidden: torch.Tensor,  # (B*V, N, D)
-    text: torch.Tensor,  # (B*V, L, D)
-    temb: torch.Tensor,  # (B*V, N, 6, D): per-token modulation (packed rows have per-frame t)
-    rotary: tuple[torch.Tensor, torch.Tensor],
-    self_mask: torch.Tensor,  # (B*V, 1, N, N)
-    text_mask: torch.Tensor,  # (B*V, 1, N, L)
-) -> torch.Tensor:
-    """WanTransformerBlock.forward (diffusers 0.42, Wan2.2 per-token branch) with attention masks;
-    diffusers' block passes none. Checked against the block itself in the packing tests."""
-    modulation = (block.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
-    shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
-    h = (block.norm1(hidden.float()) * (1 + scale) + shift).type_as(hidden)
-    hidden = (hidden.float() + block.attn1(h, None, self_mask, rotary) * gate).type_as(hidden)
-    h = block.norm2(hidden.float()).type_as(hidden)
-    hidden = hidden + block.attn2(h, text, text_mask, None)
-    h = (block.norm3(hidden.float()) * (1 + c_scale) + c_shift).type_as(hidden)
-    return (hidden.float() + block.ffn(h).float() * c_gate).type_as(hidden)
+class PackableWanBlock(WanTransformerBlock):
+    """diffusers' WanTransformerBlock with a second entry point that takes attention masks (the
+    block's own forward passes none). A method rather than a function because FSDP2 gathers a
+    sharded block's weights only around its registered methods (worldmodel/training/sharding.py).
+    """
+
+    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("masked_forward",)
+
+    def masked_forward(
+        self,
+        hidden: torch.Tensor,  # (B*V, N, D)
+        text: torch.Tensor,  # (B*V, L, D)
+        temb: torch.Tensor,  # (B*V, N, 6, D): per-token modulation (packed rows have per-frame t)
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        self_mask: torch.Tensor,  # (B*V, 1, N, N)
+        text_mask: torch.Tensor,  # (B*V, 1, N, L)
+    ) -> torch.Tensor:
+        """WanTransformerBlock.forward (diffusers 0.42, Wan2.2 per-token branch) with attention
+        masks; checked against the block's own forward in the packing tests."""
+        modulation = (self.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
+        shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
+        h = (self.norm1(hidden.float()) * (1 + scale) + shift).type_as(hidden)
+        hidden = (hidden.float() + self.attn1(h, None, self_mask, rotary) * gate).type_as(hidden)
+        h = self.norm2(hidden.float()).type_as(hidden)
+        hidden = hidden + self.attn2(h, text, text_mask, None)
+        h = (self.norm3(hidden.float()) * (1 + c_scale) + c_shift).type_as(hidden)
+        return (hidden.float() + self.ffn(h).float() * c_gate).type_as(hidden)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -323,7 +336,7 @@ class VideoTower(nn.Module):
             if masks is None:
                 hidden = block(hidden, text_hidden, timestep_proj, rotary)
             else:
-                hidden = masked_wan_block(block, hidden, text_hidden, timestep_proj, rotary, *masks)
+                hidden = block.masked_forward(hidden, text_hidden, timestep_proj, rotary, *masks)
             hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
             features.append(hidden.view(batch, views, tokens, -1))
 

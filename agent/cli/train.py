@@ -6,11 +6,18 @@ Usage:
     wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
     wallwm train --preset tiny --data DATA --out runs/packed --stage action --steps 600 --pack 24
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
+    torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --parallel fsdp ...
 
 Stages: vae, video, action (or all, in that order). Every stage resumes from its
 train_state.pt when run again; the EMA weights are exported to OUT/export/ after each stage
 (copy that folder to worldmodel/checkpoints/<name>/ to ship it). Progress: one line per logged
 step on stderr; losses.jsonl and loss.png in OUT/<stage>/.
+
+Under torchrun, `--parallel ddp` (the default) replicates the model in every process and
+`--parallel fsdp` shards parameters, gradients and optimizer state (FSDP2), with AdamW: torch's
+Muon cannot update sharded matrices, so `--optimizer auto` picks AdamW there and `--optimizer
+muon` is refused. A stage started sharded resumes only sharded, and one started unsharded (one
+process, or ddp) only unsharded: their optimizer states are stored differently.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ def train(args: argparse.Namespace) -> int:
     if len(steps) != len(stages):
         raise SystemExit(f"--steps {args.steps}: give one number or one per stage {stages}")
     context = init_distributed(args.device)
+    sharded = context.enabled and args.parallel == "fsdp"
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -57,7 +65,8 @@ def train(args: argparse.Namespace) -> int:
             log_every=args.log_every,
             seed=args.seed,
             muon=args.optimizer == "muon"
-            or (args.optimizer == "auto" and context.device.type == "cuda"),
+            or (args.optimizer == "auto" and context.device.type == "cuda" and not sharded),
+            parallel=args.parallel,
             vae_frames=args.vae_frames,
             chunk_steps=args.chunk,
             pack_frames=args.pack,
@@ -70,7 +79,8 @@ def train(args: argparse.Namespace) -> int:
             if context.is_main:
                 print(
                     f"stage {stage}: {stage_steps} steps, batch {args.batch} per process, "
-                    f"{context.world_size} process(es) on {context.device}",
+                    f"{context.world_size} process(es) on {context.device}"
+                    + (f" ({args.parallel})" if context.enabled else ""),
                     flush=True,
                 )
             progress = print_progress(stage_steps)
@@ -120,7 +130,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "muon", "adamw"),
         default="auto",
         help="muon: Muon for 2-D weights + AdamW (paper); adamw: AdamW only; auto: muon on GPUs, "
-        "adamw on CPUs (torch's Muon orthogonalises in bfloat16, slow on CPUs)",
+        "adamw on CPUs (torch's Muon orthogonalises in bfloat16, slow on CPUs) and under "
+        "--parallel fsdp (Muon cannot update sharded weights)",
+    )
+    parser.add_argument(
+        "--parallel",
+        choices=("ddp", "fsdp"),
+        default="ddp",
+        help="how torchrun processes share the model: ddp replicates it, fsdp shards parameters, "
+        "gradients and optimizer state (FSDP2); ignored in a single process",
     )
     parser.add_argument("--vae-frames", type=int, default=9, help="frames per VAE clip (1+4k)")
     parser.add_argument(

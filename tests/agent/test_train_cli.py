@@ -1,4 +1,5 @@
-"""`wallwm train`: the three stages on a tiny generated dataset, export, resume, 2-process DDP."""
+"""`wallwm train`: the three stages on a tiny generated dataset, export, resume, 2-process DDP
+and FSDP."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from agent.cli.main import main
+from worldmodel.checkpoint import load_checkpoint
 from worldmodel.executor import EventModeExecutor
 from worldmodel.types import EventRequest, Observation
 
@@ -91,12 +93,14 @@ def test_the_chunk_baseline_trains_on_fixed_windows_with_the_instruction(trained
     assert (out / "action" / "losses.jsonl").read_text().count("\n") == 2
 
 
-def test_two_processes_under_torchrun(trained, dataset, tmp_path):
-    out = tmp_path / "ddp"
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_processes_under_torchrun(trained, dataset, tmp_path, parallel):
+    out = tmp_path / parallel
     shutil.copytree(trained / "export", out / "export")
     env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     args = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "action", "--steps", "3"]
+    args += ["--parallel", parallel]
     done = subprocess.run(
         [*command, "-m", "agent.cli.main", *args],
         env=env,
@@ -105,8 +109,15 @@ def test_two_processes_under_torchrun(trained, dataset, tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 process(es)" in done.stdout and "stage action done: step 3" in done.stdout
+    assert f"2 process(es) on cpu ({parallel})" in done.stdout
+    assert "stage action done: step 3" in done.stdout
     assert (out / "action" / "train_state.pt").exists()
+    # The exported action tower is the trained EMA (the video tower was frozen).
+    exported = load_checkpoint(out / "export", "cpu")[0].state_dict()
+    before = load_checkpoint(trained / "export", "cpu")[0].state_dict()
+    for name, value in exported.items():
+        assert type(value) is torch.Tensor
+        assert torch.equal(value, before[name]) == name.startswith("video."), name
 
 
 def test_packed_batches_fill_rows_with_whole_events(dataset):

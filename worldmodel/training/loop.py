@@ -1,17 +1,23 @@
 """The training loop every stage shares: optimise, clip, EMA, log, checkpoint, resume.
 
 A stage supplies the model, a loss function and a batch source; the loop owns everything else.
-Under torchrun the model is wrapped in DistributedDataParallel and each rank draws its own
-batches from a rank-specific seed; only rank 0 writes files.
+Under torchrun each rank draws its own batches from a rank-specific seed and the model is either
+wrapped in DistributedDataParallel (`parallel="ddp"`) or sharded with FSDP2 (`parallel="fsdp"`,
+see sharding.py; the EMA is sharded the same way). Only rank 0 writes files; under FSDP the full
+states it writes are gathered from every rank, so saving is collective.
 
 State on disk (out_dir):
-  train_state.pt   model, EMA, optimisers, step, random state: written atomically, resumed from
+  train_state.pt   model, EMA, optimisers, step, every rank's random state: written atomically,
+                   resumed from. Model and EMA are full (unsharded) state dicts in either mode;
+                   optimiser states are keyed by index (DDP, one process) or by parameter name
+                   (FSDP, torch.distributed.checkpoint's full optimiser state dict).
   losses.jsonl     one line per logged step
   loss.png         the loss curve, redrawn at every checkpoint
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -24,12 +30,23 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from worldmodel.errors import TrainingSetupError
 from worldmodel.training.distributed import DistributedContext, mean_across_ranks
 from worldmodel.training.optim import build_optimizers, learning_rate_factor
+from worldmodel.training.sharding import PARALLEL_MODES, device_mesh, shard_model
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +56,10 @@ LossFn = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[st
 BatchFn = Callable[[int, np.random.Generator], Any]
 
 STATE_FILE = "train_state.pt"
+# Saving gathers full tensors to rank 0's CPU; loading gives every rank the full state, of which
+# each keeps its shard.
+GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)
+SCATTER = StateDictOptions(full_state_dict=True)
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,15 @@ class LoopConfig:
     # DDP must be told when some parameters get no gradient in a step (e.g. a frozen branch).
     find_unused_parameters: bool = False
     muon: bool = True  # Muon for 2-D weights (paper); False: AdamW only (see build_optimizers)
+    # How torchrun processes share the model: "ddp" replicates it, "fsdp" shards parameters,
+    # gradients and optimiser state (FSDP2; AdamW only). Ignored in a single process.
+    parallel: str = "ddp"
+
+    def __post_init__(self) -> None:
+        if self.parallel not in PARALLEL_MODES:
+            raise TrainingSetupError(
+                f"parallel is {self.parallel!r}; expected one of {', '.join(PARALLEL_MODES)}"
+            )
 
 
 @dataclass
@@ -83,15 +113,28 @@ class TrainingLoop:
         self.config = config
         self.out_dir = Path(out_dir)
         self.context = context
-        self.trained = (
-            DistributedDataParallel(
+        # The EMA starts as a full copy; under FSDP it is sharded like the model, so that its
+        # update is a lerp of each process's own shards.
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
+        self.sharded = context.enabled and config.parallel == "fsdp"
+        # Rank 0 of a sharded run: an unsharded copy on the CPU to load the gathered EMA into for
+        # export (see ema_model).
+        self._unsharded: nn.Module | None = None
+        if self.sharded:
+            if context.is_main:
+                self._unsharded = copy.deepcopy(self.model).cpu()
+            mesh = device_mesh(context.device)
+            shard_model(self.model, mesh)
+            shard_model(self.ema.module, mesh)
+            self.trained: nn.Module = self.model
+        elif context.enabled:
+            self.trained = DistributedDataParallel(
                 self.model, find_unused_parameters=config.find_unused_parameters
             )
-            if context.enabled
-            else self.model
-        )
+        else:
+            self.trained = self.model
+        # After sharding: FSDP replaces the parameters with DTensor shards.
         self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay, config.muon)
-        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
         self.step = 0
         self.rng = np.random.default_rng([config.seed, context.rank])
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)
@@ -105,15 +148,30 @@ class TrainingLoop:
         return self.out_dir / STATE_FILE
 
     def save(self) -> None:
+        """Write train_state.pt from rank 0. Collective: every rank must call it."""
+        rngs = self._random_states()
+        if self.sharded:
+            model = get_model_state_dict(self.model, options=GATHER)
+            ema_weights = get_model_state_dict(self.ema.module, options=GATHER)
+            ema = {"n_averaged": self.ema.n_averaged}
+            ema.update({f"module.{name}": value for name, value in ema_weights.items()})
+            optimizers = [
+                get_optimizer_state_dict(self.model, optimizer, options=GATHER)
+                for optimizer in self.optimizers
+            ]
+        else:
+            model, ema = self.model.state_dict(), self.ema.state_dict()
+            optimizers = [optimizer.state_dict() for optimizer in self.optimizers]
         if not self.context.is_main:
             return
         state = {
             "step": self.step,
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
-            "numpy_rng": json.dumps(self.rng.bit_generator.state),
-            "torch_rng": self.generator.get_state(),
+            "sharded": self.sharded,
+            "model": model,
+            "ema": ema,
+            "optimizers": optimizers,
+            "numpy_rng": [numpy_state for numpy_state, _ in rngs],  # one per rank
+            "torch_rng": [torch_state for _, torch_state in rngs],
         }
         temporary = self.state_path.with_suffix(".partial")
         torch.save(state, temporary)
@@ -124,14 +182,36 @@ class TrainingLoop:
         """Load train_state.pt if present; returns the step it resumes from (0 if none)."""
         if not self.state_path.exists():
             return 0
-        state = torch.load(self.state_path, map_location=self.context.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
-            optimizer.load_state_dict(saved)
+        location = "cpu" if self.sharded else self.context.device
+        state = torch.load(self.state_path, map_location=location, weights_only=True)
+        if state.get("sharded", False) != self.sharded:
+            written = "a sharded (FSDP)" if state.get("sharded", False) else "an unsharded"
+            raise TrainingSetupError(
+                f"{self.state_path} was written by {written} run, whose optimiser state this run "
+                "cannot load: resume with the parallel mode it was written with (fsdp needs more "
+                "than one process), or train into a new folder"
+            )
+        if self.sharded:
+            ema = dict(state["ema"])
+            self.ema.n_averaged.copy_(ema.pop("n_averaged"))
+            ema_weights = {name.removeprefix("module."): value for name, value in ema.items()}
+            set_model_state_dict(self.model, state["model"], options=SCATTER)
+            set_model_state_dict(self.ema.module, ema_weights, options=SCATTER)
+            for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
+                set_optimizer_state_dict(self.model, optimizer, saved, options=SCATTER)
+        else:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+            for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
+                optimizer.load_state_dict(saved)
         self.step = int(state["step"])
-        self.rng.bit_generator.state = json.loads(state["numpy_rng"])
-        self.generator.set_state(state["torch_rng"])
+        numpy_states, torch_states = state["numpy_rng"], state["torch_rng"]
+        if isinstance(numpy_states, str):  # written before every rank's state was kept
+            numpy_states, torch_states = [numpy_states], [torch_states]
+        # A rank the saved run did not have keeps its seed-derived generators.
+        if self.context.rank < len(numpy_states):
+            self.rng.bit_generator.state = json.loads(numpy_states[self.context.rank])
+            self.generator.set_state(torch_states[self.context.rank].cpu())
         losses = self.out_dir / "losses.jsonl"
         if losses.exists():
             self.history = [
@@ -140,6 +220,28 @@ class TrainingLoop:
                 if entry["step"] <= self.step
             ]
         return self.step
+
+    def _random_states(self) -> list[tuple[str, torch.Tensor]]:
+        """Every rank's (numpy, torch) generator state, indexed by rank: each rank draws its own
+        batches and noise, so an exact resume needs them all."""
+        mine = (json.dumps(self.rng.bit_generator.state), self.generator.get_state())
+        if not self.context.enabled:
+            return [mine]
+        states: list[Any] = [None] * self.context.world_size
+        dist.all_gather_object(states, mine)
+        return states
+
+    def ema_model(self) -> nn.Module | None:
+        """The EMA weights as an ordinary module (plain full tensors on this process's device) for
+        rank 0 to export; None on the other ranks. Under FSDP it gathers the shards, so every
+        rank must call it."""
+        if not self.sharded:
+            return self.ema.module if self.context.is_main else None
+        weights = get_model_state_dict(self.ema.module, options=GATHER)
+        if self._unsharded is None:
+            return None
+        self._unsharded.load_state_dict(weights)
+        return self._unsharded.to(self.context.device)
 
     def _write_curve(self) -> None:
         (self.out_dir / "losses.jsonl").write_text(
@@ -181,6 +283,8 @@ class TrainingLoop:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if isinstance(grad_norm, DTensor):  # FSDP: the norm over every shard, on every rank
+            grad_norm = grad_norm.full_tensor()
         for optimizer in self.optimizers:
             optimizer.step()
         self.ema.update_parameters(self.model)

@@ -3,6 +3,11 @@
 torch.optim.Muon orthogonalises the update of 2-D weights; embeddings, biases, norms and
 convolution kernels (the patch embedding) go to AdamW, as Muon's authors recommend. Muon's
 "match_rms_adamw" learning-rate adjustment lets both share one learning rate.
+
+Under FSDP (sharding.py) each process holds only some rows of every matrix, and torch's Muon,
+which orthogonalises the whole matrix, fails on those shards (its in-place update cannot change
+the DTensor placement): a sharded run must use AdamW, and asking for Muon there is an error
+rather than a silent change of optimizer.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import math
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor
+
+from worldmodel.errors import TrainingSetupError
 
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -38,6 +46,12 @@ def build_optimizers(
     matrices, others = split_parameters(model)
     if not muon:
         matrices, others = [], matrices + others
+    if any(isinstance(parameter, DTensor) for parameter in matrices):
+        raise TrainingSetupError(
+            "Muon cannot update FSDP-sharded weights (it orthogonalises whole matrices and each "
+            "process holds only some rows): train with AdamW (--optimizer adamw, muon=False) "
+            "under --parallel fsdp, or keep Muon with --parallel ddp"
+        )
     optimizers: list[torch.optim.Optimizer] = []
     if matrices:
         optimizers.append(

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -66,6 +67,7 @@ class StageSettings:
     vae_frames: int = 9  # frames per VAE training clip (1 + 4k)
     kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
     muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
+    parallel: str = "ddp"  # under torchrun: "ddp" or "fsdp" (FSDP2, AdamW only), see LoopConfig
     # The fixed-chunk baseline (the paper's event-vs-chunk comparison): train on windows of
     # exactly this many steps cut from whole episodes, captioned with the task instruction,
     # instead of on events. None: event training.
@@ -84,7 +86,13 @@ def ema_for(settings: StageSettings, paper: float) -> float:
 
 
 class VAEObjective(nn.Module):
-    """Reconstruction + KL of the Wan VAE, as one forward (what DDP needs to sync gradients)."""
+    """Reconstruction + KL of the Wan VAE, as one forward (what DDP and FSDP need to sync
+    gradients)."""
+
+    # FSDP shards the VAE as one unit (every weight gathered at once; gradients and optimizer
+    # state stay sharded): its blocks carry a causal cache in list arguments, which per-block
+    # FSDP hooks would copy and lose (see training/sharding.py).
+    fsdp_one_unit: ClassVar[bool] = True
 
     def __init__(self, vae: AutoencoderKLWan, kl_weight: float) -> None:
         super().__init__()
@@ -186,6 +194,7 @@ def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> Loo
         seed=settings.seed,
         find_unused_parameters=unused,
         muon=settings.muon,
+        parallel=settings.parallel,
     )
 
 
@@ -220,8 +229,9 @@ def train_vae(
         context,
     )
     result = loop.run(progress)
-    if context.is_main:
-        vae = loop.ema.module.vae
+    ema = loop.ema_model()  # collective under FSDP: every rank takes part
+    if ema is not None:
+        vae = ema.vae
         mean, std = latent_statistics(vae, batches, np.random.default_rng(settings.seed))
         vae.register_to_config(latents_mean=mean, latents_std=std)
         vae.save_pretrained(str(out / EXPORT / "vae"))
@@ -275,8 +285,9 @@ def train_towers(
         context,
     )
     result = loop.run(progress)
-    if context.is_main:
-        ema_model: WallWM = loop.ema.module.model
+    ema = loop.ema_model()  # collective under FSDP: every rank takes part
+    if ema is not None:
+        ema_model: WallWM = ema.model
         save_checkpoint(ema_model, export, norm_stats(dataset), vae=vae.vae)
     return result
 

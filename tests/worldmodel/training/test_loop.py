@@ -1,4 +1,5 @@
-"""The shared training loop: loss falls, resume is exact, Muon/AdamW split, 2-process DDP."""
+"""The shared training loop: loss falls, resume is exact, Muon/AdamW split, 2-process DDP and
+FSDP2 (torchrun, gloo on CPU)."""
 
 import json
 import os
@@ -11,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+from tests.worldmodel.training import fsdp_worker
+from worldmodel.errors import TrainingSetupError
 from worldmodel.training.distributed import init_distributed
 from worldmodel.training.loop import LoopConfig, TrainingLoop
 from worldmodel.training.optim import build_optimizers, learning_rate_factor, split_parameters
@@ -57,6 +60,23 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_resume_reads_files_written_with_one_random_state(tmp_path):
+    """train_state.pt files from before every rank's random state (and the sharded flag) was kept
+    still resume exactly."""
+    straight = make_loop(tmp_path / "a", steps=30)
+    straight.run()
+    make_loop(tmp_path / "b", steps=15, checkpoint_every=15).run()
+    path = tmp_path / "b" / "train_state.pt"
+    state = torch.load(path, weights_only=True)
+    del state["sharded"]
+    state["numpy_rng"], state["torch_rng"] = state["numpy_rng"][0], state["torch_rng"][0]
+    torch.save(state, path)
+    second = make_loop(tmp_path / "b", steps=30)
+    assert second.run().resumed_from == 15
+    for a, b in zip(straight.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_muon_takes_matrices_and_adamw_the_rest():
     model = nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 8), nn.LayerNorm(8), nn.Conv1d(8, 8, 3))
     matrices, others = split_parameters(model)
@@ -79,26 +99,99 @@ def test_non_finite_loss_stops_with_advice(tmp_path):
         loop.run()
 
 
-def test_two_process_torchrun_keeps_ranks_in_sync(tmp_path):
-    worker = Path(__file__).with_name("ddp_worker.py")
+def torchrun(worker: str, *args: str) -> None:
+    """Run a worker script of this folder in 2 processes, one thread each."""
     env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "OMP_NUM_THREADS": "1"}
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
             "torch.distributed.run",
             "--standalone",
             "--nproc_per_node=2",
-            str(worker),
-            str(tmp_path),
+            str(Path(__file__).with_name(worker)),
+            *args,
         ],
-        check=True,
         env=env,
         capture_output=True,
+        text=True,
         timeout=240,
     )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def test_parallel_mode_must_be_ddp_or_fsdp():
+    with pytest.raises(TrainingSetupError, match="ddp, fsdp"):
+        LoopConfig(steps=1, parallel="zero")
+
+
+def test_two_process_torchrun_keeps_ranks_in_sync(tmp_path):
+    torchrun("ddp_worker.py", str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == 2
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
     assert ranks[0]["losses"][-1] < 0.1 * ranks[0]["losses"][0]
     assert (tmp_path / "train_state.pt").exists()
+
+
+def test_fsdp_two_processes_match_one_process_and_resume_exactly(tmp_path):
+    torchrun("fsdp_worker.py", "small", str(tmp_path / "fsdp"))
+    fsdp_worker.small(tmp_path / "one")  # the same training in this process, unsharded
+    ranks = [json.loads((tmp_path / "fsdp" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    one = json.loads((tmp_path / "one" / "rank0.json").read_text())
+    assert ranks[0]["world"] == 2 and one["world"] == 1
+    assert ranks[0]["losses"][-1] < 0.1 * ranks[0]["losses"][0]
+    np.testing.assert_allclose(ranks[0]["losses"], one["losses"], rtol=1e-5)
+    for name, value in one["params"].items():
+        full = np.asarray(ranks[0]["params"][name])
+        # Each rank holds its rows of every parameter (the (1, 32) output weight: rank 1 none);
+        # together they are the full parameter, the same on both ranks...
+        shards = [np.asarray(rank["shards"][name]).reshape(-1, *full.shape[1:]) for rank in ranks]
+        assert shards[1].shape[0] < full.shape[0]
+        np.testing.assert_array_equal(np.concatenate(shards), full)
+        np.testing.assert_array_equal(ranks[1]["params"][name], full)
+        # ...and equal to one process trained on both ranks' rows.
+        np.testing.assert_allclose(full, value, rtol=1e-5, atol=1e-6)
+        # Stopped at step 20 and rerun to 40: resumed, and identical to the straight run.
+        np.testing.assert_array_equal(ranks[0]["resumed_params"][name], full)
+    assert ranks[0]["resumed_from"] == 20
+    # Each rank resumed its own data order.
+    for rank in ranks:
+        assert rank["data_order"][0] == rank["data_order"][1]
+    assert ranks[0]["data_order"][0] != ranks[1]["data_order"][0]
+    assert "Muon cannot update FSDP-sharded weights" in ranks[0]["muon_error"]
+    assert one["muon_error"] == ""  # one process: nothing is sharded, Muon works
+
+    # The exported EMA: plain tensors of full shape, equal to the unsharded run's EMA.
+    ema = torch.load(tmp_path / "fsdp" / "ema.pt", weights_only=True)
+    reference = torch.load(tmp_path / "one" / "ema.pt", weights_only=True)
+    assert ema.keys() == reference.keys()
+    for name, value in ema.items():
+        assert type(value) is torch.Tensor and value.shape == reference[name].shape
+        torch.testing.assert_close(value, reference[name], rtol=1e-5, atol=1e-6)
+
+    # A sharded run's optimiser state is keyed by parameter name: one process refuses it.
+    with pytest.raises(TrainingSetupError, match="sharded"):
+        make_loop(tmp_path / "fsdp" / "straight", steps=50).run()
+
+
+def test_fsdp_trains_each_wallwm_stage_like_one_process(tmp_path):
+    """The debug preset's objectives, sharded for two steps: the action stage (video tower
+    frozen), the video stage (action tower frozen), the video stage on packed rows and the VAE
+    get the gradients of one process computing both ranks' losses, and export plain EMA
+    weights."""
+    torchrun("fsdp_worker.py", "wallwm", str(tmp_path))
+    results = json.loads((tmp_path / "result.json").read_text())
+    assert results["action"]["frozen"] > 50 and results["video"]["frozen"] > 50
+    for stage, result in results.items():
+        assert result["sharded_parameters"] > 100, stage
+        np.testing.assert_allclose(result["losses"], result["reference_losses"], rtol=1e-5)
+        np.testing.assert_allclose(result["grad_norms"], result["reference_grad_norms"], rtol=1e-5)
+        assert result["same_parameters_have_gradients"], stage
+        assert result["frozen_with_gradients"] == 0 and result["frozen_unchanged"], stage
+        assert result["max_grad_difference"] < 1e-6, stage
+        assert result["max_param_difference"] < 5e-5, stage  # Adam steps of 1e-3
+        assert result["ema_plain"] and result["max_ema_difference"] < 5e-5, stage
+    assert results["vae"]["ema_type"] == "VAEObjective"
+    assert results["action"]["ema_type"] == results["video"]["ema_type"] == "FlowObjective"
+    assert results["video_packed"]["ema_type"] == "FlowObjective"
