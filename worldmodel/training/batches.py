@@ -151,6 +151,8 @@ class PackedEventBatches(EventBatches):
     Events are drawn as for `EventBatches`; an event that does not fit in the current row starts
     the next one (kept for the next batch if it was the last row), so no draw is thrown away and
     long events are not favoured. Text and state carry one entry per event slot of a row.
+    The carried event is not part of train_state.pt: a resumed packed run draws its first row
+    afresh, so unlike one event per row it does not continue bit for bit.
     """
 
     def __init__(
