@@ -115,7 +115,10 @@ class ActionBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys/values of the video cross-attention, each (B, heads, V*N, hd)."""
         tokens = self.video_norm(feature.flatten(1, 2).float()).type_as(feature)
-        return self.video_attn.keys_values(tokens + position.to(feature.dtype), rope)
+        k, v = self.video_attn.keys_values(tokens + position.to(feature.dtype), rope)
+        # Fresh tensors, not transposed views: FSDP2 warns about (and cannot guard) views that a
+        # sharded block's method returns. Once per event, so the copy costs nothing measurable.
+        return k.contiguous(), v.contiguous()
 
     def forward(
         self,
