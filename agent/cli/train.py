@@ -117,7 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--steps", required=True, help="optimiser steps per stage: 500, or one per stage: 300,600"
     )
-    parser.add_argument("--batch", type=int, default=8, help="events (or clips) per process")
+    parser.add_argument(
+        "--batch", type=int, default=8, help="events (clips for vae; rows with --pack) per process"
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema-decay", type=float, default=None, help="default: by run length")
     parser.add_argument("--checkpoint-every", type=int, default=100)
