@@ -298,8 +298,10 @@ class ActionTower(nn.Module):
         # AdaLN per action token: a packed row's events have their own noise levels
         t_freq = self.time_proj_in(timestep.flatten()).to(self.time_embedder.linear_1.weight.dtype)
         temb = self.time_embedder(t_freq).type_as(x).view(batch, -1, x.shape[-1])  # (B, 1|T, D)
+        block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))  # (B, 1|T, 6, D)
+        # one timestep per row (sampling) is projected once, then shared by every token
         temb = temb.expand(batch, steps, -1)
-        block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))  # (B, T, 6, D)
+        block_temb = block_temb.expand(batch, steps, -1, -1)
 
         masks = ActionMasks(None, None, None)
         if event is not None:
