@@ -75,13 +75,13 @@ def main() -> None:
             dataset, vae, captions, args.rows, stride, capacity=args.capacity
         ),
     }
-    rngs = {name: np.random.default_rng(0) for name in sources}
-    for name, source in sources.items():  # warm the latent cache on the events drawn below
+    for source in sources.values():  # warm the latent cache on exactly the events drawn below
+        warm = np.random.default_rng(0)
         for step in range(args.steps):
-            source(step, np.random.default_rng(0) if step == 0 else rngs[name])
-        rngs[name] = np.random.default_rng(0)
+            source(step, warm)
         if isinstance(source, PackedEventBatches):
             source.carried = None
+    rngs = {name: np.random.default_rng(0) for name in sources}
     totals = {name: np.zeros(6) for name in sources}
     generator = torch.Generator().manual_seed(0)
     for step in range(args.steps):
