@@ -87,9 +87,6 @@ class PackedLayout:
     step_event: torch.Tensor  # (B, T) long, event id of each action step, -1 = padding
     step_local: torch.Tensor  # (B, T) long, step index inside its event
 
-    def to(self, device: torch.device) -> PackedLayout:
-        return PackedLayout(*(t.to(device) for t in vars(self).values()))
-
     @staticmethod
     def from_lengths(
         frames: list[list[int]], steps: list[list[int]], total_frames: int, total_steps: int

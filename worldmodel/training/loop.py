@@ -18,6 +18,7 @@ State on disk (out_dir):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -137,7 +138,10 @@ class TrainingLoop:
         self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay, config.muon)
         self.step = 0
         self.rng = np.random.default_rng([config.seed, context.rank])
-        self.generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)
+        # On the training device: the losses draw their noise where the model runs.
+        self.generator = torch.Generator(context.device).manual_seed(
+            config.seed * 1000 + context.rank
+        )
         self.history: list[dict[str, float]] = []
         if context.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +272,7 @@ class TrainingLoop:
 
     # ---- the loop ------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        batch = self.batch_fn(self.step, self.rng)
+        batch = to_device(self.batch_fn(self.step, self.rng), self.context.device)
         factor = learning_rate_factor(self.step, self.config.steps, self.config.warmup_steps)
         for optimizer in self.optimizers:
             for group in optimizer.param_groups:
@@ -310,6 +314,21 @@ class TrainingLoop:
             losses=[entry["loss"] for entry in self.history],
             seconds=time.perf_counter() - start,
         )
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """`value` with every tensor inside it (dataclass fields, tuples, lists) on `device`: batch
+    sources build on the CPU, the model may run on a GPU."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {
+            f.name: to_device(getattr(value, f.name), device) for f in dataclasses.fields(value)
+        }
+        return dataclasses.replace(value, **fields)
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(item, device) for item in value)
+    return value
 
 
 def print_progress(total: int) -> Callable[[int, dict[str, float]], None]:

@@ -195,3 +195,23 @@ def test_fsdp_trains_each_wallwm_stage_like_one_process(tmp_path):
     assert results["vae"]["ema_type"] == "VAEObjective"
     assert results["action"]["ema_type"] == results["video"]["ema_type"] == "FlowObjective"
     assert results["video_packed"]["ema_type"] == "FlowObjective"
+
+
+def test_batches_reach_the_training_device_with_their_packed_layout():
+    from worldmodel.data.packing import PackedLayout
+    from worldmodel.flow import TrainingBatch
+    from worldmodel.training.loop import to_device
+
+    layout = PackedLayout.from_lengths([[2, 1]], [[4, 2]], 3, 6)
+    batch = TrainingBatch(
+        torch.zeros(1, 1, 4, 3, 2, 2),
+        torch.zeros(1, 2, 1, 8),
+        torch.zeros(1, 2, 7),
+        torch.zeros(1, 6, 7),
+        layout.step_event >= 0,
+        packing=layout,
+    )
+    moved = to_device((batch, [torch.ones(1)]), torch.device("meta"))
+    assert moved[0].latents.is_meta and moved[0].valid.is_meta and moved[1][0].is_meta
+    assert all(t.is_meta for t in vars(moved[0].packing).values())
+    assert moved[0].cross_view_mask is None and not batch.latents.is_meta  # a copy
