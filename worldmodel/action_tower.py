@@ -195,6 +195,9 @@ class ActionTower(nn.Module):
         self.video_time_index = nn.Embedding(max_index, video_dim)  # video latent frame index
         self.chunk_embedding = nn.Embedding(config.max_chunks, video_dim)  # absolute chunk
         self.view_embedding = nn.Embedding(max_views, video_dim)
+        if config.spatial_grid:  # where a video token lies in its image (see ActionTowerConfig)
+            self.row_embedding = nn.Embedding(config.spatial_grid, video_dim)
+            self.column_embedding = nn.Embedding(config.spatial_grid, video_dim)
         self.time_proj_in = Timesteps(config.freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedder = TimestepEmbedding(config.freq_dim, dim)
         self.time_proj = nn.Linear(dim, 6 * dim)
@@ -246,13 +249,30 @@ class ActionTower(nn.Module):
             self.video_time_index(frame)[:, None]  # (B or 1, 1, N, Dv)
             + self.view_embedding(view_ids)[None, :, None]  # (1, V, 1, Dv)
             + self.chunk_embedding(chunk_index)[:, None, None]  # (B, 1, 1, Dv)
-        ).flatten(1, 2)  # (B, V*N, Dv)
+        )
+        if self.config.spatial_grid:
+            position = position + self.spatial_position(grid, device)[None, None]
+        position = position.flatten(1, 2)  # (B, V*N, Dv)
         rope = time_rotary(frame.repeat(1, views).float(), self.head_dim)  # (B or 1, V*N, 1, hd)
         kv = [
             block.video_keys_values(feature, position, rope)
             for block, feature in zip(self.blocks, features, strict=True)
         ]
         return VideoContext(kv, event)
+
+    def spatial_position(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
+        """(F'*H'*W', Dv): row + column embedding of every token, the same in every frame."""
+        frames, height, width = grid
+        side = self.config.spatial_grid
+        if height > side or width > side:
+            raise ModelInputError(
+                f"video token grid {height}x{width} is larger than the action tower's spatial "
+                f"embedding ({side}x{side}): the images are larger than the model was built "
+                "for (raise action.spatial_grid and retrain)"
+            )
+        rows = self.row_embedding(torch.arange(height, device=device))  # (H', Dv)
+        columns = self.column_embedding(torch.arange(width, device=device))  # (W', Dv)
+        return (rows[:, None] + columns[None]).flatten(0, 1).repeat(frames, 1)
 
     def forward(
         self,

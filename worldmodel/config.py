@@ -52,6 +52,11 @@ class ActionTowerConfig:
     freq_dim: int = 256  # sinusoidal action-timestep width, as Wan's
     max_steps: int = 256  # longest event in control steps (learned step-position table)
     max_chunks: int = 64  # absolute-chunk embedding table (Unified Mode chunk index)
+    # Rows (= columns) of a learned row and column embedding added to the video keys, so the
+    # action tower knows where in the image a video token lies. Unknown in the paper, which names
+    # only frame-index and chunk embeddings; 0 leaves it out. Without it Wan's relative RoPE is the
+    # only source of position, and the tiny model never learned where the blocks are (reach 0%).
+    spatial_grid: int = 0
     eps: float = 1e-6
 
 
@@ -227,7 +232,9 @@ PRESETS: dict[str, ModelConfig] = {
             rope_max_seq_len=64,
             view_rope_dim=4,
         ),
-        action=ActionTowerConfig(dim=32, num_heads=2, ffn_dim=64, freq_dim=16, max_steps=64),
+        action=ActionTowerConfig(
+            dim=32, num_heads=2, ffn_dim=64, freq_dim=16, max_steps=64, spatial_grid=4
+        ),
         vae=dataclasses.replace(
             _SMALL_VAE,
             base_dim=4,
@@ -260,7 +267,8 @@ PRESETS: dict[str, ModelConfig] = {
             rope_max_seq_len=256,
             view_rope_dim=8,
         ),
-        action=ActionTowerConfig(dim=128, num_heads=4, ffn_dim=512, max_steps=128),
+        # 64 x 64 images: 8 x 8 latents, 4 x 4 tokens per view after the (2, 2) patch
+        action=ActionTowerConfig(dim=128, num_heads=4, ffn_dim=512, max_steps=128, spatial_grid=4),
         vae=_SMALL_VAE,
         text=TextConfig(kind="minilm", max_length=64),
         # 5 action steps: on training events the xyz error is 6.40 / 5.41 cm against 6.35 / 5.34

@@ -1,9 +1,12 @@
 """Action tower: shapes, padding, time alignment and the one-way coupling with the video tower."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from worldmodel.errors import ModelInputError
+from worldmodel.model import WallWM
 
 
 def _batch(config, views: int, steps: int, batch: int = 2, seed: int = 0):
@@ -116,3 +119,42 @@ def test_video_longer_than_the_time_index_is_refused(debug_model, debug_config):
     features = [torch.zeros(1, 1, 40 * 4, debug_config.video.dim)] * debug_config.video.num_layers
     with pytest.raises(ModelInputError, match="40 latent frames"):
         debug_model.action.video_context(features, (40, 2, 2))
+
+
+@pytest.mark.parametrize("spatial_grid", [0, 4])
+def test_only_the_spatial_embedding_tells_the_action_tower_where_a_token_lies(
+    debug_config, spatial_grid
+):
+    """Flipping every frame upside down is invisible without the row/column embedding: the keys
+    carry time, view and chunk only, so the video cross-attention sees a bag of tokens."""
+    config = dataclasses.replace(
+        debug_config, action=dataclasses.replace(debug_config.action, spatial_grid=spatial_grid)
+    )
+    torch.manual_seed(0)
+    tower = WallWM(config).action.eval()
+    generator = torch.Generator().manual_seed(0)
+    grid = (2, 3, 2)  # (F', H', W')
+    features = [
+        torch.randn(1, 2, 2 * 3 * 2, config.video.dim, generator=generator)
+        for _ in range(config.video.num_layers)
+    ]
+    flipped = [f.unflatten(2, grid).flip(3).flatten(2, 4) for f in features]
+    inputs = (
+        torch.randn(1, 8, config.action_dim, generator=generator),
+        torch.tensor([500.0]),
+        torch.randn(1, config.proprio_dim, generator=generator),
+    )
+    with torch.no_grad():
+        upright = tower(*inputs, tower.video_context(features, grid))
+        upside_down = tower(*inputs, tower.video_context(flipped, grid))
+    difference = (upright - upside_down).abs().max().item()
+    if spatial_grid:
+        assert difference > 1e-2
+    else:
+        assert difference < 1e-5
+
+
+def test_a_grid_larger_than_the_spatial_embedding_is_refused(debug_model, debug_config):
+    features = [torch.zeros(1, 1, 5 * 5, debug_config.video.dim)] * debug_config.video.num_layers
+    with pytest.raises(ModelInputError, match=r"grid 5x5 is larger .* \(4x4\)"):
+        debug_model.action.video_context(features, (1, 5, 5))
