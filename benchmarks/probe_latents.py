@@ -1,0 +1,168 @@
+"""Can the objects' table positions be read from a checkpoint's VAE latents? A probe per source.
+
+Usage:
+    PYTHONPATH=. python benchmarks/probe_latents.py --checkpoint tiny --checkpoint RUN/export
+
+Reach and move need the model to know where the blocks are, and the model sees the scene only
+through the VAE latents of the keyframes. This renders `--scenes` random tabletop scenes (seeds
+from 2,000,000, never used for training or evaluation), encodes the three camera images with each
+checkpoint's VAE at the model's resolution, and trains the same small probe on every source: a
+per-location MLP (1x1 convolutions) scores each object, a soft-argmax per view gives its image
+coordinates, and a small MLP maps those to table xy. The held-out RMSE says how much position the
+latents keep. The pixels, average-pooled to a grid 4x coarser than the image, are the reference
+that shows the probe itself can do it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agent.envs.tabletop.scene import BLOCKS
+from agent.envs.tabletop.sim import TabletopSim
+from benchmarks.record import markdown_table, record
+from worldmodel.checkpoint import load_vae
+from worldmodel.data.video import resize_frames
+from worldmodel.locate import BUNDLED_CHECKPOINT_DIR
+from worldmodel.vae import VideoVAE
+
+OBJECTS = (*BLOCKS, "bowl")
+FIRST_SEED = 2_000_000
+
+
+def render_scenes(count: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, views, H, W, 3) and the objects' table xy (N, objects, 2)."""
+    sim = TabletopSim()
+    images, positions = [], []
+    try:
+        for seed in range(FIRST_SEED, FIRST_SEED + count):
+            observation = sim.reset(seed)
+            names = sorted(observation.images)
+            images.append(
+                np.stack(
+                    [resize_frames(observation.images[n][None], height, width)[0] for n in names]
+                )
+            )
+            positions.append(np.stack([sim.object_pose(name)[0][:2] for name in OBJECTS]))
+    finally:
+        sim.close()
+    return np.stack(images), np.stack(positions)
+
+
+def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: int) -> np.ndarray:
+    """Held-out RMSE (m) per object of a probe trained on the first `train` scenes.
+
+    maps: (N, views, C, H, W) features laid out on the image grid. Per location an MLP scores
+    each object; a softmax over the locations of a view gives the object's expected image
+    coordinates there (soft-argmax); a small MLP per object maps the views' coordinates to table
+    xy. Few parameters, so a source that does not hold the position cannot be memorised."""
+    torch.manual_seed(0)
+    _, views, channels, height, width = maps.shape
+    mean = maps[:train].mean((0, 3, 4), keepdim=True)
+    std = maps[:train].std((0, 3, 4), keepdim=True) + 1e-6
+    maps = (maps - mean) / std
+    offset = positions[:train].mean(0)
+    objects = positions.shape[1]
+    score = nn.Sequential(
+        nn.Conv2d(channels, 64, 1), nn.GELU(), nn.Conv2d(64, 64, 1), nn.GELU(),
+        nn.Conv2d(64, objects, 1),
+    )  # fmt: skip
+    to_table = nn.ModuleList(
+        nn.Sequential(nn.Linear(views * 2, 64), nn.GELU(), nn.Linear(64, 2)) for _ in range(objects)
+    )
+    rows = torch.linspace(-1, 1, height)[:, None].expand(height, width).flatten()
+    columns = torch.linspace(-1, 1, width)[None, :].expand(height, width).flatten()
+    optimizer = torch.optim.Adam([*score.parameters(), *to_table.parameters()], 3e-3)
+
+    def predict(x: torch.Tensor) -> torch.Tensor:  # (B, objects, 2)
+        weights = score(x.flatten(0, 1)).flatten(2).softmax(-1)  # (B*views, objects, H*W)
+        where = torch.stack([weights @ rows, weights @ columns], -1)  # (B*views, objects, 2)
+        where = where.unflatten(0, (len(x), views)).transpose(1, 2).flatten(2)  # (B, obj, V*2)
+        return torch.stack([head(where[:, i]) for i, head in enumerate(to_table)], 1) + offset
+
+    for _ in range(steps):
+        batch = torch.randint(0, train, (64,))
+        loss = F.mse_loss(predict(maps[batch]), positions[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        error = predict(maps[train:]) - positions[train:]
+    return error.pow(2).sum(-1).mean(0).sqrt().numpy()
+
+
+def checkpoint_folder(name: str) -> Path:
+    folder = Path(name)
+    return folder if folder.is_dir() else BUNDLED_CHECKPOINT_DIR / name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        help="a shipped name or a folder with vae/ (repeatable; default tiny)",
+    )
+    parser.add_argument("--scenes", type=int, default=600, help="rendered scenes in all")
+    parser.add_argument(
+        "--image-size", type=int, default=64, help="the models' input resolution (square)"
+    )
+    parser.add_argument("--held-out", type=int, default=100, help="scenes the probe never sees")
+    parser.add_argument("--steps", type=int, default=1500, help="probe optimisation steps")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = args.checkpoint or ["tiny"]
+    train = args.scenes - args.held_out
+    if train < 50:
+        parser.error("--scenes must exceed --held-out by at least 50")
+
+    rows: list[list[str]] = []
+    images = positions = None
+    for name in names:
+        folder = checkpoint_folder(name)
+        vae = load_vae(folder)
+        if vae is None:
+            raise SystemExit(f"{folder} has no vae/ folder")
+        if images is None:
+            images, positions = render_scenes(args.scenes, args.image_size, args.image_size)
+            baseline = np.sqrt(
+                ((positions[train:] - positions[:train].mean(0)) ** 2).sum(-1).mean(0)
+            )
+            rows.append(["always the mean position", "-", *(f"{100 * e:.1f}" for e in baseline)])
+            pixels = torch.as_tensor(images).permute(0, 1, 4, 2, 3).float() / 255
+            pooled = F.avg_pool2d(pixels.flatten(0, 1), 4).unflatten(0, pixels.shape[:2])
+            error = probe_rmse(pooled, torch.as_tensor(positions).float(), train, args.steps)
+            grid = f"{pooled.shape[-2]}x{pooled.shape[-1]}x3"
+            rows.append(["pixels, 4x4 average-pooled", grid, *(f"{100 * e:.1f}" for e in error)])
+        encoder = VideoVAE(vae)
+        with torch.no_grad():
+            latents = torch.cat(
+                [
+                    encoder.encode(torch.as_tensor(images[i : i + 50])[:, :, None])[:, :, :, 0]
+                    for i in range(0, len(images), 50)
+                ]
+            )  # (N, views, C, h, w): the keyframe latent
+        error = probe_rmse(latents.float(), torch.as_tensor(positions).float(), train, args.steps)
+        grid = f"{latents.shape[-2]}x{latents.shape[-1]}x{latents.shape[2]}"
+        rows.append([f"VAE latents of {name}", grid, *(f"{100 * e:.1f}" for e in error)])
+        print(rows[-1])
+
+    table = markdown_table(["source", "grid", *(f"{o} (cm)" for o in OBJECTS)], rows)
+    print(table)
+    notes = (
+        f"Held-out RMSE of each object's table xy, {args.held_out} of {args.scenes} scenes, "
+        f"probe {args.steps} steps; 3 cameras."
+    )
+    if not args.no_record:
+        record("Object positions readable from the VAE latents (probe)", table, notes)
+
+
+if __name__ == "__main__":
+    main()
