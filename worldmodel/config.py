@@ -54,8 +54,9 @@ class ActionTowerConfig:
     max_chunks: int = 64  # absolute-chunk embedding table (Unified Mode chunk index)
     # Rows (= columns) of a learned row and column embedding added to the video keys, so the
     # action tower knows where in the image a video token lies. Unknown in the paper, which names
-    # only frame-index and chunk embeddings; 0 leaves it out. Without it Wan's relative RoPE is the
-    # only source of position, and the tiny model never learned where the blocks are (reach 0%).
+    # only frame-index and chunk embeddings; 0 leaves it out. Without it the video cross-attention
+    # sees each frame's tokens as an unordered set (Wan's RoPE is relative, and the keys carry
+    # only time, view and chunk), so it cannot tell where in the image anything is.
     spatial_grid: int = 0
     eps: float = 1e-6
 
