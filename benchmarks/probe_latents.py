@@ -123,24 +123,22 @@ def main() -> None:
     if train < 50:
         parser.error("--scenes must exceed --held-out by at least 50")
 
-    rows: list[list[str]] = []
-    images = positions = None
-    for name in names:
-        folder = checkpoint_folder(name)
-        vae = load_vae(folder)
+    folders = [checkpoint_folder(name) for name in names]
+    vaes = [load_vae(folder) for folder in folders]
+    for folder, vae in zip(folders, vaes, strict=True):
         if vae is None:
             raise SystemExit(f"{folder} has no vae/ folder")
-        if images is None:
-            images, positions = render_scenes(args.scenes, args.image_size, args.image_size)
-            baseline = np.sqrt(
-                ((positions[train:] - positions[:train].mean(0)) ** 2).sum(-1).mean(0)
-            )
-            rows.append(["always the mean position", "-", *(f"{100 * e:.1f}" for e in baseline)])
-            pixels = torch.as_tensor(images).permute(0, 1, 4, 2, 3).float() / 255
-            pooled = F.avg_pool2d(pixels.flatten(0, 1), 4).unflatten(0, pixels.shape[:2])
-            error = probe_rmse(pooled, torch.as_tensor(positions).float(), train, args.steps)
-            grid = f"{pooled.shape[-2]}x{pooled.shape[-1]}x3"
-            rows.append(["pixels, 4x4 average-pooled", grid, *(f"{100 * e:.1f}" for e in error)])
+
+    images, positions = render_scenes(args.scenes, args.image_size, args.image_size)
+    target = torch.as_tensor(positions).float()
+    baseline = np.sqrt(((positions[train:] - positions[:train].mean(0)) ** 2).sum(-1).mean(0))
+    rows = [["always the mean position", "-", *(f"{100 * e:.1f}" for e in baseline)]]
+    pixels = torch.as_tensor(images).permute(0, 1, 4, 2, 3).float() / 255
+    pooled = F.avg_pool2d(pixels.flatten(0, 1), 4).unflatten(0, pixels.shape[:2])
+    error = probe_rmse(pooled, target, train, args.steps)
+    grid = f"{pooled.shape[-2]}x{pooled.shape[-1]}x3"
+    rows.append(["pixels, 4x4 average-pooled", grid, *(f"{100 * e:.1f}" for e in error)])
+    for name, vae in zip(names, vaes, strict=True):
         encoder = VideoVAE(vae)
         with torch.no_grad():
             latents = torch.cat(
@@ -149,7 +147,7 @@ def main() -> None:
                     for i in range(0, len(images), 50)
                 ]
             )  # (N, views, C, h, w): the keyframe latent
-        error = probe_rmse(latents.float(), torch.as_tensor(positions).float(), train, args.steps)
+        error = probe_rmse(latents.float(), target, train, args.steps)
         grid = f"{latents.shape[-2]}x{latents.shape[-1]}x{latents.shape[2]}"
         rows.append([f"VAE latents of {name}", grid, *(f"{100 * e:.1f}" for e in error)])
         print(rows[-1])
