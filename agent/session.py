@@ -36,7 +36,7 @@ from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds
 from agent.verify.verifier import Verifier
 from agent.vlm import VLMClient
-from worldmodel.locate import find_checkpoints
+from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.types import EventExecutor
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -160,8 +160,7 @@ def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
         return SimulatorOracleExecutor(sim)
     from worldmodel.executor import EventModeExecutor
 
-    folder = next((p for p in find_checkpoints() if p.name == choice), Path(choice))
-    return EventModeExecutor.from_checkpoint(folder)
+    return EventModeExecutor.from_checkpoint(checkpoint_folder(choice))
 
 
 def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:

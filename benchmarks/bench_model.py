@@ -27,7 +27,7 @@ from benchmarks.record import markdown_table, record
 from worldmodel.config import PRESETS, get_config
 from worldmodel.data.video import resize_frames
 from worldmodel.executor import EventModeExecutor
-from worldmodel.locate import find_checkpoints
+from worldmodel.locate import checkpoint_folder
 from worldmodel.model import WallWM
 from worldmodel.types import CameraSpec, EventRequest, Observation
 
@@ -147,8 +147,9 @@ def main() -> None:
 
     device = torch.device(args.device)
     if args.checkpoint:
-        folder = next((p for p in find_checkpoints() if p.name == args.checkpoint), None)
-        asymmetric = EventModeExecutor.from_checkpoint(folder or args.checkpoint, args.device)
+        asymmetric = EventModeExecutor.from_checkpoint(
+            checkpoint_folder(args.checkpoint), args.device
+        )
         config = asymmetric.model.config
         label = f"checkpoint `{args.checkpoint}`"
     else:

@@ -24,7 +24,7 @@ from benchmarks.bench_loader import keep_first_episodes
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_checkpoint, load_vae
 from worldmodel.flow import TrainingBatch, training_loss
-from worldmodel.locate import BUNDLED_CHECKPOINT_DIR
+from worldmodel.locate import checkpoint_folder
 from worldmodel.text import build_text_encoder
 from worldmodel.training.batches import CaptionBank, EventBatches, PackedEventBatches
 from worldmodel.training.stages import StageSettings, open_dataset
@@ -56,8 +56,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    folder = Path(args.checkpoint)
-    folder = folder if folder.is_dir() else BUNDLED_CHECKPOINT_DIR / args.checkpoint
+    folder = checkpoint_folder(args.checkpoint)
     model, _ = load_checkpoint(folder, torch.device("cpu"))
     config = model.config
     model.train()

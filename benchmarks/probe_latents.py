@@ -16,7 +16,6 @@ that shows the probe itself can do it.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from agent.envs.tabletop.sim import TabletopSim
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_vae
 from worldmodel.data.video import resize_frames
-from worldmodel.locate import BUNDLED_CHECKPOINT_DIR
+from worldmodel.locate import checkpoint_folder
 from worldmodel.vae import VideoVAE
 
 OBJECTS = (*BLOCKS, "bowl")
@@ -94,11 +93,6 @@ def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: i
     with torch.no_grad():
         error = predict(maps[train:]) - positions[train:]
     return error.pow(2).sum(-1).mean(0).sqrt().numpy()
-
-
-def checkpoint_folder(name: str) -> Path:
-    folder = Path(name)
-    return folder if folder.is_dir() else BUNDLED_CHECKPOINT_DIR / name
 
 
 def main() -> None:

@@ -33,3 +33,10 @@ def find_checkpoints() -> list[Path]:
             found.append(root)
         found.extend(sorted(p for p in root.iterdir() if p.is_dir() and is_checkpoint_dir(p)))
     return found
+
+
+def checkpoint_folder(name_or_path: str | Path) -> Path:
+    """The found checkpoint called `name_or_path` (bundled or on $WALLWM_CHECKPOINT_PATH), else
+    `name_or_path` itself as a folder (whether it holds a checkpoint is the loader's to say)."""
+    found = next((p for p in find_checkpoints() if p.name == str(name_or_path)), None)
+    return found or Path(name_or_path)

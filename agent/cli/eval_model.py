@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from pathlib import Path
 
 
 def _mean(values: list[float]) -> str:
@@ -87,10 +86,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from agent.envs.tabletop.tasks import FAMILIES, tasks_of
     from agent.eval_model import FAULTS, EventRunner, Report, eval_seeds
     from worldmodel.executor import EventModeExecutor
-    from worldmodel.locate import find_checkpoints
+    from worldmodel.locate import checkpoint_folder
 
-    folder = next((p for p in find_checkpoints() if p.name == args.checkpoint), None)
-    folder = folder or Path(args.checkpoint)
+    folder = checkpoint_folder(args.checkpoint)
     # "oracle": the simulator oracle in every runner's own world, the upper bound
     executor = None if args.checkpoint == "oracle" else EventModeExecutor.from_checkpoint(folder)
     console = Console()

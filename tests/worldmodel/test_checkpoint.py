@@ -130,3 +130,16 @@ def test_importing_a_wan_of_another_shape_names_the_difference(tmp_path, debug_m
         import_wan_transformer(debug_model, tmp_path / "wan")
     with pytest.raises(CheckpointError, match="cannot read a diffusers Wan transformer"):
         import_wan_transformer(debug_model, tmp_path / "missing")
+
+
+def test_checkpoint_folder_finds_names_and_passes_folders_through(tmp_path, monkeypatch):
+    from worldmodel.locate import BUNDLED_CHECKPOINT_DIR, CHECKPOINT_PATH_ENV, checkpoint_folder
+
+    assert checkpoint_folder("tiny") == BUNDLED_CHECKPOINT_DIR / "tiny"
+    extra = tmp_path / "mine"
+    extra.mkdir()
+    (extra / "config.json").write_text("{}")
+    (extra / "action_tower.safetensors").write_bytes(b"")
+    monkeypatch.setenv(CHECKPOINT_PATH_ENV, str(tmp_path))
+    assert checkpoint_folder("mine") == extra  # a name found on $WALLWM_CHECKPOINT_PATH
+    assert checkpoint_folder(tmp_path / "elsewhere") == tmp_path / "elsewhere"  # left to the loader
