@@ -28,8 +28,10 @@ paraphrases the training data never contained.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,8 +39,10 @@ from agent.datagen import EVAL_SEED_OFFSET
 from agent.envs.tabletop.faults import FaultConfig, FaultInjector
 from agent.envs.tabletop.oracle import SimulatorOracleExecutor
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
-from agent.envs.tabletop.tasks import PlanStep, Task, display, relation
+from agent.envs.tabletop.tasks import PlanStep, Task, display, get_task, relation
 from agent.verify.measures import psnr, ssim
+from worldmodel.data.reader import DatasetReader
+from worldmodel.errors import ContractError
 from worldmodel.types import EventExecutor, EventRequest
 
 # Captions of the form the training data never uses (the data has PlanStep.caption only).
@@ -197,3 +201,26 @@ class EventRunner:
 def eval_seeds(count: int) -> list[int]:
     """Held-out simulator seeds: never used by `wallwm data generate`."""
     return [EVAL_SEED_OFFSET + index for index in range(count)]
+
+
+def training_episodes(data: Path, count: int) -> list[tuple[Task, int]]:
+    """(task, simulator seed) of the first `count` nominal episodes a dataset recorded.
+
+    Evaluating on these as well as on held-out seeds tells a model that memorised its training
+    scenes (good here, poor there) from one that did not learn the skill at all (poor in both).
+    Recovery episodes are skipped: their perturbation is not part of the task's plan.
+    """
+    reader = DatasetReader(data)
+    episodes = []
+    for row in reader.episodes:
+        metadata = json.loads(row["wallwm/metadata"])
+        if "task" not in metadata or "seed" not in metadata:
+            raise ContractError(
+                f"{data} episode {row['episode_index']} names no task and simulator seed: "
+                "only datasets made by `wallwm data generate` can be replayed"
+            )
+        if not metadata.get("recovery", False):
+            episodes.append((get_task(metadata["task"]), int(metadata["seed"])))
+    if len(episodes) < count:
+        raise ContractError(f"{data} has {len(episodes)} nominal episodes; {count} were asked for")
+    return episodes[:count]

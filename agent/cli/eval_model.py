@@ -3,11 +3,13 @@
 Usage:
     wallwm eval-model                                  # the bundled tiny checkpoint, 5 seeds
     wallwm eval-model --checkpoint runs/tiny/export --episodes 10 --record
+    wallwm eval-model --data data/tabletop             # a dataset's own episodes instead
 
 Prints per-skill single-event success, whole-task success per family (no faults), predicted vs
 observed PSNR/SSIM per camera on successful events and on events with an injected fault, and the
 open-loop action error against the expert. Seeds are held out from `wallwm data generate`;
-half of the episodes use held-out caption paraphrases.
+half of the episodes use held-out caption paraphrases. With `--data DATASET` the episodes are
+instead the ones that dataset recorded (same scenes, same captions), for the train/held-out gap.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from pathlib import Path
 
 
 def _mean(values: list[float]) -> str:
@@ -84,7 +87,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from agent.envs.tabletop.tasks import FAMILIES, tasks_of
-    from agent.eval_model import FAULTS, EventRunner, Report, eval_seeds
+    from agent.eval_model import FAULTS, EventRunner, Report, eval_seeds, training_episodes
     from worldmodel.executor import EventModeExecutor
     from worldmodel.locate import checkpoint_folder
 
@@ -94,11 +97,13 @@ def evaluate(args: argparse.Namespace) -> int:
     console = Console()
     began = time.perf_counter()
     report = Report()
-    jobs = []
-    for index, seed in enumerate(eval_seeds(args.episodes)):
-        family = FAMILIES[index % len(FAMILIES)]
-        tasks = tasks_of(family)
-        jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
+    if args.data is not None:  # the training data's own scenes and captions
+        jobs = [(task, seed, False) for task, seed in training_episodes(args.data, args.episodes)]
+    else:  # held-out seeds, one family after another, every other one paraphrased
+        jobs = []
+        for index, seed in enumerate(eval_seeds(args.episodes)):
+            tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
+            jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
     for task, seed, paraphrase in jobs:
         console.print(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
         runner = EventRunner(executor, paraphrase=paraphrase, chunk=args.chunk)
@@ -135,7 +140,7 @@ def evaluate(args: argparse.Namespace) -> int:
         )
         record(
             f"eval-model {name}{f' as {args.chunk}-step chunks' if args.chunk else ''}: "
-            f"{args.episodes} held-out episodes",
+            f"{args.episodes} {'training' if args.data is not None else 'held-out'} episodes",
             body,
             notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",
         )
@@ -148,6 +153,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint", default="tiny", help="checkpoint name or folder; 'oracle': upper bound"
     )
     parser.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DATASET",
+        help="evaluate on the first nominal episodes this dataset recorded (its seeds and "
+        "captions) instead of held-out ones: the gap tells memorising from not learning",
+    )
     parser.add_argument("--fault-episodes", type=int, default=3, help="episodes with a fault")
     parser.add_argument(
         "--chunk",

@@ -1,8 +1,18 @@
 """The closed-loop evaluation: the oracle scores 100%, paraphrases are held out, faults are seen."""
 
-from agent.datagen import EVAL_SEED_OFFSET
+import pytest
+
+from agent.cli.main import main
+from agent.datagen import EVAL_SEED_OFFSET, plan_episode
 from agent.envs.tabletop import get_task
-from agent.eval_model import EventRunner, Report, eval_seeds, paraphrase_caption
+from agent.eval_model import (
+    EventRunner,
+    Report,
+    eval_seeds,
+    paraphrase_caption,
+    training_episodes,
+)
+from worldmodel.errors import ContractError
 
 
 def test_the_oracle_passes_every_event_and_the_task():
@@ -27,6 +37,20 @@ def test_held_out_paraphrases_and_seeds():
     assert all(original != held_out for original, held_out in captions)
     assert captions[3][1] == "carry the red block over to the bowl"
     assert eval_seeds(2) == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
+
+
+def test_training_episodes_are_the_nominal_ones_the_dataset_recorded(tmp_path):
+    root = tmp_path / "data"
+    generate = ["data", "generate", "--out", str(root), "--episodes", "2", "--size", "24"]
+    assert (
+        main([*generate, "--families", "containers", "--seed", "2", "--recovery-fraction", "0.5"])
+        == 0
+    )
+    plans = [plan_episode(index, 2, ("containers",), 0.5) for index in range(2)]
+    assert [plan.recovery for plan in plans] == [True, False]  # the first one is skipped
+    assert training_episodes(root, 1) == [(plans[1].task, plans[1].sim_seed)]
+    with pytest.raises(ContractError, match="1 nominal episodes; 2 were asked for"):
+        training_episodes(root, 2)
 
 
 class RecordingOracle:
