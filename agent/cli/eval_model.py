@@ -61,6 +61,7 @@ def _tables(report, families: dict[str, list[bool]]) -> dict[str, tuple[list[str
             _mean([e.ssim[camera] for e in events]),
         ]
         for group, events in groups.items()
+        if events  # no fault episodes asked for: no empty fault rows
         for camera in cameras
     ]
     return {

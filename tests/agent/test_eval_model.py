@@ -39,7 +39,7 @@ def test_held_out_paraphrases_and_seeds():
     assert eval_seeds(2) == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
 
 
-def test_training_episodes_are_the_nominal_ones_the_dataset_recorded(tmp_path):
+def test_training_episodes_are_the_nominal_ones_the_dataset_recorded(tmp_path, capsys):
     root = tmp_path / "data"
     generate = ["data", "generate", "--out", str(root), "--episodes", "2", "--size", "24"]
     assert (
@@ -51,6 +51,12 @@ def test_training_episodes_are_the_nominal_ones_the_dataset_recorded(tmp_path):
     assert training_episodes(root, 1) == [(plans[1].task, plans[1].sim_seed)]
     with pytest.raises(ContractError, match="1 nominal episodes; 2 were asked for"):
         training_episodes(root, 2)
+    # the CLI on them, with the oracle: every event and the task succeed, no empty fault rows
+    args = ["eval-model", "--checkpoint", "oracle", "--data", str(root), "--episodes", "1"]
+    assert main([*args, "--fault-episodes", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"{plans[1].task.name} seed {plans[1].sim_seed}" in out
+    assert "0%" not in out.replace("100%", "") and "injected fault" not in out
 
 
 class RecordingOracle:
