@@ -153,7 +153,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--checkpoint", default="tiny", help="checkpoint name or folder; 'oracle': upper bound"
     )
-    parser.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds)")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=5,
+        help="how many episodes (held-out seeds, or --data's first)",
+    )
     parser.add_argument(
         "--data",
         type=Path,
