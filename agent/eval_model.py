@@ -28,7 +28,6 @@ paraphrases the training data never contained.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,8 +211,8 @@ def training_episodes(data: Path, count: int) -> list[tuple[Task, int]]:
     """
     reader = DatasetReader(data)
     episodes = []
-    for row in reader.episodes:
-        metadata = json.loads(row["wallwm/metadata"])
+    for position, row in enumerate(reader.episodes):
+        metadata = reader.metadata(position)
         if "task" not in metadata or "seed" not in metadata:
             raise ContractError(
                 f"{data} episode {row['episode_index']} names no task and simulator seed: "

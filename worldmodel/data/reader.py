@@ -140,6 +140,10 @@ class DatasetReader:
             )
         return tuple(specs)
 
+    def metadata(self, position: int) -> dict[str, Any]:
+        """The wallwm metadata of episode number `position` (empty for datasets without it)."""
+        return json.loads(self.episodes[position].get("wallwm/metadata") or "{}")
+
     def load_low_dim(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """(proprio (T, P), actions (T, A)) of episode number `position`, checked; no video."""
         row = self.episodes[position]
@@ -210,7 +214,7 @@ class DatasetReader:
             proprio=proprio,
             actions=actions,
             events=events,
-            metadata=json.loads(row.get("wallwm/metadata") or "{}"),
+            metadata=self.metadata(position),
         )
 
     def level_counts(self) -> dict[str, int]:
