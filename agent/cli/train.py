@@ -68,6 +68,7 @@ def train(args: argparse.Namespace) -> int:
             or (args.optimizer == "auto" and context.device.type == "cuda" and not sharded),
             parallel=args.parallel,
             vae_frames=args.vae_frames,
+            vae_detail_weight=args.vae_detail_weight,
             chunk_steps=args.chunk,
             pack_frames=args.pack,
         )
@@ -143,6 +144,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gradients and optimizer state (FSDP2); ignored in a single process",
     )
     parser.add_argument("--vae-frames", type=int, default=9, help="frames per VAE clip (1+4k)")
+    parser.add_argument(
+        "--vae-detail-weight",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="weight fine detail (small blocks, edges) in the VAE's reconstruction loss: a "
+        "pixel's weight grows with its difference from its 7x7 neighbourhood, scaled by S "
+        "(0: plain MSE)",
+    )
     parser.add_argument(
         "--chunk",
         type=int,

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
 from torch import nn
+from torch.nn import functional as F
 
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae, save_checkpoint
 from worldmodel.config import ModelConfig
@@ -66,6 +67,8 @@ class StageSettings:
     crop_stride: int = 8  # event windows start on this grid (bounds the latent cache)
     vae_frames: int = 9  # frames per VAE training clip (1 + 4k)
     kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
+    # Weight of fine detail in the VAE's reconstruction loss (see detail_weights); 0: plain MSE.
+    vae_detail_weight: float = 0.0
     muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
     parallel: str = "ddp"  # under torchrun: "ddp" or "fsdp" (FSDP2, AdamW only), see LoopConfig
     # The fixed-chunk baseline (the paper's event-vs-chunk comparison): train on windows of
@@ -94,10 +97,11 @@ class VAEObjective(nn.Module):
     # FSDP hooks would copy and lose (see training/sharding.py).
     fsdp_one_unit: ClassVar[bool] = True
 
-    def __init__(self, vae: AutoencoderKLWan, kl_weight: float) -> None:
+    def __init__(self, vae: AutoencoderKLWan, kl_weight: float, detail_weight: float = 0.0) -> None:
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
+        self.detail_weight = detail_weight
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         posterior = self.vae.encode(x).latent_dist
@@ -105,9 +109,33 @@ class VAEObjective(nn.Module):
             posterior.mean.shape, generator=generator, dtype=x.dtype
         )
         recon = self.vae.decode(z).sample  # (B, 3, T, H, W)
-        mse = torch.mean((recon - x) ** 2)
+        error = (recon - x) ** 2
+        mse = torch.mean(error)
+        reconstruction = mse
+        if self.detail_weight:
+            reconstruction = torch.mean(error * detail_weights(x, self.detail_weight))
         kl = 0.5 * torch.mean(posterior.mean**2 + posterior.var - 1.0 - posterior.logvar)
-        return {"total": mse + self.kl_weight * kl, "mse": mse.detach(), "kl": kl.detach()}
+        total = reconstruction + self.kl_weight * kl
+        return {"total": total, "mse": mse.detach(), "kl": kl.detach()}
+
+
+def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> torch.Tensor:
+    """(B, 1, T, H, W) per-pixel weights of the VAE's reconstruction loss, mean 1 per frame.
+
+    Why: at 64x64 a block covers a few pixels of a plain table, so plain MSE barely charges a VAE
+    for losing it, and a small VAE does lose it (benchmarks/probe_latents.py reads no block from
+    the 8x VAE's latents). A pixel's detail is how far it lies from the mean of the `window`-wide
+    square around it (blocks, edges, the gripper stand out; the table does not), divided by the
+    frame's mean detail; its weight is (1 + strength * detail) / (1 + strength)."""
+    batch, frames = clips.shape[0], clips.shape[2]
+    images = clips.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W)
+    local = F.avg_pool2d(images, window, stride=1, padding=window // 2, count_include_pad=False)
+    detail = (images - local).abs().mean(1, keepdim=True)  # (B*T, 1, H, W)
+    typical = detail.mean((2, 3), keepdim=True)
+    weights = (1 + strength * detail / (typical + 1e-6)) / (1 + strength)
+    # a plain frame (only float rounding, far below a uint8 level) has no detail: weight 1
+    weights = torch.where(typical > 1e-4, weights, torch.ones_like(weights))
+    return weights.unflatten(0, (batch, frames)).transpose(1, 2)
 
 
 class FlowObjective(nn.Module):
@@ -218,7 +246,7 @@ def train_vae(
 ) -> LoopResult:
     """Stage 1: the VAE. Exports export/vae/ with measured latent statistics."""
     torch.manual_seed(settings.seed)
-    objective = VAEObjective(build_vae(config.vae), settings.kl_weight)
+    objective = VAEObjective(build_vae(config.vae), settings.kl_weight, settings.vae_detail_weight)
     batches = VAEBatches(dataset, settings.batch, settings.vae_frames)
     loop = TrainingLoop(
         objective,
