@@ -2,15 +2,21 @@
 
 Usage:
     PYTHONPATH=. python benchmarks/probe_latents.py --checkpoint tiny --checkpoint RUN/export
+    PYTHONPATH=. python benchmarks/probe_latents.py --checkpoint RUN/export --tower
 
 Reach and move need the model to know where the blocks are, and the model sees the scene only
 through the VAE latents of the keyframes. This renders `--scenes` random tabletop scenes (seeds
 from 2,000,000, never used for training or evaluation), encodes the three camera images with each
 checkpoint's VAE at the model's resolution, and trains the same small probe on every source: a
-per-location MLP (1x1 convolutions) scores each object, a soft-argmax per view gives its image
-coordinates, and a small MLP maps those to table xy. The held-out RMSE says how much position the
-latents keep. The pixels, average-pooled to a grid 4x coarser than the image, are the reference
-that shows the probe itself can do it.
+per-location MLP (1x1 convolutions) scores each object and guesses its offset inside the cell, a
+soft-argmax per view gives its image coordinates, and a small MLP maps those to table xy. The
+held-out RMSE says how much position the latents keep. The pixels, average-pooled to a grid 4x
+coarser than the image, are the reference that shows the probe itself can do it.
+
+With `--tower`, two more sources per checkpoint with towers: the VAE latents folded onto the
+video tower's token grid (what a perfect patch embedding could keep) and the video tower's
+keyframe tokens (what the action tower reads). Together they say where position is lost: in the
+VAE, or between the VAE and the action tower.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from torch.nn import functional as F
 from agent.envs.tabletop.scene import BLOCKS
 from agent.envs.tabletop.sim import TabletopSim
 from benchmarks.record import markdown_table, record
-from worldmodel.checkpoint import load_vae
+from worldmodel.checkpoint import load_checkpoint, load_vae
 from worldmodel.data.video import resize_frames
 from worldmodel.locate import checkpoint_folder
+from worldmodel.model import WallWM
+from worldmodel.text import build_text_encoder
 from worldmodel.vae import VideoVAE
 
 OBJECTS = (*BLOCKS, "bowl")
@@ -57,9 +65,11 @@ def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: i
     """Held-out RMSE (m) per object of a probe trained on the first `train` scenes.
 
     maps: (N, views, C, H, W) features laid out on the image grid. Per location an MLP scores
-    each object; a softmax over the locations of a view gives the object's expected image
-    coordinates there (soft-argmax); a small MLP per object maps the views' coordinates to table
-    xy. Few parameters, so a source that does not hold the position cannot be memorised."""
+    each object and guesses where in the cell it lies (an offset of at most one cell); a softmax
+    over the locations of a view gives the object's expected image coordinates there (soft-argmax
+    with offsets, so a coarse grid such as the towers' 4x4 tokens is not limited to cell
+    centres); a small MLP per object maps the views' coordinates to table xy. Few parameters, so
+    a source that does not hold the position cannot be memorised."""
     torch.manual_seed(0)
     _, views, channels, height, width = maps.shape
     mean = maps[:train].mean((0, 3, 4), keepdim=True)
@@ -69,18 +79,21 @@ def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: i
     objects = positions.shape[1]
     score = nn.Sequential(
         nn.Conv2d(channels, 64, 1), nn.GELU(), nn.Conv2d(64, 64, 1), nn.GELU(),
-        nn.Conv2d(64, objects, 1),
+        nn.Conv2d(64, objects * 3, 1),
     )  # fmt: skip
     to_table = nn.ModuleList(
         nn.Sequential(nn.Linear(views * 2, 64), nn.GELU(), nn.Linear(64, 2)) for _ in range(objects)
     )
     rows = torch.linspace(-1, 1, height)[:, None].expand(height, width).flatten()
     columns = torch.linspace(-1, 1, width)[None, :].expand(height, width).flatten()
+    cell = torch.tensor([2 / max(height - 1, 1), 2 / max(width - 1, 1)])
     optimizer = torch.optim.Adam([*score.parameters(), *to_table.parameters()], 3e-3)
 
     def predict(x: torch.Tensor) -> torch.Tensor:  # (B, objects, 2)
-        weights = score(x.flatten(0, 1)).flatten(2).softmax(-1)  # (B*views, objects, H*W)
-        where = torch.stack([weights @ rows, weights @ columns], -1)  # (B*views, objects, 2)
+        out = score(x.flatten(0, 1)).flatten(2).unflatten(1, (objects, 3))  # (B*V, obj, 3, H*W)
+        weights = out[:, :, 0].softmax(-1)  # (B*V, objects, H*W)
+        shift = torch.tanh(out[:, :, 1:]) * cell[:, None]  # (B*V, objects, 2, H*W)
+        where = ((torch.stack([rows, columns]) + shift) * weights[:, :, None]).sum(-1)
         where = where.unflatten(0, (len(x), views)).transpose(1, 2).flatten(2)  # (B, obj, V*2)
         return torch.stack([head(where[:, i]) for i, head in enumerate(to_table)], 1) + offset
 
@@ -93,6 +106,22 @@ def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: i
     with torch.no_grad():
         error = predict(maps[train:]) - positions[train:]
     return error.pow(2).sum(-1).mean(0).sqrt().numpy()
+
+
+@torch.no_grad()
+def keyframe_features(model: WallWM, latents: torch.Tensor, caption: str) -> torch.Tensor:
+    """(N, views, blocks * Dv, H', W'): every video block's tokens of the keyframe, the features
+    the action tower's video cross-attention reads. The keyframe alone (timestep 0), without the
+    noisy future frames that the sampler appends: what the tower keeps of the scene."""
+    text = build_text_encoder(model.config.text).encode([caption])
+    maps = []
+    for chunk in latents.split(50):
+        batch = len(chunk)
+        video = model.video(chunk[:, :, :, :1], torch.zeros(batch, 1), text.expand(batch, -1, -1))
+        _, height, width = video.grid
+        blocks = [f.unflatten(2, (height, width)).permute(0, 1, 4, 2, 3) for f in video.features]
+        maps.append(torch.cat(blocks, 2))  # (B, V, blocks * Dv, H', W')
+    return torch.cat(maps).float()
 
 
 def main() -> None:
@@ -108,6 +137,13 @@ def main() -> None:
     )
     parser.add_argument("--held-out", type=int, default=100, help="scenes the probe never sees")
     parser.add_argument("--steps", type=int, default=1500, help="probe optimisation steps")
+    parser.add_argument(
+        "--tower",
+        action="store_true",
+        help="also probe what the action tower reads: the video tower's keyframe tokens (every "
+        "block's, side by side) of checkpoints with towers, and as their reference the VAE "
+        "latents folded onto the same token grid",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
@@ -132,7 +168,7 @@ def main() -> None:
     error = probe_rmse(pooled, target, train, args.steps)
     grid = f"{pooled.shape[-2]}x{pooled.shape[-1]}x3"
     rows.append(["pixels, 4x4 average-pooled", grid, *(f"{100 * e:.1f}" for e in error)])
-    for name, vae in zip(names, vaes, strict=True):
+    for name, folder, vae in zip(names, folders, vaes, strict=True):
         encoder = VideoVAE(vae)
         with torch.no_grad():
             latents = torch.cat(
@@ -141,10 +177,22 @@ def main() -> None:
                     for i in range(0, len(images), 50)
                 ]
             )  # (N, views, C, h, w): the keyframe latent
-        error = probe_rmse(latents.float(), target, train, args.steps)
-        grid = f"{latents.shape[-2]}x{latents.shape[-1]}x{latents.shape[2]}"
-        rows.append([f"VAE latents of {name}", grid, *(f"{100 * e:.1f}" for e in error)])
-        print(rows[-1])
+        sources = {f"VAE latents of {name}": latents.float()}
+        if args.tower and (folder / "config.json").is_file():
+            model, _ = load_checkpoint(folder)
+            patch = model.config.video.patch_size[1:]
+            folded = F.pixel_unshuffle(latents.flatten(0, 1).float(), patch[0])
+            sources[f"VAE latents of {name}, folded to tokens"] = folded.unflatten(
+                0, latents.shape[:2]
+            )
+            sources[f"video tower keyframe tokens of {name}"] = keyframe_features(
+                model, latents[:, :, :, None], "reach the red block"
+            )
+        for label, maps in sources.items():
+            error = probe_rmse(maps, target, train, args.steps)
+            grid = f"{maps.shape[-2]}x{maps.shape[-1]}x{maps.shape[2]}"
+            rows.append([label, grid, *(f"{100 * e:.1f}" for e in error)])
+            print(rows[-1], flush=True)
 
     table = markdown_table(["source", "grid", *(f"{o} (cm)" for o in OBJECTS)], rows)
     print(table)
