@@ -180,8 +180,8 @@ def main() -> None:
         sources = {f"VAE latents of {name}": latents.float()}
         if args.tower and (folder / "config.json").is_file():
             model, _ = load_checkpoint(folder)
-            patch = model.config.video.patch_size[1:]
-            folded = F.pixel_unshuffle(latents.flatten(0, 1).float(), patch[0])
+            side = model.config.video.patch_size[1]  # the presets' patches are square
+            folded = F.pixel_unshuffle(latents.flatten(0, 1).float(), side)
             sources[f"VAE latents of {name}, folded to tokens"] = folded.unflatten(
                 0, latents.shape[:2]
             )
