@@ -110,14 +110,15 @@ def probe_rmse(maps: torch.Tensor, positions: torch.Tensor, train: int, steps: i
 
 @torch.no_grad()
 def keyframe_features(model: WallWM, latents: torch.Tensor, caption: str) -> torch.Tensor:
-    """(N, views, blocks * Dv, H', W'): every video block's tokens of the keyframe, the features
-    the action tower's video cross-attention reads. The keyframe alone (timestep 0), without the
-    noisy future frames that the sampler appends: what the tower keeps of the scene."""
+    """(N, views, blocks * Dv, H', W'): every video block's tokens of the keyframe latents
+    (N, views, C, 1, h, w), the features the action tower's video cross-attention reads. The
+    keyframe alone (timestep 0), without the noisy future frames that the sampler appends: what
+    the tower keeps of the scene."""
     text = build_text_encoder(model.config.text).encode([caption])
     maps = []
     for chunk in latents.split(50):
         batch = len(chunk)
-        video = model.video(chunk[:, :, :, :1], torch.zeros(batch, 1), text.expand(batch, -1, -1))
+        video = model.video(chunk, torch.zeros(batch, 1), text.expand(batch, -1, -1))
         _, height, width = video.grid
         blocks = [f.unflatten(2, (height, width)).permute(0, 1, 4, 2, 3) for f in video.features]
         maps.append(torch.cat(blocks, 2))  # (B, V, blocks * Dv, H', W')
