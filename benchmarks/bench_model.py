@@ -98,7 +98,8 @@ def median_ms(fn, repeats: int) -> float:
 @torch.no_grad()
 def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: int) -> list:
     """Median cost of each part of a prediction: keyframe encoding, one video forward with its
-    action keys/values, one action denoising step."""
+    action keys/values, the action tower's per-event preparation, one action denoising step as
+    the sampler runs it (prepared once) and as a full forward would (prepared at every step)."""
     model, config = executor.model, executor.model.config
     observation = request.observation
     size = (config.image_height, config.image_width)
@@ -117,10 +118,19 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     actions = actions.to(executor.dtype)
     state = torch.zeros(1, config.proprio_dim, device=executor.device, dtype=executor.dtype)
     step_t = torch.full((1,), 500.0, device=executor.device)
+    prepared = model.action.prepare(request.frames, state, context)
     parts = {
         "VAE encode of the keyframes (held for one chunk)": lambda: executor.vae.encode(images),
         "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
-        "action tower step (cached K/V)": lambda: model.action(actions, step_t, state, context),
+        "action tower preparation (once per event)": lambda: model.action.prepare(
+            request.frames, state, context
+        ),
+        "action tower step (prepared event)": lambda: model.action.velocity(
+            actions, step_t, prepared
+        ),
+        "action tower step, preparing at every step": lambda: model.action(
+            actions, step_t, state, context
+        ),
         "VAE decode to frames per camera (after the actions)": lambda: executor.decode_frames(
             latents, request
         ),

@@ -13,7 +13,10 @@ Video tokens also get an absolute-chunk embedding (the chunk index of Unified Mo
 Mode) and a per-view embedding.
 
 The video cross-attention keys/values depend only on the video features, so `video_context`
-computes them once; the asymmetric sampler reuses them for every action denoising step.
+computes them once; the asymmetric sampler reuses them for every action denoising step. Likewise
+everything that depends only on the event's length, state and layout (state keys/values, masks,
+rotary tables, position embeddings) is computed once by `prepare`, and each denoising step runs
+only `velocity`.
 
 Packed rows (several events one after the other, worldmodel/data/packing.py) give every action
 step its own timestep (AdaLN per token), restart positions and time indices at 0 in each event,
@@ -124,7 +127,7 @@ class ActionBlock(nn.Module):
         self,
         x: torch.Tensor,  # (B, T, D)
         temb: torch.Tensor,  # (B, T, 6, D): AdaLN per action token
-        state_token: torch.Tensor,  # (B, E, D): one per event of the row
+        state_kv: tuple[torch.Tensor, torch.Tensor],  # of the (B, E, D) state tokens
         video_kv: tuple[torch.Tensor, torch.Tensor],
         masks: ActionMasks,
         self_rope: tuple[torch.Tensor, torch.Tensor],
@@ -137,7 +140,6 @@ class ActionBlock(nn.Module):
         attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), masks.steps, self_rope)
         x = (x.float() + attn * gate).type_as(x)
         # 2. cross-attention to the state token (its own event's, in a packed row)
-        state_kv = self.state_attn.keys_values(state_token)
         x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
         # 3. cross-attention to the matching video block's tokens (all views)
         x = x + self.video_attn(
@@ -155,6 +157,19 @@ class ActionMasks:
     steps: torch.Tensor | None  # (B, 1, T, T) action self-attention
     state: torch.Tensor | None  # (B, 1, T, E) state cross-attention
     video: torch.Tensor | None  # (B, 1, T, V*N) video cross-attention
+
+
+@dataclass
+class PreparedEvent:
+    """What every denoising step of one event shares: all but the noisy actions and timestep."""
+
+    embedding: torch.Tensor  # (B, T, D) time-index + step-position embedding of each step
+    state_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, of the state tokens
+    video_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, of the video tokens
+    masks: ActionMasks
+    self_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by position in the event
+    time_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by latent frame
+    event: torch.Tensor | None  # (B, T) event id of each step, -1 = padding; None: all valid
 
 
 @dataclass
@@ -284,13 +299,35 @@ class ActionTower(nn.Module):
         packing: PackedLayout | None = None,  # several events per row
     ) -> torch.Tensor:
         """The velocity (B, T, A); padded steps are returned as zeros."""
-        batch, steps, width = actions.shape
-        device = actions.device
+        if packing is not None:
+            self._check_packed(actions, state, packing)
+        elif (
+            actions.ndim != 3
+            or actions.shape[2] != self.action_dim
+            or actions.shape[1] > self.config.max_steps
+        ):
+            raise ModelInputError(
+                f"actions have shape {tuple(actions.shape)}; expected (B, T <= "
+                f"{self.config.max_steps}, {self.action_dim})"
+            )
+        prepared = self.prepare(actions.shape[1], state, context, valid, packing)
+        return self.velocity(actions, timestep, prepared)
+
+    def prepare(
+        self,
+        steps: int,  # T, the event's (or packed row's) length in control steps
+        state: torch.Tensor,  # (B, P) normalised proprio; (B, E, P) for a packed batch
+        context: VideoContext,
+        valid: torch.Tensor | None = None,  # (B, T) bool, False = padding
+        packing: PackedLayout | None = None,  # several events per row
+    ) -> PreparedEvent:
+        """Everything of one forward that does not depend on the noisy actions or timestep."""
+        batch, device = state.shape[0], state.device
         if packing is None:
-            if width != self.action_dim or steps > self.config.max_steps:
+            if steps > self.config.max_steps:
                 raise ModelInputError(
-                    f"actions have shape {tuple(actions.shape)}; expected (B, T <= "
-                    f"{self.config.max_steps}, {self.action_dim})"
+                    f"event of {steps} steps; the action tower predicts at most "
+                    f"{self.config.max_steps} (action.max_steps)"
                 )
             if state.shape != (batch, self.proprio_dim):
                 raise ModelInputError(
@@ -304,16 +341,46 @@ class ActionTower(nn.Module):
             event = None if valid is None else torch.where(valid, 0, -1)
             state = state[:, None]  # (B, 1, P): one event per row
         else:
-            self._check_packed(actions, state, packing)
             local, event = packing.step_local, packing.step_event
+        index = local // self.steps_per_latent_frame + 1  # (B, T) the latent frame of each step
+        state_tokens = self.state_in(state) + self.time_index.weight[0]  # (B, E, D)
+        masks = ActionMasks(None, None, None)
+        if event is not None:
+            state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)
+            masks = ActionMasks(
+                steps=segment_mask(event, event),
+                state=segment_mask(event, state_event),
+                video=None if context.event is None else segment_mask(event, context.event),
+            )
+        return PreparedEvent(
+            embedding=self.time_index(index) + self.step_position(local),
+            state_kv=[block.state_attn.keys_values(state_tokens) for block in self.blocks],
+            video_kv=context.kv,
+            masks=masks,
+            self_rope=time_rotary(local.float(), self.head_dim),
+            time_rope=time_rotary(index.float(), self.head_dim),
+            event=event,
+        )
+
+    def velocity(
+        self,
+        actions: torch.Tensor,  # (B, T, A) noisy, normalised
+        timestep: torch.Tensor,  # (B,) or (B, T): sigma * num_train_timesteps
+        prepared: PreparedEvent,
+    ) -> torch.Tensor:
+        """One denoising step's velocity (B, T, A); padded steps are returned as zeros."""
+        batch, steps, width = actions.shape
+        if width != self.action_dim or prepared.embedding.shape[:2] != (batch, steps):
+            raise ModelInputError(
+                f"actions have shape {tuple(actions.shape)}; expected "
+                f"{(*prepared.embedding.shape[:2], self.action_dim)} (the prepared event's)"
+            )
         if timestep.shape not in ((batch,), (batch, steps)):
             raise ModelInputError(
                 f"action timestep has shape {tuple(timestep.shape)}; expected ({batch},) or "
                 f"({batch}, {steps})"
             )
-        index = local // self.steps_per_latent_frame + 1  # (B, T) the latent frame of each step
-        x = self.action_in(actions) + self.time_index(index) + self.step_position(local)
-        state_tokens = self.state_in(state) + self.time_index.weight[0]  # (B, E, D)
+        x = self.action_in(actions) + prepared.embedding
 
         # AdaLN per action token: a packed row's events have their own noise levels
         t_freq = self.time_proj_in(timestep.flatten()).to(self.time_embedder.linear_1.weight.dtype)
@@ -323,25 +390,24 @@ class ActionTower(nn.Module):
         temb = temb.expand(batch, steps, -1)
         block_temb = block_temb.expand(batch, steps, -1, -1)
 
-        masks = ActionMasks(None, None, None)
-        if event is not None:
-            state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)
-            masks = ActionMasks(
-                steps=segment_mask(event, event),
-                state=segment_mask(event, state_event),
-                video=None if context.event is None else segment_mask(event, context.event),
+        layers = zip(self.blocks, prepared.state_kv, prepared.video_kv, strict=True)
+        for block, state_kv, video_kv in layers:
+            x = block(
+                x,
+                block_temb,
+                state_kv,
+                video_kv,
+                prepared.masks,
+                prepared.self_rope,
+                prepared.time_rope,
             )
-        self_rope = time_rotary(local.float(), self.head_dim)  # (B, T, 1, hd)
-        time_rope = time_rotary(index.float(), self.head_dim)
-        for block, video_kv in zip(self.blocks, context.kv, strict=True):
-            x = block(x, block_temb, state_tokens, video_kv, masks, self_rope, time_rope)
 
         modulation = self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B, T, 2, D)
         shift, scale = (m.squeeze(2) for m in modulation.chunk(2, dim=2))
         x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
         out = self.proj_out(x)  # (B, T, A)
-        if event is not None:
-            out = out * (event >= 0)[..., None]
+        if prepared.event is not None:
+            out = out * (prepared.event >= 0)[..., None]
         return out
 
     def _check_packed(

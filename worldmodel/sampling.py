@@ -14,7 +14,8 @@ Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
   clip differently from later chunks, and a first-frame latent in a later frame's place is far
   outside what the tower was trained on (mean squared distance ~1.9 in normalised latents).
   The action keys/values of the video tokens are computed once from that forward and reused by
-  every action step. The predicted latents are the tower's one-step clean estimate
+  every action step, as is everything else of the action tower that the noise level does not
+  change (`ActionTower.prepare`). The predicted latents are the tower's one-step clean estimate
   x0 = x_t - sigma v.
 """
 
@@ -118,16 +119,17 @@ def _denoise_actions(
     generator: torch.Generator | None,
     steps: int,
 ) -> torch.Tensor:
-    """Euler steps of the action flow from pure noise, all reading one video context."""
+    """Euler steps of the action flow from pure noise, all reading one prepared event."""
     flow = model.config.flow
     batch, device = inputs.state.shape[0], inputs.state.device
     shape = (batch, inputs.steps, model.config.action_dim)
     actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
     actions = actions * inputs.action_temperature
+    prepared = model.action.prepare(inputs.steps, inputs.state, context)
     sigmas = sigma_schedule(steps, flow.shift).to(device)
     for sigma, sigma_next in itertools.pairwise(sigmas):
         timestep = (sigma * flow.num_train_timesteps).expand(batch)
-        velocity = model.action(actions, timestep, inputs.state, context)
+        velocity = model.action.velocity(actions, timestep, prepared)
         actions = actions + (sigma_next - sigma) * velocity
     return actions
 

@@ -158,3 +158,25 @@ def test_a_grid_larger_than_the_spatial_embedding_is_refused(debug_model, debug_
     features = [torch.zeros(1, 1, 5 * 5, debug_config.video.dim)] * debug_config.video.num_layers
     with pytest.raises(ModelInputError, match=r"grid 5x5 is larger .* \(4x4\)"):
         debug_model.action.video_context(features, (1, 5, 5))
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_a_prepared_event_gives_the_forward_velocity_at_every_step(
+    mixed_model, debug_config, padded
+):
+    """The sampler prepares an event once and then runs only `velocity`: same numbers."""
+    inputs = _batch(debug_config, 3, 10)
+    valid = torch.ones(2, 10, dtype=torch.bool)
+    valid[0, 7:] = not padded
+    with torch.no_grad():
+        _, context = mixed_model.encode_video(
+            inputs["latents"], inputs["video_timestep"], inputs["text"]
+        )
+        tower = mixed_model.action
+        prepared = tower.prepare(10, inputs["state"], context, valid)
+        for timestep in (torch.tensor([900.0, 900.0]), torch.tensor([100.0, 400.0])):
+            actions = inputs["actions"] * timestep[:, None, None] / 500
+            full = tower(actions, timestep, inputs["state"], context, valid)
+            assert torch.equal(tower.velocity(actions, timestep, prepared), full)
+        with pytest.raises(ModelInputError, match="the prepared event's"):
+            tower.velocity(inputs["actions"][:, :9], timestep, prepared)

@@ -18,28 +18,29 @@ def _inputs(config, views: int = 3, steps: int = 10, seed: int = 0) -> EventInpu
 
 
 def _count_calls(model):
-    calls = {"video": 0, "action": 0, "video_context": 0}
+    """Calls of the video tower, its key/value cache, the action tower's per-event preparation
+    and its per-step velocity."""
+    calls = {"video": 0, "video_context": 0, "prepare": 0, "action": 0}
+    model.video.register_forward_hook(lambda *_: calls.__setitem__("video", calls["video"] + 1))
 
-    def hook(name):
-        return lambda *_: calls.__setitem__(name, calls[name] + 1)
+    def counted(name, method):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return method(*args, **kwargs)
 
-    model.video.register_forward_hook(hook("video"))
-    model.action.register_forward_hook(hook("action"))
-    original = model.action.video_context
+        return wrapper
 
-    def counted_context(*args, **kwargs):
-        calls["video_context"] += 1
-        return original(*args, **kwargs)
-
-    model.action.video_context = counted_context
+    model.action.video_context = counted("video_context", model.action.video_context)
+    model.action.prepare = counted("prepare", model.action.prepare)
+    model.action.velocity = counted("action", model.action.velocity)
     return calls
 
 
 def test_asymmetric_runs_the_video_tower_once_per_event(mixed_model, debug_config):
     calls = _count_calls(mixed_model)
     sample = sample_asymmetric(mixed_model, _inputs(debug_config), action_steps=7)
-    # one video forward, one key/value computation, then 7 action steps reading the cache
-    assert calls == {"video": 1, "action": 7, "video_context": 1}
+    # one video forward, one key/value computation and one preparation, then 7 action steps
+    assert calls == {"video": 1, "video_context": 1, "prepare": 1, "action": 7}
     assert sample.video_calls == 1
     assert sample.actions.shape == (1, 10, debug_config.action_dim)
     assert sample.latents.shape == (1, 3, 4, debug_config.latent_frames(10), 4, 4)
@@ -48,7 +49,7 @@ def test_asymmetric_runs_the_video_tower_once_per_event(mixed_model, debug_confi
 def test_symmetric_runs_both_towers_every_step(mixed_model, debug_config):
     calls = _count_calls(mixed_model)
     sample = sample_symmetric(mixed_model, _inputs(debug_config), steps=4)
-    assert calls == {"video": 4, "action": 4, "video_context": 4}
+    assert calls == {"video": 4, "video_context": 4, "prepare": 4, "action": 4}
     assert sample.video_calls == 4
 
 
