@@ -106,9 +106,7 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     images = np.stack(
         [resize_frames(observation.images[n], *size) for n in observation.camera_names]
     )
-    # the keyframe held still for one VAE chunk, as the executor encodes it (keyframe + guess)
-    images = np.repeat(images[None, :, None], 1 + config.vae.scale_factor_temporal, axis=2)
-    keyframes = executor.vae.encode(images)[:, :, :, :1].to(executor.dtype)  # (1, V, C, 1, h, w)
+    keyframes, _ = executor.encode_keyframes(images)  # (1, V, C, 1, h, w)
     frames = config.latent_frames(request.frames)
     latents = keyframes.expand(-1, -1, -1, frames, -1, -1).contiguous()
     timestep = torch.full((1, frames), 357.0, device=executor.device)
@@ -120,7 +118,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     step_t = torch.full((1,), 500.0, device=executor.device)
     prepared = model.action.prepare(request.frames, state, context)
     parts = {
-        "VAE encode of the keyframes (held for one chunk)": lambda: executor.vae.encode(images),
+        "VAE encode of the keyframes (+ the static guess below anchor sigma 1)": lambda: (
+            executor.encode_keyframes(images)
+        ),
         "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
         "action tower preparation (once per event)": lambda: model.action.prepare(
             request.frames, state, context

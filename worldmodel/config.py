@@ -96,6 +96,11 @@ class FlowConfig:
     shift: float = 5.0  # Wan2.2-TI2V-5B sample_shift
     video_steps: int = 50  # the 50-step schedule the anchor step refers to (WALL-WM)
     anchor_step: int = 45  # asymmetric 1-to-N: video at step 45 of 50 (sigma ~0.36, WALL-WM)
+    # The noise level of every future frame in the action stage's video forward (the video tower
+    # is frozen there). None: drawn per event like the video stage's (WALL-WM). A number trains
+    # the action tower on the context the asymmetric sampler gives it: at 1.0 (anchor_step 0)
+    # the future frames are pure noise in training and at inference alike.
+    action_video_sigma: float | None = None
     action_steps: int = 10  # few-step action schedule (unknown in the paper)
     symmetric_steps: int = 10  # joint denoising steps in symmetric mode (unknown in the paper)
     action_loss_draws: int = 6  # K action-noise draws per sample (WALL-WM)

@@ -26,6 +26,7 @@ from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
+from worldmodel.flow import anchor_sigma
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
@@ -170,12 +171,7 @@ class EventModeExecutor:
         names = observation.camera_names
         size = (config.image_height, config.image_width)
         images = np.stack([resize_frames(observation.images[n], *size) for n in names])
-        # The keyframe held still for one VAE chunk: (1, V, 1 + stride, H, W, 3) gives the
-        # keyframe latent and a static chunk's latent (the asymmetric sampler's guess).
-        stride = config.vae.scale_factor_temporal
-        clip = np.repeat(images[None, :, None], 1 + stride, axis=2)
-        encoded = self.vae.encode(clip).to(self.dtype)  # (1, V, C, 2, h, w)
-        keyframes, static = encoded[:, :, :, :1], encoded[:, :, :, 1:2]
+        keyframes, static = self.encode_keyframes(images)
         proprio = self.stats.normalize_proprio(observation.proprio)
         state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
         inputs = EventInputs(
@@ -217,6 +213,16 @@ class EventModeExecutor:
             latents=per_camera,
             latent_index=index,
         )
+
+    def encode_keyframes(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(1, V, C, 1, h, w) keyframe latents of (V, H, W, 3) images, and the asymmetric
+        sampler's static guess: the latent of the keyframe held still for one VAE chunk. The
+        guess is skipped (None) where the sampler would give it no weight (anchor sigma 1)."""
+        stride = self.model.config.vae.scale_factor_temporal
+        guess = self.mode == "asymmetric" and anchor_sigma(self.model.config.flow) < 1.0
+        clip = np.repeat(images[None, :, None], 1 + stride if guess else 1, axis=2)
+        encoded = self.vae.encode(clip).to(self.dtype)  # (1, V, C, 1 or 2, h, w)
+        return encoded[:, :, :, :1], encoded[:, :, :, 1:2] if guess else None
 
     def encode_observed(
         self, keyframes: dict[str, np.ndarray], observed: dict[str, np.ndarray]

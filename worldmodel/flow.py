@@ -85,8 +85,9 @@ def training_loss(
     """Flow-matching loss of one batch: video loss + action loss averaged over K draws.
 
     With `train_video=False` (action pretraining with the video tower frozen) the video forward
-    runs without gradients and only the action loss is returned in `total`; the action tower's
-    keys/values of the video features still get gradients. With `train_action=False` (video
+    runs without gradients, at `flow.action_video_sigma` when that is set, and only the action
+    loss is returned in `total`; the action tower's keys/values of the video features still get
+    gradients. With `train_action=False` (video
     pretraining) only the video loss is computed.
     """
     flow = model.config.flow
@@ -109,7 +110,10 @@ def training_loss(
         return torch.where(event_of >= 0, sigma.gather(1, event_of.clamp_min(0)), 0.0)
 
     # 1. Video: noise every frame but the keyframes (they stay clean, timestep 0)
-    sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
+    if train_video or flow.action_video_sigma is None:
+        sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
+    else:  # the action stage at the level the sampler reads (FlowConfig.action_video_sigma)
+        sigma_v = torch.full((batch_size, events), flow.action_video_sigma, device=device)
     if packing is None:
         frame_sigma = sigma_v.expand(batch_size, frames).clone()  # (B, F)
         scored = torch.ones(batch_size, frames, dtype=torch.bool, device=device)

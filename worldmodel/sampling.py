@@ -13,6 +13,9 @@ Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
   (`EventInputs.static`), not the keyframe latent itself: the Wan VAE encodes the first frame of a
   clip differently from later chunks, and a first-frame latent in a later frame's place is far
   outside what the tower was trained on (mean squared distance ~1.9 in normalised latents).
+  At anchor_step 0 (sigma 1, the tiny preset) the future frames are pure noise and the guess
+  has no weight: the tower's features then carry only what it makes of the keyframes and the
+  caption, which is also what the action stage trained on (FlowConfig.action_video_sigma).
   The action keys/values of the video tokens are computed once from that forward and reused by
   every action step, as is everything else of the action tower that the noise level does not
   change (`ActionTower.prepare`). The predicted latents are the tower's one-step clean estimate

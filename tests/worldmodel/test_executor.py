@@ -135,3 +135,29 @@ def test_action_temperature_scales_the_initial_action_noise(executor):
     finally:
         executor.action_temperature = 0.0
     assert not np.allclose(mode, sampled)
+
+
+def test_at_anchor_sigma_1_only_the_keyframes_are_encoded(executor):
+    """Below anchor sigma 1 the sampler mixes in the latent of a static chunk; at sigma 1 the
+    guess has no weight, so the executor encodes one frame per camera and nothing else."""
+    config = executor.model.config
+    noise_anchor = dataclasses.replace(config, flow=dataclasses.replace(config.flow, anchor_step=0))
+    clips = []
+
+    def encode(clip):
+        clips.append(clip.shape)
+        return original(clip)
+
+    original = executor.vae.encode
+    executor.vae.encode = encode
+    try:
+        executor.predict(_request(frames=6))
+        executor.model.config = noise_anchor
+        first = executor.predict(_request(frames=6))
+        again = executor.predict(_request(frames=6))
+    finally:
+        executor.model.config = config
+        executor.vae.encode = original
+    stride = config.vae.scale_factor_temporal
+    assert [shape[2] for shape in clips] == [1 + stride, 1, 1]  # (1, V, frames, H, W, 3)
+    assert np.array_equal(first.actions, again.actions) and np.isfinite(first.actions).all()

@@ -69,6 +69,26 @@ def test_frozen_video_gets_no_gradient(debug_model, debug_config):
     assert debug_model.action.proj_out.weight.grad is not None
 
 
+@pytest.mark.parametrize("train_video", [False, True])
+def test_the_action_stage_reads_the_video_at_the_sampler_level(debug_config, train_video):
+    """With action_video_sigma set, the frozen-video action stage sees every future frame at
+    that level (the sampler's context); the video stage still draws its levels."""
+    flow = dataclasses.replace(debug_config.flow, action_video_sigma=1.0)
+    torch.manual_seed(0)
+    model = WallWM(dataclasses.replace(debug_config, flow=flow))
+    timesteps = []
+    model.video.register_forward_hook(
+        lambda _module, args, _output: timesteps.append(args[1]), with_kwargs=False
+    )
+    training_loss(model, _batch(debug_config), torch.Generator().manual_seed(0), train_video)
+    (timestep,) = timesteps  # (B, F)
+    assert torch.all(timestep[:, 0] == 0)  # keyframes stay clean
+    if train_video:
+        assert timestep[0, 1] != timestep[1, 1] and torch.all(timestep[:, 1:] < 1000)
+    else:
+        assert torch.all(timestep[:, 1:] == 1000)
+
+
 def test_tube_mask_enters_the_loss(debug_config):
     flow = dataclasses.replace(debug_config.flow, tube_mask_prob=1.0)
     torch.manual_seed(0)
