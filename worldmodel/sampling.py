@@ -61,7 +61,7 @@ class EventSample:
     video_calls: int  # video-tower forwards used
 
 
-def _frame_timesteps(
+def frame_timesteps(
     batch: int, frames: int, sigma: float, scale: int, device: torch.device
 ) -> torch.Tensor:
     """(B, F) timesteps: 0 for the keyframe, sigma * scale for every future frame."""
@@ -105,17 +105,17 @@ def sample_asymmetric(
     noise = torch.randn(static.shape, generator=generator, device=device, dtype=dtype)
     latents = (1 - sigma) * static + sigma * noise
     latents[:, :, :, :1] = keyframes
-    timestep = _frame_timesteps(batch, frames, sigma, flow.num_train_timesteps, device)
+    timestep = frame_timesteps(batch, frames, sigma, flow.num_train_timesteps, device)
     video, context = model.encode_video(latents, timestep, inputs.text)
     predicted = latents - sigma * video.sample
     predicted[:, :, :, :1] = keyframes
 
     # 2. Action denoising: every step reuses the cached video keys/values
-    actions = _denoise_actions(model, inputs, context, generator, action_steps or flow.action_steps)
+    actions = denoise_actions(model, inputs, context, generator, action_steps or flow.action_steps)
     return EventSample(actions=actions, latents=predicted, video_calls=1)
 
 
-def _denoise_actions(
+def denoise_actions(
     model: WallWM,
     inputs: EventInputs,
     context: VideoContext,
@@ -160,7 +160,7 @@ def sample_symmetric(
     calls = 0
     for sigma, sigma_next in itertools.pairwise(sigmas):
         scale = flow.num_train_timesteps
-        timestep = _frame_timesteps(batch, frames, float(sigma), scale, device)
+        timestep = frame_timesteps(batch, frames, float(sigma), scale, device)
         video, context = model.encode_video(latents, timestep, inputs.text)
         calls += 1
         velocity = model.action(actions, (sigma * scale).expand(batch), inputs.state, context)
