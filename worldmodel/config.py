@@ -288,7 +288,11 @@ PRESETS: dict[str, ModelConfig] = {
         text=TextConfig(kind="minilm", max_length=64),
         # 5 action steps: on training events the xyz error is 6.40 / 5.41 cm against 6.35 / 5.34
         # with 10 (two episodes, action temperature 0), for half the action-tower time.
-        flow=FlowConfig(action_steps=5),
+        # Anchor sigma 1, and the action stage trained there. At the paper's sigma 0.36 the
+        # future frames are our static guess, which an action tower trained on noised real
+        # futures reads as "the arm stays": reach open-loop error 19.8 cm against 13.6 with pure
+        # noise, same weights (benchmarks/context_probe.py; RESULTS.md 2026-11-21 23:25).
+        flow=FlowConfig(action_steps=5, anchor_step=0, action_video_sigma=1.0),
         cameras=3,
         image_height=64,
         image_width=64,

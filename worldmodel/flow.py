@@ -87,8 +87,7 @@ def training_loss(
     With `train_video=False` (action pretraining with the video tower frozen) the video forward
     runs without gradients, at `flow.action_video_sigma` when that is set, and only the action
     loss is returned in `total`; the action tower's keys/values of the video features still get
-    gradients. With `train_action=False` (video
-    pretraining) only the video loss is computed.
+    gradients. With `train_action=False` (video pretraining) only the video loss is computed.
     """
     flow = model.config.flow
     scale = flow.num_train_timesteps
