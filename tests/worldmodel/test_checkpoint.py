@@ -17,6 +17,7 @@ from worldmodel.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from worldmodel.config import get_config
 from worldmodel.errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -143,3 +144,13 @@ def test_checkpoint_folder_finds_names_and_passes_folders_through(tmp_path, monk
     monkeypatch.setenv(CHECKPOINT_PATH_ENV, str(tmp_path))
     assert checkpoint_folder("mine") == extra  # a name found on $WALLWM_CHECKPOINT_PATH
     assert checkpoint_folder(tmp_path / "elsewhere") == tmp_path / "elsewhere"  # left to the loader
+
+
+def test_the_bundled_tiny_checkpoint_is_what_the_tiny_preset_trains():
+    """`wallwm train --preset tiny` builds the shipped model's architecture and settings, so a
+    user's own run can replace it (and the model card's recipe is the preset's)."""
+    from worldmodel.locate import checkpoint_folder
+
+    model, stats = load_checkpoint(checkpoint_folder("tiny"))
+    assert model.config == get_config("tiny")
+    assert stats.action_mean.shape == (model.config.action_dim,)
