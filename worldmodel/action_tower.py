@@ -94,7 +94,7 @@ class ActionBlock(nn.Module):
 
     # Methods besides forward that read this block's weights: FSDP must gather them for these too
     # (see worldmodel/training/sharding.py).
-    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("video_keys_values",)
+    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("video_keys_values", "state_keys_values")
 
     def __init__(self, config: ActionTowerConfig, video_dim: int) -> None:
         super().__init__()
@@ -122,6 +122,11 @@ class ActionBlock(nn.Module):
         # Fresh tensors, not transposed views: FSDP2 warns about (and cannot guard) views that a
         # sharded block's method returns. Once per event, so the copy costs nothing measurable.
         return k.contiguous(), v.contiguous()
+
+    def state_keys_values(self, state_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys/values of the state cross-attention for (B, E, D) state tokens."""
+        k, v = self.state_attn.keys_values(state_tokens)
+        return k.contiguous(), v.contiguous()  # fresh tensors, as in video_keys_values
 
     def forward(
         self,
@@ -354,7 +359,7 @@ class ActionTower(nn.Module):
             )
         return PreparedEvent(
             embedding=self.time_index(index) + self.step_position(local),
-            state_kv=[block.state_attn.keys_values(state_tokens) for block in self.blocks],
+            state_kv=[block.state_keys_values(state_tokens) for block in self.blocks],
             video_kv=context.kv,
             masks=masks,
             self_rope=time_rotary(local.float(), self.head_dim),
