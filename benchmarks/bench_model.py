@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -80,19 +81,21 @@ def time_mode(
     return statistics.median(first), statistics.median(total)
 
 
-def median_ms(fn, repeats: int) -> float:
-    """Median wall time of fn() in milliseconds after one warm-up (CUDA synchronised)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+def interleaved_median_ms(parts: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median wall time (ms) of every part, timed in turn in each of `rounds` rounds after one
+    warm-up round (CUDA synchronised)."""
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for round_index in range(rounds + 1):
+        for name, fn in parts.items():
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if round_index:  # round 0 warms up
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 
 @torch.no_grad()
@@ -135,7 +138,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
             latents, request
         ),
     }
-    return [[name, f"{median_ms(fn, repeats):.1f} ms"] for name, fn in parts.items()]
+    # Parts take turns in every round, so that rows compare side by side (load drifts).
+    times = interleaved_median_ms(parts, max(repeats, 20))
+    return [[name, f"{times[name]:.1f} ms"] for name in parts]
 
 
 def main() -> None:
@@ -208,7 +213,8 @@ def main() -> None:
         f"{config.cameras} cameras observed at {camera}x{camera} (model "
         f"{config.image_height}x{config.image_width}), a {args.steps}-step event; asymmetric = "
         f"1 video forward + {flow.action_steps} action steps, symmetric = "
-        f"{flow.symmetric_steps} joint steps; median of {args.repeats} after a warm-up. "
+        f"{flow.symmetric_steps} joint steps; median of {args.repeats} after a warm-up (the "
+        f"parts: median of {max(args.repeats, 20)} rounds in which every part runs in turn). "
         "Time to first action: keyframe resize + VAE encode + sampling, taken when the actions "
         "are ready; total adds the VAE decode of the predicted latents to frames per camera at "
         "the camera resolution (the verifier's input), except in the latents-only row."
