@@ -10,7 +10,8 @@ per skill from a dataset, and predicts each event's actions (action temperature 
 executor's default) from the same keyframes, caption and state with different future frames:
 
 - `static@S`: the sampler's static-world guess (the keyframe held still for one VAE chunk)
-  noised to level S; `static@anchor` is the checkpoint's anchor level.
+  noised to level S. S may be a number, `anchor` (the checkpoint's anchor level) or `paper`
+  (WALL-WM's anchor, step 45 of 50: sigma ~0.357).
 - `noise@1`: pure noise, the input at anchor sigma 1 (the guess has no weight there).
 - `true@S`: the event's real future noised to level S: an oracle no sampler has, which shows
   how much the tower leans on seeing the future.
@@ -31,26 +32,35 @@ import torch
 
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_checkpoint, load_vae
-from worldmodel.data.events import EventDataset, EventLoaderConfig, EventSample
-from worldmodel.data.reader import DatasetReader
+from worldmodel.config import FlowConfig
+from worldmodel.data.events import EventDataset, EventSample
 from worldmodel.flow import anchor_sigma
 from worldmodel.locate import checkpoint_folder
 from worldmodel.model import WallWM
 from worldmodel.sampling import EventInputs, denoise_actions, frame_timesteps
 from worldmodel.text import build_text_encoder
-from worldmodel.training.stages import StageSettings
+from worldmodel.training.stages import StageSettings, open_dataset
 from worldmodel.vae import VideoVAE, pad_clip
 
 SKILLS = ("reach", "grasp", "lift", "move", "place", "release")
-DEFAULT_CONTEXTS = "static@anchor,noise@1,true@anchor"
+DEFAULT_CONTEXTS = "static@paper,noise@1,true@paper"
 
 
 def parse_context(name: str, anchor: float) -> tuple[str, float]:
-    """'static@anchor' -> ('static', anchor sigma); 'true@0.5' -> ('true', 0.5)."""
+    """'static@anchor' -> ('static', the checkpoint's anchor sigma); 'true@paper' -> ('true',
+    WALL-WM's anchor sigma); 'true@0.5' -> ('true', 0.5)."""
     kind, _, level = name.partition("@")
-    if kind not in ("static", "noise", "true") or not level:
-        raise SystemExit(f"unknown context {name!r}; expected static@S, noise@1 or true@S")
-    return kind, anchor if level == "anchor" else float(level)
+    named = {"anchor": anchor, "paper": anchor_sigma(FlowConfig())}
+    try:
+        sigma = named[level] if level in named else float(level)
+    except ValueError:
+        sigma = -1.0
+    if kind not in ("static", "noise", "true") or not 0.0 <= sigma <= 1.0:
+        raise SystemExit(
+            f"unknown context {name!r}; expected static@S, noise@1 or true@S with S a level in "
+            "[0, 1], 'anchor' or 'paper'"
+        )
+    return kind, sigma
 
 
 @torch.no_grad()
@@ -114,14 +124,8 @@ def main() -> None:
     config = model.config
     for name in contexts:
         parse_context(name, 0.0)  # refuse a typo before any work
-    training = StageSettings(steps=0)  # the event windows the action stage trains on
-    loader = EventLoaderConfig(
-        max_length=min(training.max_event_steps, config.action.max_steps),
-        crop_stride=training.crop_stride,
-        image_size=(config.image_height, config.image_width),
-        relative_action_dims=config.relative_action_dims,
-    )
-    dataset = EventDataset(DatasetReader(args.data), loader)
+    # the event windows and action representation the action stage trains on
+    dataset = open_dataset(args.data, config, StageSettings(steps=0))
     encoder = build_text_encoder(config.text, torch.device("cpu"))
     by_skill = collections.defaultdict(list)
     for index, (_, event) in enumerate(dataset.events):
@@ -131,6 +135,8 @@ def main() -> None:
     rows = []
     for skill in SKILLS:
         chosen = rng.permutation(by_skill[skill])[: args.events]
+        if not len(chosen):
+            continue  # a dataset without this skill's events
         per_event = []
         for index in chosen:
             sample = dataset.sample(int(index), rng)
