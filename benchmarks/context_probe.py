@@ -40,7 +40,7 @@ from worldmodel.model import WallWM
 from worldmodel.sampling import EventInputs, denoise_actions, frame_timesteps
 from worldmodel.text import build_text_encoder
 from worldmodel.training.stages import StageSettings, open_dataset
-from worldmodel.vae import VideoVAE, pad_clip
+from worldmodel.vae import VideoVAE, pad_clip, still_clip
 
 SKILLS = ("reach", "grasp", "lift", "move", "place", "release")
 DEFAULT_CONTEXTS = "static@paper,noise@1,true@paper"
@@ -79,8 +79,7 @@ def event_errors(
     frames = config.latent_frames(sample.length)
     clips = np.stack([pad_clip(sample.clip[n], stride) for n in names])[None]
     real = vae.encode(clips)[:, :, :, :frames]  # (1, V, C, F, h, w)
-    held = np.stack([np.repeat(sample.keyframes[n][None], 1 + stride, 0) for n in names])[None]
-    encoded = vae.encode(held)
+    encoded = vae.encode(still_clip(np.stack([sample.keyframes[n] for n in names]), 1 + stride))
     keyframes, static = encoded[:, :, :, :1], encoded[:, :, :, 1:2]
     state = torch.from_numpy(sample.proprio)[None].float()
     inputs = EventInputs(keyframes, text, state, sample.length, static, action_temperature=0.0)

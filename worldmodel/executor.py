@@ -31,7 +31,7 @@ from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
 from worldmodel.types import EventPrediction, EventRequest
-from worldmodel.vae import VideoVAE, pad_clip
+from worldmodel.vae import VideoVAE, pad_clip, still_clip
 
 CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings are small
 # Initial action noise scale (sampling.EventInputs.action_temperature). 0: the deterministic
@@ -220,8 +220,9 @@ class EventModeExecutor:
         guess is skipped (None) where the sampler would give it no weight (anchor sigma 1)."""
         stride = self.model.config.vae.scale_factor_temporal
         guess = self.mode == "asymmetric" and anchor_sigma(self.model.config.flow) < 1.0
-        clip = np.repeat(images[None, :, None], 1 + stride if guess else 1, axis=2)
-        encoded = self.vae.encode(clip).to(self.dtype)  # (1, V, C, 1 or 2, h, w)
+        encoded = self.vae.encode(still_clip(images, 1 + stride if guess else 1)).to(
+            self.dtype
+        )  # (1, V, C, 1 or 2, h, w)
         return encoded[:, :, :, :1], encoded[:, :, :, 1:2] if guess else None
 
     def encode_observed(

@@ -47,6 +47,12 @@ def pad_clip(clip: np.ndarray, stride: int) -> np.ndarray:
     return np.concatenate([clip, np.repeat(clip[-1:], frames - len(clip), axis=0)])
 
 
+def still_clip(images: np.ndarray, frames: int) -> np.ndarray:
+    """(V, H, W, 3) images -> a (1, V, frames, H, W, 3) clip in which every view stands still
+    (with 1 + stride frames: the keyframe and the static-world guess of the asymmetric sampler)."""
+    return np.repeat(images[None, :, None], frames, axis=2)
+
+
 class VideoVAE:
     """Encodes uint8 multi-view frames to normalised latents and decodes them back."""
 
