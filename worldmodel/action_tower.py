@@ -145,7 +145,13 @@ class ActionBlock(nn.Module):
         attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), masks.steps, self_rope)
         x = (x.float() + attn * gate).type_as(x)
         # 2. cross-attention to the state token (its own event's, in a packed row)
-        x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
+        state_v = state_kv[1]  # (B, heads, E, hd)
+        if state_v.shape[2] == 1 and masks.state is None:
+            # One state token: softmax over a single key weighs it 1 for every action token, so
+            # the attention returns its value everywhere. Exact, and skips the query side.
+            x = x + self.state_attn.to_out(state_v.transpose(1, 2).flatten(2)).type_as(x)
+        else:
+            x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
         # 3. cross-attention to the matching video block's tokens (all views)
         x = x + self.video_attn(
             self.norm_video(x.float()).type_as(x), video_kv, masks.video, rope=time_rope

@@ -66,8 +66,9 @@ def build_wan(config: VideoTowerConfig) -> WanTransformer3DModel:
 
 class PackableWanBlock(WanTransformerBlock):
     """diffusers' WanTransformerBlock with a second entry point that takes attention masks (the
-    block's own forward passes none). A method rather than a function because FSDP2 gathers a
-    sharded block's weights only around its registered methods (worldmodel/training/sharding.py).
+    block's own forward passes none) and skips the text attention's arithmetic for a one-token
+    caption. A method rather than a function because FSDP2 gathers a sharded block's weights only
+    around its registered methods (worldmodel/training/sharding.py).
     """
 
     fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("masked_forward",)
@@ -76,19 +77,26 @@ class PackableWanBlock(WanTransformerBlock):
         self,
         hidden: torch.Tensor,  # (B*V, N, D)
         text: torch.Tensor,  # (B*V, L, D)
-        temb: torch.Tensor,  # (B*V, N, 6, D): per-token modulation (packed rows have per-frame t)
+        temb: torch.Tensor,  # (B*V, N or 1, 6, D): per-token modulation (Wan2.2 TI2V)
         rotary: tuple[torch.Tensor, torch.Tensor],
-        self_mask: torch.Tensor,  # (B*V, 1, N, N)
-        text_mask: torch.Tensor,  # (B*V, 1, N, L)
+        self_mask: torch.Tensor | None = None,  # (B*V, 1, N, N); None: attend to every token
+        text_mask: torch.Tensor | None = None,  # (B*V, 1, N, L); None: to every caption token
     ) -> torch.Tensor:
         """WanTransformerBlock.forward (diffusers 0.42, Wan2.2 per-token branch) with attention
-        masks; checked against the block's own forward in the packing tests."""
+        masks; checked against the block's own forward in the packing and video-tower tests."""
         modulation = (self.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
         shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
         h = (self.norm1(hidden.float()) * (1 + scale) + shift).type_as(hidden)
         hidden = (hidden.float() + self.attn1(h, None, self_mask, rotary) * gate).type_as(hidden)
-        h = self.norm2(hidden.float()).type_as(hidden)
-        hidden = hidden + self.attn2(h, text, text_mask, None)
+        if text.shape[1] == 1 and text_mask is None:
+            # A one-token caption (MiniLM's sentence embedding): softmax over a single key weighs
+            # it 1 for every query, so the attention returns that token's value at every token.
+            # Exact, and the query side (norm2, to_q, norm_q, to_k) never runs: ~7% of a forward.
+            attn = self.attn2
+            hidden = hidden + attn.to_out[1](attn.to_out[0](attn.to_v(text))).type_as(hidden)
+        else:
+            h = self.norm2(hidden.float()).type_as(hidden)
+            hidden = hidden + self.attn2(h, text, text_mask, None)
         h = (self.norm3(hidden.float()) * (1 + c_scale) + c_shift).type_as(hidden)
         return (hidden.float() + self.ffn(h).float() * c_gate).type_as(hidden)
 
@@ -322,8 +330,6 @@ class VideoTower(nn.Module):
             flat_t, text, None, timestep_seq_len=seq_len
         )
         timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, [N,] 6, D)
-        if masks is not None and timestep_proj.ndim == 3:
-            timestep_proj = timestep_proj.unsqueeze(1).expand(-1, tokens, -1, -1)
         camera_rope = self.camera_rope(view_ids, grid)
         time_modulation = self.cross_view_time_proj(F.silu(temb))  # (B*V, [N,] 3D)
         if time_modulation.ndim == 2:
@@ -332,11 +338,10 @@ class VideoTower(nn.Module):
 
         # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
         features = []
+        if timestep_proj.ndim == 3:  # one timestep per sample: the same modulation per token
+            timestep_proj = timestep_proj.unsqueeze(1)
         for block, branch in zip(wan.blocks, self.cross_view, strict=True):
-            if masks is None:
-                hidden = block(hidden, text_hidden, timestep_proj, rotary)
-            else:
-                hidden = block.masked_forward(hidden, text_hidden, timestep_proj, rotary, *masks)
+            hidden = block.masked_forward(hidden, text_hidden, timestep_proj, rotary, *masks or ())
             hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
             features.append(hidden.view(batch, views, tokens, -1))
 

@@ -180,3 +180,26 @@ def test_a_prepared_event_gives_the_forward_velocity_at_every_step(
             assert torch.equal(tower.velocity(actions, timestep, prepared), full)
         with pytest.raises(ModelInputError, match="the prepared event's"):
             tower.velocity(inputs["actions"][:, :9], timestep, prepared)
+
+
+def test_one_state_token_skips_the_state_attention_arithmetic_exactly(mixed_model, debug_config):
+    """One event per row has one state token: softmax over a single key is 1, so the block adds
+    its value without the query side. An all-true mask forces the full attention: same numbers."""
+    inputs = _batch(debug_config, 2, 9)
+    tower = mixed_model.action
+    queries = [0]
+    tower.blocks[0].state_attn.to_q.register_forward_hook(
+        lambda *_: queries.__setitem__(0, queries[0] + 1)
+    )
+    with torch.no_grad():
+        _, context = mixed_model.encode_video(
+            inputs["latents"], inputs["video_timestep"], inputs["text"]
+        )
+        prepared = tower.prepare(9, inputs["state"], context)
+        fast = tower.velocity(inputs["actions"], inputs["action_timestep"], prepared)
+        assert queries[0] == 0
+        everything = torch.ones(2, 1, 9, 1, dtype=torch.bool)
+        prepared.masks = dataclasses.replace(prepared.masks, state=everything)
+        full = tower.velocity(inputs["actions"], inputs["action_timestep"], prepared)
+        assert queries[0] == 1
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)

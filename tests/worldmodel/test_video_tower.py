@@ -87,3 +87,29 @@ def test_bad_inputs_name_the_expected_shape(debug_model):
         debug_model.video(torch.randn(1, 1, 4, 1, 3, 4), torch.ones(1), text[:1])
     with pytest.raises(ModelInputError, match=r"cross-view mask has shape \(2, 4, 4\)"):
         debug_model.video(latents, torch.ones(2), text, cross_view_mask=torch.ones(2, 4, 4) > 0)
+
+
+def _count_calls(module: torch.nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("caption_tokens", [1, 5])
+def test_a_one_token_caption_skips_the_text_attention_arithmetic_exactly(
+    debug_model, caption_tokens
+):
+    """MiniLM captions are one token: softmax over a single key is 1, so the tower adds that
+    token's value without running the query side, and still computes what Wan computes."""
+    latents, _ = _inputs(2)
+    text = torch.randn(2, caption_tokens, 384, generator=torch.Generator().manual_seed(3))
+    wan = debug_model.video.wan
+    queries = _count_calls(wan.blocks[0].attn2.to_q)
+    per_frame = torch.tensor([[0.0, 400.0, 400.0], [0.0, 900.0, 900.0]])
+    with torch.no_grad():
+        out = debug_model.video(latents, per_frame, text)
+        tower_queries = queries[0]
+        per_token = per_frame.repeat_interleave(4, dim=1).repeat_interleave(2, dim=0)
+        reference = wan(latents.flatten(0, 1), per_token, text.repeat_interleave(2, 0)).sample
+    assert tower_queries == (0 if caption_tokens == 1 else 1)
+    torch.testing.assert_close(out.sample.flatten(0, 1), reference, rtol=1e-5, atol=1e-6)
