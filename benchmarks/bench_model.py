@@ -17,6 +17,7 @@ by the executor, so this leaves the per-event cost unchanged.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -102,7 +103,8 @@ def interleaved_median_ms(parts: dict[str, Callable[[], object]], rounds: int) -
 def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: int) -> list:
     """Median cost of each part of a prediction: keyframe encoding, one video forward with its
     action keys/values, the action tower's per-event preparation, one action denoising step as
-    the sampler runs it (prepared once) and as a full forward would (prepared at every step)."""
+    the sampler runs it (prepared once) and as a full forward would (prepared at every step),
+    and the video forward and an action step without the one-key attention shortcuts."""
     model, config = executor.model, executor.model.config
     observation = request.observation
     size = (config.image_height, config.image_width)
@@ -120,11 +122,21 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     state = torch.zeros(1, config.proprio_dim, device=executor.device, dtype=executor.dtype)
     step_t = torch.full((1,), 500.0, device=executor.device)
     prepared = model.action.prepare(request.frames, state, context)
+    # The same arithmetic without the one-key shortcuts: two identical caption tokens, and an
+    # all-true state mask, take the full attention path (same numbers, see the tests).
+    two_tokens = text.expand(-1, 2, -1)
+    every_state = torch.ones(1, 1, request.frames, 1, dtype=torch.bool, device=executor.device)
+    unshortcut = dataclasses.replace(
+        prepared, masks=dataclasses.replace(prepared.masks, state=every_state)
+    )
     parts = {
         "VAE encode of the keyframes (+ the static guess below anchor sigma 1)": lambda: (
             executor.encode_keyframes(images)
         ),
         "video tower forward + action K/V": lambda: model.encode_video(latents, timestep, text),
+        "the same, text attention in full (no one-token shortcut)": lambda: model.encode_video(
+            latents, timestep, two_tokens
+        ),
         "action tower preparation (once per event)": lambda: model.action.prepare(
             request.frames, state, context
         ),
@@ -133,6 +145,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
         ),
         "action tower step, preparing at every step": lambda: model.action(
             actions, step_t, state, context
+        ),
+        "action tower step, state attention in full (no one-token shortcut)": lambda: (
+            model.action.velocity(actions, step_t, unshortcut)
         ),
         "VAE decode to frames per camera (after the actions)": lambda: executor.decode_frames(
             latents, request

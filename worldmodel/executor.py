@@ -162,6 +162,9 @@ class EventModeExecutor:
                 f"most {config.action.max_steps}"
             )
 
+    # inference_mode, not just no_grad: no autograd bookkeeping at all, ~4% of a prediction on
+    # 2 cores (side by side, 20 rounds, twice).
+    @torch.inference_mode()
     def predict(self, request: EventRequest) -> EventPrediction:
         """Predict the actions and per-camera latents of one event."""
         self._check(request)
@@ -225,6 +228,7 @@ class EventModeExecutor:
         )  # (1, V, C, 1 or 2, h, w)
         return encoded[:, :, :, :1], encoded[:, :, :, 1:2] if guess else None
 
+    @torch.inference_mode()
     def encode_observed(
         self, keyframes: dict[str, np.ndarray], observed: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
