@@ -77,28 +77,35 @@ class PackableWanBlock(WanTransformerBlock):
         self,
         hidden: torch.Tensor,  # (B*V, N, D)
         text: torch.Tensor,  # (B*V, L, D)
-        temb: torch.Tensor,  # (B*V, N or 1, 6, D): per-token modulation (Wan2.2 TI2V)
+        temb: torch.Tensor,  # (B*V, G, 6, D): one modulation per group of N/G tokens
         rotary: tuple[torch.Tensor, torch.Tensor],
         self_mask: torch.Tensor | None = None,  # (B*V, 1, N, N); None: attend to every token
         text_mask: torch.Tensor | None = None,  # (B*V, 1, N, L); None: to every caption token
     ) -> torch.Tensor:
         """WanTransformerBlock.forward (diffusers 0.42, Wan2.2 per-token branch) with attention
-        masks; checked against the block's own forward in the packing and video-tower tests."""
+        masks; checked against Wan's own forward in the packing and video-tower tests.
+
+        Wan2.2 TI2V modulates every token with its own timestep's embedding; ours are one per
+        latent frame (G frames of N/G tokens; G = 1: one timestep for the sample), so each
+        frame's modulation is broadcast over its tokens instead of being copied to every one."""
+        groups = temb.shape[1]
         modulation = (self.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
-        shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
-        h = (self.norm1(hidden.float()) * (1 + scale) + shift).type_as(hidden)
-        hidden = (hidden.float() + self.attn1(h, None, self_mask, rotary) * gate).type_as(hidden)
+        shift, scale, gate, c_shift, c_scale, c_gate = modulation  # each (B*V, G, 1, D)
+        x = hidden.unflatten(1, (groups, -1))  # (B*V, G, N/G, D)
+        h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x).flatten(1, 2)
+        attn = self.attn1(h, None, self_mask, rotary).unflatten(1, (groups, -1))
+        x = (x.float() + attn * gate).type_as(x)
         if text.shape[1] == 1 and text_mask is None:
             # A one-token caption (MiniLM's sentence embedding): softmax over a single key weighs
             # it 1 for every query, so the attention returns that token's value at every token.
-            # Exact, and the query side (norm2, to_q, norm_q, to_k) never runs: ~7% of a forward.
-            attn = self.attn2
-            hidden = hidden + attn.to_out[1](attn.to_out[0](attn.to_v(text))).type_as(hidden)
+            # Exact, and the query side (norm2, to_q, norm_q, to_k) never runs.
+            value = self.attn2.to_out[1](self.attn2.to_out[0](self.attn2.to_v(text)))
+            x = x + value.unsqueeze(1).type_as(x)  # (B*V, 1, 1, D)
         else:
-            h = self.norm2(hidden.float()).type_as(hidden)
-            hidden = hidden + self.attn2(h, text, text_mask, None)
-        h = (self.norm3(hidden.float()) * (1 + c_scale) + c_shift).type_as(hidden)
-        return (hidden.float() + self.ffn(h).float() * c_gate).type_as(hidden)
+            h = self.norm2(x.float()).type_as(x).flatten(1, 2)
+            x = x + self.attn2(h, text, text_mask, None).unflatten(1, (groups, -1))
+        h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
+        return (x.float() + self.ffn(h).float() * c_gate).type_as(x).flatten(1, 2)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -183,7 +190,7 @@ class CrossViewBranch(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,  # (B*V, F*S, D)
-        time_modulation: torch.Tensor,  # (B*V, 1 or F*S, 3, D), shared by every branch
+        time_modulation: torch.Tensor,  # (B*V, G, 3, D) per group of tokens, as Wan's blocks
         views: int,
         grid: tuple[int, int, int],
         rope: tuple[torch.Tensor, torch.Tensor],  # each (F, V*S, 1, head_dim)
@@ -193,8 +200,9 @@ class CrossViewBranch(nn.Module):
         batch = hidden.shape[0] // views
         dim = hidden.shape[-1]
         modulation = self.scale_shift_table.unsqueeze(0) + time_modulation.float()
-        shift, scale, gate = modulation.unbind(2)  # each (B*V, 1 or N, D)
-        x = (self.norm(hidden.float()) * (1 + scale) + shift).type_as(hidden)
+        shift, scale, gate = modulation.chunk(3, dim=2)  # each (B*V, G, 1, D)
+        grouped = hidden.unflatten(1, (time_modulation.shape[1], -1))  # (B*V, G, N/G, D)
+        x = (self.norm(grouped.float()) * (1 + scale) + shift).type_as(hidden)
         x = x.view(batch, views, frames, tokens, dim).transpose(1, 2)
         x = x.reshape(batch * frames, views * tokens, dim)  # (B*F, V*S, D)
         q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))
@@ -208,8 +216,8 @@ class CrossViewBranch(nn.Module):
         out = dispatch_attention_fn(q, k, v, attn_mask=attn_mask).flatten(2, 3).type_as(x)
         out = self.to_out(out)  # (B*F, V*S, D)
         out = out.view(batch, frames, views, tokens, dim).transpose(1, 2)
-        out = out.reshape(batch * views, frames * tokens, dim)
-        return (hidden.float() + out.float() * gate).type_as(hidden)
+        out = out.reshape(grouped.shape)
+        return (grouped.float() + out.float() * gate).type_as(hidden).flatten(1, 2)
 
 
 @dataclass
@@ -315,44 +323,37 @@ class VideoTower(nn.Module):
         hidden = wan.patch_embedding(x).flatten(2).transpose(1, 2).contiguous()  # (B*V, N, D)
         tokens = hidden.shape[1]
 
-        # 2. Timestep (per sample, or per latent frame -> per token as Wan2.2 TI2V) and text
-        if timestep.ndim == 2:
-            per_token = timestep.repeat_interleave(grid[1] * grid[2], dim=1)  # (B, N)
-            flat_t, seq_len = per_token.repeat_interleave(views, dim=0).flatten(), tokens
-        else:
-            flat_t, seq_len = timestep.repeat_interleave(views), None
+        # 2. Timestep embeddings, one per latent frame (Wan2.2 TI2V's per-token timesteps are
+        # per frame here: embedded once per frame, not once per token) or one per sample; text
+        flat_t = timestep.repeat_interleave(views, dim=0)  # (B*V, F') or (B*V,)
+        seq_len = flat_t.shape[1] if timestep.ndim == 2 else None
         masks = None
         if packing is not None:
             masks = self._packing_masks(packing, text.shape[1], text.shape[2], views, grid)
             text = text.flatten(1, 2)  # (B, E*L, text_dim): every event's caption in turn
         text = text.repeat_interleave(views, dim=0)  # (B*V, L, text_dim)
         temb, timestep_proj, text_hidden, _ = wan.condition_embedder(
-            flat_t, text, None, timestep_seq_len=seq_len
+            flat_t.flatten(), text, None, timestep_seq_len=seq_len
         )
-        timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, [N,] 6, D)
+        if temb.ndim == 2:  # one timestep per sample: a single group of every token
+            temb, timestep_proj = temb.unsqueeze(1), timestep_proj.unsqueeze(1)
+        timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, G, 6, D)
         camera_rope = self.camera_rope(view_ids, grid)
-        time_modulation = self.cross_view_time_proj(F.silu(temb))  # (B*V, [N,] 3D)
-        if time_modulation.ndim == 2:
-            time_modulation = time_modulation.unsqueeze(1)
-        time_modulation = time_modulation.unflatten(-1, (3, -1))  # (B*V, 1 or N, 3, D)
+        time_modulation = self.cross_view_time_proj(F.silu(temb)).unflatten(-1, (3, -1))
 
         # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
         features = []
-        if timestep_proj.ndim == 3:  # one timestep per sample: the same modulation per token
-            timestep_proj = timestep_proj.unsqueeze(1)
         for block, branch in zip(wan.blocks, self.cross_view, strict=True):
             hidden = block.masked_forward(hidden, text_hidden, timestep_proj, rotary, *masks or ())
             hidden = branch(hidden, time_modulation, views, grid, camera_rope, cross_view_mask)
             features.append(hidden.view(batch, views, tokens, -1))
 
         # 4. Output norm, projection and unpatchify (Wan's head)
-        if temb.ndim == 3:
-            shift, scale = (wan.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
-            shift, scale = shift.squeeze(2), scale.squeeze(2)
-        else:
-            shift, scale = (wan.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
-        hidden = (wan.norm_out(hidden.float()) * (1 + scale) + shift).type_as(hidden)
-        hidden = wan.proj_out(hidden)
+        modulation = wan.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B*V, G, 2, D)
+        shift, scale = modulation.chunk(2, dim=2)  # each (B*V, G, 1, D)
+        grouped = hidden.unflatten(1, (temb.shape[1], -1))  # (B*V, G, N/G, D)
+        hidden = (wan.norm_out(grouped.float()) * (1 + scale) + shift).type_as(hidden)
+        hidden = wan.proj_out(hidden.flatten(1, 2))
         hidden = hidden.reshape(batch * views, *grid, p_t, p_h, p_w, -1)
         hidden = hidden.permute(0, 7, 1, 4, 2, 5, 3, 6)
         sample = hidden.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # (B*V, C, F, H, W)
