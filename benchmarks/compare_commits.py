@@ -1,16 +1,22 @@
-"""Time to first action of the bundled `tiny` checkpoint at two commits, side by side.
+"""Speed of two commits side by side: the `tiny` executor's time to first action, or one
+training step of the `tiny` video tower.
 
-On a shared 2-core machine the same code's time to first action drifts by a third within an hour,
-so two commits are compared in alternating fresh processes: each round runs every commit once, in
-its own git worktree (its own code and its own bundled checkpoint), and the table gives the
-median over rounds of each process's median, and their ratio.
+On a shared 2-core machine the same code's timings drift by a third within an hour, so two
+commits are compared in alternating fresh processes: each round runs every commit once, in its
+own git worktree (its own code and its own bundled checkpoint), and the table gives the median
+over rounds of each process's median, and their ratio.
 
 Usage:
     PYTHONPATH=. python benchmarks/compare_commits.py BASE [OTHER] [--rounds 6]
+    PYTHONPATH=. python benchmarks/compare_commits.py BASE --what video-training-step
 
-OTHER defaults to the work tree as it is (uncommitted changes included). Each process predicts
-one 32-step event of 3 cameras observed at 128x128, latents only (no frame decode), after a
-warm-up; it also prints a checksum of the actions, so an exact speed-up shows the same actions.
+OTHER defaults to the work tree as it is (uncommitted changes included).
+- first-action: one 32-step event of 3 cameras observed at 128x128 with the bundled checkpoint,
+  latents only (no frame decode), after 3 warm-ups; the checksum is the actions' sum.
+- video-training-step: forward and backward of a seeded, untrained `tiny` video tower on 8 rows
+  of 3 views x 11 latent frames (a training batch's shape) with per-frame timesteps, after 2
+  warm-ups; the checksum is the loss.
+An exact speed-up shows the same checksum in both rows.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from pathlib import Path
 from benchmarks.record import markdown_table, record
 
 REPO = Path(__file__).resolve().parents[1]
+MEASURES = ("first-action", "video-training-step")
 
 
-def measure(predictions: int) -> None:
-    """Run inside one commit's tree: print one JSON line of medians (ms) and an action checksum."""
+def first_action(repeats: int) -> tuple[float, float]:
+    """Median time to first action (ms) of the bundled tiny checkpoint, and an action checksum."""
     import torch
 
     from benchmarks.bench_model import make_request
@@ -45,15 +52,52 @@ def measure(predictions: int) -> None:
     request = make_request(executor.model.config, 32, seed=0, size=128)
     for _ in range(3):
         executor.predict(request)
-    results = [executor.predict(request) for _ in range(predictions)]
-    first = statistics.median(r.time_to_first_action_s for r in results) * 1e3
-    print(json.dumps({"first_ms": first, "checksum": float(results[0].actions.sum())}))
+    results = [executor.predict(request) for _ in range(repeats)]
+    median = statistics.median(r.time_to_first_action_s for r in results) * 1e3
+    return median, float(results[0].actions.sum())
 
 
-def run_in(tree: Path, predictions: int) -> dict[str, float]:
+def video_training_step(repeats: int) -> tuple[float, float]:
+    """Median forward + backward time (ms) of the tiny video tower on a training-sized batch."""
+    import time
+
+    import torch
+
+    from worldmodel.config import get_config
+    from worldmodel.model import WallWM
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    tower = WallWM(get_config("tiny")).video
+    generator = torch.Generator().manual_seed(1)
+    latents = torch.randn(8, 3, 16, 11, 16, 16, generator=generator)
+    timestep = torch.rand(8, 11, generator=generator) * 1000
+    timestep[:, 0] = 0  # the keyframe
+    text = torch.randn(8, 1, 384, generator=generator)
+    times, loss = [], 0.0
+    for index in range(repeats + 2):
+        start = time.perf_counter()
+        out = tower(latents, timestep, text)
+        total = out.sample.square().mean() + sum(f.square().mean() for f in out.features)
+        total.backward()
+        tower.zero_grad(set_to_none=True)
+        if index >= 2:  # two warm-ups
+            times.append(time.perf_counter() - start)
+        loss = float(total)
+    return statistics.median(times) * 1e3, loss
+
+
+def measure(what: str, repeats: int) -> None:
+    """Run inside one commit's tree: print one JSON line, the median (ms) and a checksum."""
+    fn = first_action if what == "first-action" else video_training_step
+    median, checksum = fn(repeats)
+    print(json.dumps({"ms": median, "checksum": checksum}))
+
+
+def run_in(tree: Path, what: str, repeats: int) -> dict[str, float]:
     """One fresh process running `measure` (from this file) on `tree`'s code and checkpoint."""
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", str(predictions)],
+        [sys.executable, __file__, "--measure", what, str(repeats)],
         cwd=tree,
         env={**os.environ, "PYTHONPATH": str(tree)},  # the tree's packages, not this one's
         capture_output=True,
@@ -71,13 +115,14 @@ def short(rev: str) -> str:
 
 def main() -> None:
     if sys.argv[1:2] == ["--measure"]:  # a child process (run_in)
-        measure(int(sys.argv[2]))
+        measure(sys.argv[2], int(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="a commit (e.g. HEAD~3)")
     parser.add_argument("other", nargs="?", default=None, help="a commit; default: the work tree")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--predictions", type=int, default=15, help="per process")
+    parser.add_argument("--what", choices=MEASURES, default="first-action")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per process")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
 
@@ -95,36 +140,37 @@ def main() -> None:
         try:
             for round_index in range(args.rounds):
                 for name, tree in trees.items():
-                    runs[name].append(run_in(tree, args.predictions))
+                    runs[name].append(run_in(tree, args.what, args.repeats))
                 print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             for tree in trees.values():
                 if tree != REPO:
                     subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO)
 
-    medians = {name: statistics.median(r["first_ms"] for r in rs) for name, rs in runs.items()}
+    medians = {name: statistics.median(r["ms"] for r in rs) for name, rs in runs.items()}
     base = next(iter(medians.values()))
     rows = [
         [
             name,
             f"{medians[name]:.0f} ms",
-            f"{min(r['first_ms'] for r in rs):.0f}-{max(r['first_ms'] for r in rs):.0f} ms",
+            f"{min(r['ms'] for r in rs):.0f}-{max(r['ms'] for r in rs):.0f} ms",
             f"{base / medians[name]:.2f}x",
             f"{rs[0]['checksum']:.6f}",
         ]
         for name, rs in runs.items()
     ]
-    header = ["code", "time to first action", "range of the rounds", "speed-up", "action checksum"]
+    label = "time to first action" if args.what == "first-action" else "training step"
+    header = ["code", label, "range of the rounds", "speed-up", "checksum"]
     table = markdown_table(header, rows)
     notes = (
-        f"Bundled `tiny` checkpoint of each tree, 3 cameras at 128x128, a 32-step event, latents "
-        f"only; {args.rounds} rounds of alternating fresh processes, each the median of "
-        f"{args.predictions} predictions after 3 warm-ups; the table gives the median over rounds."
+        f"`--what {args.what}` (the script's docstring says what runs); {args.rounds} rounds of "
+        f"alternating fresh processes, each the median of {args.repeats} timed runs; the table "
+        "gives the median over rounds."
     )
     if args.no_record:
         print(table, notes, sep="\n\n")
         return
-    record("Time to first action, two commits side by side", table, notes)
+    record(f"{label.capitalize()}, two commits side by side", table, notes)
 
 
 if __name__ == "__main__":
