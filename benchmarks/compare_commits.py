@@ -1,5 +1,7 @@
-"""Speed of two commits side by side: the `tiny` executor's time to first action, or one
-training step of the `tiny` video tower.
+"""Speed of two commits side by side: time to first action, or a video-tower training step.
+
+What runs: the `tiny` executor's time to first action, or one training step of the `tiny` video
+tower (details below).
 
 On a shared 2-core machine the same code's timings drift by a third within an hour, so two
 commits are compared in alternating fresh processes: each round runs every commit once, in its
