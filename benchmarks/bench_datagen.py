@@ -54,10 +54,7 @@ def main() -> None:
         "`wallwm data generate` path: expert with retries, MuJoCo rendering (EGL), mp4 + parquet "
         "writes, one process."
     )
-    if args.no_record:
-        print(table, notes, sep="\n\n")
-        return
-    record("Event-data generation speed", table, notes)
+    record("Event-data generation speed", table, notes, print_only=args.no_record)
 
 
 if __name__ == "__main__":

@@ -110,10 +110,7 @@ def main() -> None:
         f"preset {args.preset} ({config.image_height}x{config.image_width} inside the model), "
         f"{args.threads} torch thread(s), one process; source {args.data}."
     )
-    if args.no_record:
-        print(table, notes, sep="\n\n")
-        return
-    record("Event-data loader throughput", table, notes)
+    record("Event-data loader throughput", table, notes, print_only=args.no_record)
 
 
 if __name__ == "__main__":

@@ -126,10 +126,7 @@ def main() -> None:
         f"frames. Packed trains {speedup:.2f}x the action steps per second of padded. Events "
         f"from the first {args.episodes} episodes of {args.data}."
     )
-    if args.no_record:
-        print(table, notes, sep="\n\n")
-        return
-    record("Multi-event packing vs padded batches", table, notes)
+    record("Multi-event packing vs padded batches", table, notes, print_only=args.no_record)
 
 
 if __name__ == "__main__":

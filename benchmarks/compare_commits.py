@@ -169,10 +169,9 @@ def main() -> None:
         f"alternating fresh processes, each the median of {args.repeats} timed runs; the table "
         "gives the median over rounds."
     )
-    if args.no_record:
-        print(table, notes, sep="\n\n")
-        return
-    record(f"{label.capitalize()}, two commits side by side", table, notes)
+    record(
+        f"{label.capitalize()}, two commits side by side", table, notes, print_only=args.no_record
+    )
 
 
 if __name__ == "__main__":

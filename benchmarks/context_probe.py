@@ -153,10 +153,9 @@ def main() -> None:
         f"{anchor_sigma(config.flow):.3f}. Same weights, keyframes, caption and state in every "
         "column; only the future frames of the one video forward differ."
     )
-    if args.no_record:
-        print(table, notes, sep="\n\n")
-        return
-    record(f"Action error by video context: {args.checkpoint}", table, notes)
+    record(
+        f"Action error by video context: {args.checkpoint}", table, notes, print_only=args.no_record
+    )
 
 
 if __name__ == "__main__":

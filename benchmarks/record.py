@@ -55,8 +55,12 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def record(title: str, table: str, notes: str = "") -> None:
-    """Print `table` and append it to RESULTS.md under a dated heading."""
+def record(title: str, table: str, notes: str = "", print_only: bool = False) -> None:
+    """Print `table` and append it to RESULTS.md under a dated heading; with `print_only` (a
+    benchmark's --no-record), print the table and notes and leave RESULTS.md as it is."""
+    if print_only:
+        print(table, notes, sep="\n\n")
+        return
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]  # other work on the machine skews timings: say how much there was
     section = (
