@@ -36,3 +36,15 @@ def mixed_model(debug_model: WallWM) -> WallWM:
             weight = branch.to_out.weight
             weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
     return debug_model
+
+
+@pytest.fixture
+def count_calls():
+    """Attaches a forward-call counter to a module; the returned one-item list holds the count."""
+
+    def attach(module: torch.nn.Module) -> list[int]:
+        calls = [0]
+        module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        return calls
+
+    return attach

@@ -182,15 +182,14 @@ def test_a_prepared_event_gives_the_forward_velocity_at_every_step(
             tower.velocity(inputs["actions"][:, :9], timestep, prepared)
 
 
-def test_one_state_token_skips_the_state_attention_arithmetic_exactly(mixed_model, debug_config):
+def test_one_state_token_skips_the_state_attention_arithmetic_exactly(
+    mixed_model, debug_config, count_calls
+):
     """One event per row has one state token: softmax over a single key is 1, so the block adds
     its value without the query side. An all-true mask forces the full attention: same numbers."""
     inputs = _batch(debug_config, 2, 9)
     tower = mixed_model.action
-    queries = [0]
-    tower.blocks[0].state_attn.to_q.register_forward_hook(
-        lambda *_: queries.__setitem__(0, queries[0] + 1)
-    )
+    queries = count_calls(tower.blocks[0].state_attn.to_q)
     with torch.no_grad():
         _, context = mixed_model.encode_video(
             inputs["latents"], inputs["video_timestep"], inputs["text"]

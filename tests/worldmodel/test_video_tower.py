@@ -89,22 +89,16 @@ def test_bad_inputs_name_the_expected_shape(debug_model):
         debug_model.video(latents, torch.ones(2), text, cross_view_mask=torch.ones(2, 4, 4) > 0)
 
 
-def _count_calls(module: torch.nn.Module) -> list[int]:
-    calls = [0]
-    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    return calls
-
-
 @pytest.mark.parametrize("caption_tokens", [1, 5])
 def test_a_one_token_caption_skips_the_text_attention_arithmetic_exactly(
-    debug_model, caption_tokens
+    debug_model, count_calls, caption_tokens
 ):
     """MiniLM captions are one token: softmax over a single key is 1, so the tower adds that
     token's value without running the query side, and still computes what Wan computes."""
     latents, _ = _inputs(2)
     text = torch.randn(2, caption_tokens, 384, generator=torch.Generator().manual_seed(3))
     wan = debug_model.video.wan
-    queries = _count_calls(wan.blocks[0].attn2.to_q)
+    queries = count_calls(wan.blocks[0].attn2.to_q)
     per_frame = torch.tensor([[0.0, 400.0, 400.0], [0.0, 900.0, 900.0]])
     with torch.no_grad():
         out = debug_model.video(latents, per_frame, text)
