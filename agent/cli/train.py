@@ -5,13 +5,15 @@ Usage:
     wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
     wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
     wallwm train --preset tiny --data DATA --out runs/packed --stage action --steps 600 --pack 24
+    wallwm train --preset tiny --data DATA --out runs/tuned --stage all --steps 500 --init-from tiny
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --parallel fsdp ...
 
 Stages: vae, video, action (or all, in that order). Every stage resumes from its
 train_state.pt when run again; the EMA weights are exported to OUT/export/ after each stage
 (copy that folder to worldmodel/checkpoints/<name>/ to ship it). Progress: one line per logged
-step on stderr; losses.jsonl and loss.png in OUT/<stage>/.
+step on stderr; losses.jsonl and loss.png in OUT/<stage>/. The video and action stages of one
+command share the clips they have encoded, so run them together where you can.
 
 Under torchrun, `--parallel ddp` (the default) replicates the model in every process and
 `--parallel fsdp` shards parameters, gradients and optimizer state (FSDP2), with AdamW: torch's
@@ -32,6 +34,7 @@ def train(args: argparse.Namespace) -> int:
     import torch
 
     from worldmodel.config import get_config
+    from worldmodel.locate import checkpoint_folder
     from worldmodel.text import build_text_encoder
     from worldmodel.training.distributed import init_distributed, shutdown
     from worldmodel.training.loop import print_progress
@@ -71,9 +74,11 @@ def train(args: argparse.Namespace) -> int:
             vae_detail_weight=args.vae_detail_weight,
             chunk_steps=args.chunk,
             pack_frames=args.pack,
+            init_from=None if args.init_from is None else checkpoint_folder(args.init_from),
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
+        latent_cache: dict = {}  # encoded clips, shared by the tower stages while the VAE is fixed
         for stage, stage_steps in zip(stages, steps, strict=True):
             settings = dataclasses.replace(settings, steps=stage_steps)
             began = time.perf_counter()
@@ -87,10 +92,11 @@ def train(args: argparse.Namespace) -> int:
             progress = print_progress(stage_steps)
             if stage == "vae":
                 result = train_vae(config, dataset, settings, out, context, progress)
+                latent_cache.clear()
             else:
                 text = text or build_text_encoder(config.text, "cpu")
                 result = train_towers(
-                    stage, config, dataset, text, settings, out, context, progress
+                    stage, config, dataset, text, settings, out, context, progress, latent_cache
                 )
             if context.is_main:
                 last = result.losses[-1] if result.losses else float("nan")
@@ -169,5 +175,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="multi-event packing for the video and action stages: each of the --batch rows holds "
         "several events one after the other, up to FRAMES latent frames, with block-diagonal "
         "attention (at least the longest event: 11 for tiny's 40-step events)",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this checkpoint's weights (a folder, or a name such as tiny) "
+        "instead of a fresh initialisation; the vae stage takes its vae/, the video stage both "
+        "towers, the action stage its action tower. A stage that resumes ignores it",
     )
     parser.set_defaults(func=train)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from agent.cli.main import main
-from worldmodel.checkpoint import load_checkpoint
+from worldmodel.checkpoint import load_checkpoint, save_checkpoint
 from worldmodel.executor import EventModeExecutor
 from worldmodel.types import EventRequest, Observation
 
@@ -168,3 +168,41 @@ def test_training_with_packing(trained, dataset):
 
     with pytest.raises(ContractError, match="longest event"):
         main([*common[:-1], "3", "--stage", "action", "--steps", "3"])
+
+
+def test_init_from_starts_every_stage_from_a_checkpoint(trained, dataset, tmp_path):
+    from worldmodel.checkpoint import load_vae
+
+    out = tmp_path / "tuned"
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--vae-frames", "5"]
+    # At learning rate 0 the optimiser moves nothing, so the export is the starting checkpoint.
+    tuned = [*common, "--stage", "all", "--steps", "1", "--lr", "0"]
+    assert main([*tuned, "--init-from", str(trained / "export")]) == 0
+    started, source = load_checkpoint(out / "export")[0], load_checkpoint(trained / "export")[0]
+    for name, value in source.state_dict().items():
+        assert torch.equal(started.state_dict()[name], value), name
+    vae, source_vae = load_vae(out / "export").state_dict(), load_vae(trained / "export")
+    for name, value in source_vae.state_dict().items():
+        assert torch.equal(vae[name], value), name
+    # The action stage alone takes only the action tower: the video tower stays this run's own.
+    own = tmp_path / "own"
+    shutil.copytree(trained / "export", own / "export")
+    model, stats = load_checkpoint(own / "export")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01)
+    save_checkpoint(model, own / "export", stats)
+    action_only = [*TRAIN, "--data", str(dataset), "--out", str(own), "--stage", "action"]
+    action_only += ["--steps", "1", "--lr", "0", "--init-from", str(trained / "export")]
+    assert main(action_only) == 0
+    after = load_checkpoint(own / "export")[0].state_dict()
+    for name, value in source.state_dict().items():
+        assert torch.equal(after[name], value) == name.startswith("action."), name
+
+
+def test_init_from_a_checkpoint_of_another_preset_is_refused(dataset, tmp_path):
+    from worldmodel.errors import CheckpointMismatchError
+
+    common = [*TRAIN, "--data", str(dataset), "--out", str(tmp_path / "run"), "--vae-frames", "5"]
+    with pytest.raises(CheckpointMismatchError, match="vae"):
+        main([*common, "--stage", "vae", "--steps", "1", "--init-from", "tiny"])

@@ -27,7 +27,14 @@ from diffusers import AutoencoderKLWan
 from torch import nn
 from torch.nn import functional as F
 
-from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae, save_checkpoint
+from worldmodel.checkpoint import (
+    VAE_FOLDER,
+    NormStats,
+    check_state,
+    load_checkpoint,
+    load_vae,
+    save_checkpoint,
+)
 from worldmodel.config import ModelConfig
 from worldmodel.data.events import EventDataset, EventLoaderConfig
 from worldmodel.data.reader import DatasetReader
@@ -78,6 +85,11 @@ class StageSettings:
     # Multi-event packing: each of the `batch` rows holds several events one after the other,
     # up to this many latent frames, with block-diagonal attention. None: one event per row.
     pack_frames: int | None = None
+    # A checkpoint folder whose weights a stage starts from instead of a fresh initialisation
+    # (fine-tuning): the vae stage takes its vae/, the video stage both towers, the action stage
+    # its action tower (the video tower still comes from this run's video stage). A stage that
+    # resumes from its train_state.pt ignores it. None: train from scratch.
+    init_from: Path | None = None
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -236,6 +248,20 @@ def latent_statistics(
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-3).tolist()
 
 
+def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
+    """Copy `weights` into `module` after checking every name and shape (CheckpointMismatchError
+    names the first difference: a checkpoint of another preset cannot start this one)."""
+    check_state(module.state_dict(), weights, where)
+    module.load_state_dict(weights)
+
+
+def _init_vae(vae: AutoencoderKLWan, folder: Path) -> None:
+    source = load_vae(folder)
+    if source is None:
+        raise ContractError(f"--init-from {folder}: the checkpoint has no vae/ folder")
+    load_weights(vae, source.state_dict(), str(folder / VAE_FOLDER))
+
+
 def train_vae(
     config: ModelConfig,
     dataset: EventDataset,
@@ -246,7 +272,10 @@ def train_vae(
 ) -> LoopResult:
     """Stage 1: the VAE. Exports export/vae/ with measured latent statistics."""
     torch.manual_seed(settings.seed)
-    objective = VAEObjective(build_vae(config.vae), settings.kl_weight, settings.vae_detail_weight)
+    vae = build_vae(config.vae)
+    if settings.init_from is not None:
+        _init_vae(vae, settings.init_from)
+    objective = VAEObjective(vae, settings.kl_weight, settings.vae_detail_weight)
     batches = VAEBatches(dataset, settings.batch, settings.vae_frames)
     loop = TrainingLoop(
         objective,
@@ -282,8 +311,13 @@ def train_towers(
     out: Path,
     context: DistributedContext,
     progress: Progress | None = None,
+    latent_cache: dict | None = None,
 ) -> LoopResult:
-    """Stage 2 ('video') or 3 ('action'); exports the EMA weights to export/."""
+    """Stage 2 ('video') or 3 ('action'); exports the EMA weights to export/.
+
+    `latent_cache`: encoded clips to reuse and fill (EventBatches.cache); pass the same dict to
+    consecutive stages of one run, whose VAE is the same, so that the second does not encode
+    every clip again."""
     vae = _load_vae(out, context.device)
     export = out / EXPORT
     torch.manual_seed(settings.seed)
@@ -297,13 +331,22 @@ def train_towers(
         model.config = dataclasses.replace(
             model.config, relative_action_dims=config.relative_action_dims, flow=config.flow
         )
+        if settings.init_from is not None:
+            initial, _ = load_checkpoint(settings.init_from)
+            load_weights(model.action, initial.action.state_dict(), str(settings.init_from))
         model.train()
         model.video.requires_grad_(False)  # action pretraining with the video tower frozen
     else:
         model = WallWM(config)
+        if settings.init_from is not None:
+            initial, _ = load_checkpoint(settings.init_from)
+            load_weights(model.video, initial.video.state_dict(), str(settings.init_from))
+            load_weights(model.action, initial.action.state_dict(), str(settings.init_from))
         model.action.requires_grad_(False)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
     batches = event_batches(config, dataset, vae, captions, settings)
+    if latent_cache is not None:
+        batches.cache = latent_cache
     loop = TrainingLoop(
         FlowObjective(model, stage),
         flow_loss,
