@@ -206,3 +206,28 @@ def test_init_from_a_checkpoint_of_another_preset_is_refused(dataset, tmp_path):
     common = [*TRAIN, "--data", str(dataset), "--out", str(tmp_path / "run"), "--vae-frames", "5"]
     with pytest.raises(CheckpointMismatchError, match="vae"):
         main([*common, "--stage", "vae", "--steps", "1", "--init-from", "tiny"])
+
+
+def test_tower_stages_of_one_command_encode_each_clip_once(trained, dataset, monkeypatch):
+    from worldmodel.training.batches import EventBatches
+    from worldmodel.vae import VideoVAE
+
+    encoded, windows = [], set()
+    encode, latents = VideoVAE.encode, EventBatches.latents
+
+    def counting_encode(self, frames):
+        encoded.append(1)
+        return encode(self, frames)
+
+    def recording_latents(self, sample):
+        windows.add((sample.episode_index, sample.start, sample.end, len(sample.actions)))
+        return latents(self, sample)
+
+    monkeypatch.setattr(VideoVAE, "encode", counting_encode)
+    monkeypatch.setattr(EventBatches, "latents", recording_latents)
+    out = trained.parent / "shared"
+    shutil.copytree(trained / "export", out / "export")
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--pack", "24"]
+    assert main([*common, "--stage", "video,action", "--steps", "3"]) == 0
+    # Both stages drew windows; a window the video stage encoded the action stage reused.
+    assert len(encoded) == len(windows) > 0
