@@ -81,10 +81,11 @@ class VAEConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    """Caption encoder: 'umt5' (real scale) or 'minilm' (bundled offline, small presets)."""
+    """Caption encoder: 'umt5' (real scale), or MiniLM (bundled offline, small presets): one
+    sentence embedding ('minilm') or one embedding per word piece ('minilm-tokens')."""
 
     kind: str = "umt5"
-    max_length: int = 512  # Wan pads umT5 tokens to 512
+    max_length: int = 512  # Wan pads umT5 tokens to 512; 'minilm-tokens' pads to this too
     umt5_path: str | None = None  # a local transformers directory with the umT5 encoder
 
 
@@ -231,7 +232,7 @@ PRESETS: dict[str, ModelConfig] = {
             num_heads=2,
             head_dim=16,
             in_channels=4,
-            text_dim=384,  # MiniLM sentence embedding
+            text_dim=384,  # MiniLM embeddings
             freq_dim=16,
             ffn_dim=64,
             num_layers=2,
@@ -269,7 +270,7 @@ PRESETS: dict[str, ModelConfig] = {
             num_heads=4,
             head_dim=32,
             in_channels=16,
-            text_dim=384,  # MiniLM sentence embedding
+            text_dim=384,  # MiniLM embeddings
             ffn_dim=512,
             num_layers=6,
             rope_max_seq_len=256,
@@ -285,7 +286,9 @@ PRESETS: dict[str, ModelConfig] = {
         vae=dataclasses.replace(
             _SMALL_VAE, dim_mult=(1, 2, 2), temperal_downsample=(True, True), scale_factor_spatial=4
         ),
-        text=TextConfig(kind="minilm", max_length=64),
+        # Word pieces, not one sentence embedding (worldmodel/text.py says why); 40 holds the
+        # longest caption of the tabletop data (37 word pieces), padded with zeros as Wan pads.
+        text=TextConfig(kind="minilm-tokens", max_length=40),
         # 4 action steps: on held-out events the same successes as 5 and xyz errors within
         # 0.1 cm; 3 lost a lift (RESULTS.md 2026-11-22 02:21). 5 against 10 on training events:
         # 6.40 / 5.41 cm against 6.35 / 5.34 (two episodes, action temperature 0).

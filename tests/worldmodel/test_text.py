@@ -26,6 +26,20 @@ def test_minilm_puts_paraphrases_near_each_other(minilm):
     assert pooled[0] @ pooled[1] > pooled[0] @ pooled[2] + 0.1
 
 
+def test_minilm_word_pieces_are_normalised_and_zero_padded():
+    pieces = MiniLMEncoder(tokens=8)
+    out = pieces.encode(["reach the red block", "reach the green block", "a" + " b" * 20])
+    assert out.shape == (3, 8, 384)
+    # [CLS] reach the red block [SEP]: six word pieces, then zeros
+    torch.testing.assert_close(out[0, :6].norm(dim=-1), torch.ones(6))
+    assert torch.equal(out[0, 6:], torch.zeros(2, 384))
+    assert out[2].norm(dim=-1).gt(0).all()  # a long caption is cut to 8 pieces
+    # The colour word is where the two captions differ most.
+    difference = (out[0] - out[1]).norm(dim=-1)
+    assert int(difference.argmax()) == 3
+    assert build_text_encoder(get_config("tiny").text).tokens == 40
+
+
 def test_empty_captions_are_refused(minilm):
     with pytest.raises(ContractError, match="non-empty"):
         minilm.encode(["reach", "  "])
