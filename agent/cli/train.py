@@ -78,7 +78,8 @@ def train(args: argparse.Namespace) -> int:
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
-        latent_cache: dict = {}  # encoded clips, shared by the tower stages while the VAE is fixed
+        # Encoded clips, shared by the tower stages while the VAE stays the same.
+        latent_cache: dict[tuple, torch.Tensor] = {}
         for stage, stage_steps in zip(stages, steps, strict=True):
             settings = dataclasses.replace(settings, steps=stage_steps)
             began = time.perf_counter()

@@ -311,7 +311,7 @@ def train_towers(
     out: Path,
     context: DistributedContext,
     progress: Progress | None = None,
-    latent_cache: dict | None = None,
+    latent_cache: dict[tuple, torch.Tensor] | None = None,
 ) -> LoopResult:
     """Stage 2 ('video') or 3 ('action'); exports the EMA weights to export/.
 
