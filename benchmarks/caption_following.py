@@ -49,7 +49,13 @@ def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
                 )
                 expert = runner.oracle.predict(request)
                 named = step.arguments.get("object")
-                if step.skill == "reach" and named in BLOCKS and sim.held_object(0) is None:
+                # only captions that say the block's name, so that swapping it changes them
+                if (
+                    step.skill == "reach"
+                    and named in BLOCKS
+                    and spoken(named) in step.caption
+                    and sim.held_object(0) is None
+                ):
                     where = {block: sim.object_pose(block)[0][:2] for block in BLOCKS}
                     ends = {}
                     for block in BLOCKS:
