@@ -10,6 +10,11 @@ the caption as planned and with the colour word swapped for each other block, fr
 observation, and reads where each prediction ends (the last predicted xy). A model that follows
 the caption moves its end point with the colour (the spread is large) and ends nearest the named
 block; one that ignores the caption ends at the same place whatever the colour.
+
+The same predictions' last frames say whether the video tower follows the colour: their mean
+absolute difference between colours, against that between two noise seeds of the same caption
+(grey levels of 255, every camera). The action tower reads the caption only through the video
+tower, so where the frames do not move with the colour, the actions cannot be expected to.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from agent.eval_model import EventRunner, eval_seeds
 from benchmarks.record import markdown_table, record
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import checkpoint_folder
-from worldmodel.types import EventRequest
+from worldmodel.types import EventPrediction, EventRequest
 
 
 def spoken(block: str) -> str:
@@ -34,7 +39,7 @@ def spoken(block: str) -> str:
 def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
     """Mean end-point spread over the colours, distance to the named block, and how often the
     named block is the nearest one, over every (reach, colour) pair."""
-    spreads, distances, nearest = [], [], []
+    spreads, distances, nearest, across_colours, across_seeds = [], [], [], [], []
     for index, seed in enumerate(eval_seeds(episodes)):
         tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
         task = tasks[(index // len(FAMILIES)) % len(tasks)]
@@ -57,11 +62,19 @@ def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
                     and sim.held_object(0) is None
                 ):
                     where = {block: sim.object_pose(block)[0][:2] for block in BLOCKS}
-                    ends = {}
+                    ends, frames = {}, {}
                     for block in BLOCKS:
                         caption = step.caption.replace(spoken(named), spoken(block))
                         reach = EventRequest(caption, observation, len(expert.actions), seed)
-                        ends[block] = executor.predict(reach).actions[-1, :2]
+                        prediction = executor.predict(reach)
+                        ends[block], frames[block] = prediction.actions[-1, :2], last(prediction)
+                    reseeded = EventRequest(
+                        step.caption, observation, len(expert.actions), seed + 1
+                    )
+                    across_seeds.append(np.abs(last(executor.predict(reseeded)) - frames[named]))
+                    across_colours.extend(
+                        np.abs(frames[a] - frames[b]) for a in BLOCKS for b in BLOCKS if a < b
+                    )
                     points = np.stack(list(ends.values()))
                     spreads.append(np.linalg.norm(points - points.mean(0), axis=1).mean())
                     for block, end in ends.items():
@@ -77,7 +90,17 @@ def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
         "spread_cm": 100 * float(np.mean(spreads)),
         "distance_cm": 100 * float(np.mean(distances)),
         "nearest": float(np.mean(nearest)),
+        "frames_across_colours": float(np.mean([d.mean() for d in across_colours])),
+        "frames_across_seeds": float(np.mean([d.mean() for d in across_seeds])),
     }
+
+
+def last(prediction: EventPrediction) -> np.ndarray:
+    """The last predicted frame of every camera, side by side, as floats (grey levels)."""
+    if prediction.frames is None:
+        raise SystemExit("this executor predicts no frames; the frame comparison needs them")
+    views = [prediction.frames[camera][-1] for camera in sorted(prediction.frames)]
+    return np.concatenate(views, axis=1).astype(np.float32)  # uint8 differences would wrap
 
 
 def main() -> None:
@@ -101,6 +124,8 @@ def main() -> None:
                 f"{result['spread_cm']:.1f}",
                 f"{result['distance_cm']:.1f}",
                 f"{100 * result['nearest']:.0f}%",
+                f"{result['frames_across_colours']:.2f}",
+                f"{result['frames_across_seeds']:.2f}",
             ]
         )
         print(rows[-1], flush=True)
@@ -110,10 +135,13 @@ def main() -> None:
         "end-point spread over the 4 colours (cm)",
         "end to the named block (cm)",
         "named block is the nearest",
+        "last frame change between colours",
+        "same, between noise seeds",
     ]
     notes = (
         f"{args.episodes} held-out episodes; every reach with an empty gripper asked once per "
-        f"block colour ({len(BLOCKS)} blocks, so 1 in {len(BLOCKS)} by chance)."
+        f"block colour ({len(BLOCKS)} blocks, so 1 in {len(BLOCKS)} by chance). Frame changes: "
+        "mean absolute difference of the last predicted frames, grey levels of 255."
     )
     record(
         "Does the reach follow the caption?", markdown_table(header, rows), notes, args.no_record
