@@ -38,7 +38,15 @@ from agent.datagen import EVAL_SEED_OFFSET
 from agent.envs.tabletop.faults import FaultConfig, FaultInjector
 from agent.envs.tabletop.oracle import SimulatorOracleExecutor
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
-from agent.envs.tabletop.tasks import PlanStep, Task, display, get_task, relation
+from agent.envs.tabletop.tasks import (
+    FAMILIES,
+    PlanStep,
+    Task,
+    display,
+    get_task,
+    relation,
+    tasks_of,
+)
 from agent.verify.measures import psnr, ssim
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
@@ -200,6 +208,16 @@ class EventRunner:
 def eval_seeds(count: int) -> list[int]:
     """Held-out simulator seeds: never used by `wallwm data generate`."""
     return [EVAL_SEED_OFFSET + index for index in range(count)]
+
+
+def held_out_jobs(count: int) -> list[tuple[Task, int, bool]]:
+    """(task, held-out seed, paraphrase) for `count` episodes: the families in turn, a family's
+    tasks in turn, every other episode with paraphrased captions."""
+    jobs = []
+    for index, seed in enumerate(eval_seeds(count)):
+        tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
+        jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
+    return jobs
 
 
 def training_episodes(data: Path, count: int) -> list[tuple[Task, int]]:

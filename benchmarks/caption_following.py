@@ -24,8 +24,7 @@ import argparse
 import numpy as np
 
 from agent.envs.tabletop.scene import BLOCKS
-from agent.envs.tabletop.tasks import FAMILIES, tasks_of
-from agent.eval_model import EventRunner, eval_seeds
+from agent.eval_model import EventRunner, held_out_jobs
 from benchmarks.record import markdown_table, record
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import checkpoint_folder
@@ -40,9 +39,7 @@ def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
     """Mean end-point spread over the colours, distance to the named block, and how often the
     named block is the nearest one, over every (reach, colour) pair."""
     spreads, distances, nearest, across_colours, across_seeds = [], [], [], [], []
-    for index, seed in enumerate(eval_seeds(episodes)):
-        tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
-        task = tasks[(index // len(FAMILIES)) % len(tasks)]
+    for task, seed, _ in held_out_jobs(episodes):  # planned captions: the colour word is there
         runner = EventRunner(None)  # the oracle drives the scene through the expert's plan
         sim = runner.sim
         try:

@@ -87,8 +87,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.envs.tabletop.tasks import FAMILIES, tasks_of
-    from agent.eval_model import FAULTS, EventRunner, Report, eval_seeds, training_episodes
+    from agent.eval_model import FAULTS, EventRunner, Report, held_out_jobs, training_episodes
     from worldmodel.executor import EventModeExecutor
     from worldmodel.locate import checkpoint_folder
 
@@ -101,10 +100,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.data is not None:  # the training data's own scenes and captions
         jobs = [(task, seed, False) for task, seed in training_episodes(args.data, args.episodes)]
     else:  # held-out seeds, one family after another, every other one paraphrased
-        jobs = []
-        for index, seed in enumerate(eval_seeds(args.episodes)):
-            tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
-            jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
+        jobs = held_out_jobs(args.episodes)
     for task, seed, paraphrase in jobs:
         console.print(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
         runner = EventRunner(executor, paraphrase=paraphrase, chunk=args.chunk)

@@ -80,13 +80,15 @@ class EventBatches:
         batch: int,
         temporal_stride: int,
         balanced: bool = True,
+        cache: dict[tuple, torch.Tensor] | None = None,
     ) -> None:
         self.dataset = dataset
         self.vae = vae
         self.captions = captions
         self.batch = batch
         self.stride = temporal_stride
-        self.cache: dict[tuple, torch.Tensor] = {}
+        # encoded windows; a caller may pass another source's dict to share it (same VAE only)
+        self.cache: dict[tuple, torch.Tensor] = {} if cache is None else cache
         self.balanced = balanced
         self.sampler: BalancedSampler | None = None
 
@@ -164,8 +166,9 @@ class PackedEventBatches(EventBatches):
         temporal_stride: int,
         capacity: int,
         balanced: bool = True,
+        cache: dict[tuple, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced)
+        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced, cache)
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row
 

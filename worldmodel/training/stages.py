@@ -262,6 +262,13 @@ def _init_vae(vae: AutoencoderKLWan, folder: Path) -> None:
     load_weights(vae, source.state_dict(), str(folder / VAE_FOLDER))
 
 
+def _init_towers(model: WallWM, folder: Path, towers: tuple[str, ...]) -> None:
+    """Copy the named towers ('video', 'action') of checkpoint `folder` into `model`."""
+    initial, _ = load_checkpoint(folder)
+    for tower in towers:
+        load_weights(getattr(model, tower), getattr(initial, tower).state_dict(), str(folder))
+
+
 def train_vae(
     config: ModelConfig,
     dataset: EventDataset,
@@ -332,21 +339,16 @@ def train_towers(
             model.config, relative_action_dims=config.relative_action_dims, flow=config.flow
         )
         if settings.init_from is not None:
-            initial, _ = load_checkpoint(settings.init_from)
-            load_weights(model.action, initial.action.state_dict(), str(settings.init_from))
+            _init_towers(model, settings.init_from, ("action",))
         model.train()
         model.video.requires_grad_(False)  # action pretraining with the video tower frozen
     else:
         model = WallWM(config)
         if settings.init_from is not None:
-            initial, _ = load_checkpoint(settings.init_from)
-            load_weights(model.video, initial.video.state_dict(), str(settings.init_from))
-            load_weights(model.action, initial.action.state_dict(), str(settings.init_from))
+            _init_towers(model, settings.init_from, ("video", "action"))
         model.action.requires_grad_(False)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
-    batches = event_batches(config, dataset, vae, captions, settings)
-    if latent_cache is not None:
-        batches.cache = latent_cache
+    batches = event_batches(config, dataset, vae, captions, settings, latent_cache)
     loop = TrainingLoop(
         FlowObjective(model, stage),
         flow_loss,
@@ -369,11 +371,13 @@ def event_batches(
     vae: VideoVAE,
     captions: CaptionBank,
     settings: StageSettings,
+    cache: dict[tuple, torch.Tensor] | None = None,
 ) -> EventBatches:
-    """One event per row, or packed rows when settings.pack_frames is set."""
+    """One event per row, or packed rows when settings.pack_frames is set; `cache`: encoded
+    clips to share (see EventBatches)."""
     stride = config.vae.scale_factor_temporal
     if settings.pack_frames is None:
-        return EventBatches(dataset, vae, captions, settings.batch, stride)
+        return EventBatches(dataset, vae, captions, settings.batch, stride, cache=cache)
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
         raise ContractError(
@@ -381,7 +385,7 @@ def event_batches(
             f"({dataset.config.max_length} steps = {longest} latent frames); raise --pack"
         )
     return PackedEventBatches(
-        dataset, vae, captions, settings.batch, stride, capacity=settings.pack_frames
+        dataset, vae, captions, settings.batch, stride, capacity=settings.pack_frames, cache=cache
     )
 
 
