@@ -200,6 +200,24 @@ def test_init_from_starts_every_stage_from_a_checkpoint(trained, dataset, tmp_pa
         assert torch.equal(after[name], value) == name.startswith("action."), name
 
 
+def test_tower_stages_without_a_vae_of_their_own_take_the_init_checkpoints(
+    trained, dataset, tmp_path
+):
+    from worldmodel.checkpoint import load_vae
+    from worldmodel.errors import ContractError
+
+    out = tmp_path / "towers"
+    towers = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "video", "--steps", "1"]
+    with pytest.raises(ContractError, match="run the vae stage first"):
+        main(towers)
+    assert main([*towers, "--init-from", str(trained / "export")]) == 0
+    # The export carries the VAE the towers were trained on, so the executor can load it.
+    vae, source = load_vae(out / "export").state_dict(), load_vae(trained / "export").state_dict()
+    assert vae.keys() == source.keys()
+    assert all(torch.equal(vae[name], value) for name, value in source.items())
+    EventModeExecutor.from_checkpoint(out / "export", device="cpu")
+
+
 def test_init_from_a_checkpoint_of_another_preset_is_refused(dataset, tmp_path):
     from worldmodel.errors import CheckpointMismatchError
 

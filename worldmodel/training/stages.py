@@ -302,10 +302,15 @@ def train_vae(
     return result
 
 
-def _load_vae(out: Path, device: torch.device) -> VideoVAE:
+def _load_vae(out: Path, device: torch.device, init_from: Path | None) -> VideoVAE:
+    """The run's own VAE; failing that, the --init-from checkpoint's (fine-tuning the towers
+    alone), which the stage's export then carries."""
     vae = load_vae(out / EXPORT)
+    if vae is None and init_from is not None:
+        vae = load_vae(init_from)
     if vae is None:
-        raise ContractError(f"{out / EXPORT / 'vae'} is missing: run the vae stage first")
+        hint = "" if init_from is None else f" (nor has {init_from})"
+        raise ContractError(f"{out / EXPORT / 'vae'} is missing{hint}: run the vae stage first")
     return VideoVAE(vae.to(device))
 
 
@@ -325,7 +330,7 @@ def train_towers(
     `latent_cache`: encoded clips to reuse and fill (EventBatches.cache); pass the same dict to
     consecutive stages of one run, whose VAE is the same, so that the second does not encode
     every clip again."""
-    vae = _load_vae(out, context.device)
+    vae = _load_vae(out, context.device, settings.init_from)
     export = out / EXPORT
     torch.manual_seed(settings.seed)
     if stage == "action":
