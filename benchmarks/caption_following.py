@@ -2,6 +2,7 @@
 
 Usage:
     PYTHONPATH=. python benchmarks/caption_following.py --checkpoint tiny --checkpoint RUN/export
+    PYTHONPATH=. python benchmarks/caption_following.py --guidance 1 --guidance 5
 
 Reach fails when the model does not know where the named block is, or when it does not know which
 block is named. This tells the two apart. On held-out seeds (those of `wallwm eval-model`), at
@@ -15,6 +16,9 @@ The same predictions' last frames say whether the video tower follows the colour
 absolute difference between colours, against that between two noise seeds of the same caption
 (grey levels of 255, every camera). The action tower reads the caption only through the video
 tower, so where the frames do not move with the colour, the actions cannot be expected to.
+
+`--guidance W` samples with classifier-free guidance on the caption (EventInputs.guidance), which
+amplifies whatever the model makes of the colour word.
 """
 
 from __future__ import annotations
@@ -92,6 +96,19 @@ def measure(executor: EventModeExecutor, episodes: int) -> dict[str, float]:
     }
 
 
+def row(name: str, guidance: float, result: dict[str, float]) -> list[str | int]:
+    return [
+        name,
+        f"{guidance:g}",
+        int(result["reaches"]),
+        f"{result['spread_cm']:.1f}",
+        f"{result['distance_cm']:.1f}",
+        f"{100 * result['nearest']:.0f}%",
+        f"{result['frames_across_colours']:.2f}",
+        f"{result['frames_across_seeds']:.2f}",
+    ]
+
+
 def last(prediction: EventPrediction) -> np.ndarray:
     """The last predicted frame of every camera, side by side, as floats (grey levels)."""
     if prediction.frames is None:
@@ -107,27 +124,26 @@ def main() -> None:
         action="append",
         help="a shipped name or a folder (repeatable; default tiny)",
     )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        action="append",
+        help="classifier-free guidance scale (repeatable; default 1: none)",
+    )
     parser.add_argument("--episodes", type=int, default=5, help="held-out episodes")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     rows = []
     for name in args.checkpoint or ["tiny"]:
         executor = EventModeExecutor.from_checkpoint(checkpoint_folder(name))
-        result = measure(executor, args.episodes)
-        rows.append(
-            [
-                name,
-                result["reaches"],
-                f"{result['spread_cm']:.1f}",
-                f"{result['distance_cm']:.1f}",
-                f"{100 * result['nearest']:.0f}%",
-                f"{result['frames_across_colours']:.2f}",
-                f"{result['frames_across_seeds']:.2f}",
-            ]
-        )
-        print(rows[-1], flush=True)
+        for guidance in args.guidance or [1.0]:
+            executor.guidance = guidance
+            result = measure(executor, args.episodes)
+            rows.append(row(name, guidance, result))
+            print(rows[-1], flush=True)
     header = [
         "checkpoint",
+        "guidance",
         "reaches",
         "end-point spread over the 4 colours (cm)",
         "end to the named block (cm)",

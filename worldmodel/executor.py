@@ -60,6 +60,7 @@ class EventModeExecutor:
         name: str | None = None,
         decode: bool = True,
         action_temperature: float = DEFAULT_ACTION_TEMPERATURE,
+        guidance: float = 1.0,
     ) -> None:
         if mode not in MODES:
             raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
@@ -77,6 +78,7 @@ class EventModeExecutor:
         self.name = name or f"wallwm-{config.name}"
         self.decode = decode  # decode predicted latents to frames (the verifier compares pixels)
         self.action_temperature = action_temperature
+        self.guidance = guidance  # classifier-free guidance on the caption (EventInputs.guidance)
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @classmethod
@@ -184,6 +186,7 @@ class EventModeExecutor:
             request.frames,
             static,
             self.action_temperature,
+            self.guidance,
         )
         generator = torch.Generator(self.device).manual_seed(request.seed)
         sample = sample_event(self.model, inputs, self.mode, generator)

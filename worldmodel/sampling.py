@@ -52,6 +52,30 @@ class EventInputs:
     # from the noise's mode, a deterministic, mean-like trajectory (lower error for a small,
     # undertrained model: see the tiny model card).
     action_temperature: float = 1.0
+    # Classifier-free guidance on the caption, as Wan samples its videos (scale 5): 1 conditions
+    # plainly; w > 1 follows v_blank + w (v_caption - v_blank) for the video and the actions,
+    # the blank caption being the all-zero embedding that caption dropout trains on. Costs a
+    # second caption in every video forward and doubles the action tower's batch.
+    guidance: float = 1.0
+
+    @property
+    def guided(self) -> bool:
+        return self.guidance != 1.0
+
+    def paired(self, value: torch.Tensor) -> torch.Tensor:
+        """value for the captioned and the blank pass, one after the other when guided."""
+        return torch.cat([value, value]) if self.guided else value
+
+    def captions(self) -> torch.Tensor:
+        """(B, L, D) text, or (2B, L, D): the caption, then the blank one, when guided."""
+        return torch.cat([self.text, torch.zeros_like(self.text)]) if self.guided else self.text
+
+    def guide(self, velocity: torch.Tensor) -> torch.Tensor:
+        """A paired forward's velocity -> (B, ...) guided; unchanged when not guided."""
+        if not self.guided:
+            return velocity
+        captioned, blank = velocity.chunk(2)
+        return blank + self.guidance * (captioned - blank)
 
 
 @dataclass
@@ -106,8 +130,10 @@ def sample_asymmetric(
     latents = (1 - sigma) * static + sigma * noise
     latents[:, :, :, :1] = keyframes
     timestep = frame_timesteps(batch, frames, sigma, flow.num_train_timesteps, device)
-    video, context = model.encode_video(latents, timestep, inputs.text)
-    predicted = latents - sigma * video.sample
+    video, context = model.encode_video(
+        inputs.paired(latents), inputs.paired(timestep), inputs.captions()
+    )
+    predicted = latents - sigma * inputs.guide(video.sample)
     predicted[:, :, :, :1] = keyframes
 
     # 2. Action denoising: every step reuses the cached video keys/values
@@ -122,17 +148,19 @@ def denoise_actions(
     generator: torch.Generator | None,
     steps: int,
 ) -> torch.Tensor:
-    """Euler steps of the action flow from pure noise, all reading one prepared event."""
+    """Euler steps of the action flow from pure noise, all reading one prepared event (the
+    context of a paired forward when guided)."""
     flow = model.config.flow
     batch, device = inputs.state.shape[0], inputs.state.device
     shape = (batch, inputs.steps, model.config.action_dim)
     actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
     actions = actions * inputs.action_temperature
-    prepared = model.action.prepare(inputs.steps, inputs.state, context)
+    prepared = model.action.prepare(inputs.steps, inputs.paired(inputs.state), context)
     sigmas = sigma_schedule(steps, flow.shift).to(device)
     for sigma, sigma_next in itertools.pairwise(sigmas):
-        timestep = (sigma * flow.num_train_timesteps).expand(batch)
-        velocity = model.action.velocity(actions, timestep, prepared)
+        paired = inputs.paired(actions)
+        timestep = (sigma * flow.num_train_timesteps).expand(len(paired))
+        velocity = inputs.guide(model.action.velocity(paired, timestep, prepared))
         actions = actions + (sigma_next - sigma) * velocity
     return actions
 
@@ -161,10 +189,16 @@ def sample_symmetric(
     for sigma, sigma_next in itertools.pairwise(sigmas):
         scale = flow.num_train_timesteps
         timestep = frame_timesteps(batch, frames, float(sigma), scale, device)
-        video, context = model.encode_video(latents, timestep, inputs.text)
+        video, context = model.encode_video(
+            inputs.paired(latents), inputs.paired(timestep), inputs.captions()
+        )
         calls += 1
-        velocity = model.action(actions, (sigma * scale).expand(batch), inputs.state, context)
-        latents = latents + (sigma_next - sigma) * video.sample
+        action_timestep = inputs.paired((sigma * scale).expand(batch))
+        velocity = model.action(
+            inputs.paired(actions), action_timestep, inputs.paired(inputs.state), context
+        )
+        velocity = inputs.guide(velocity)
+        latents = latents + (sigma_next - sigma) * inputs.guide(video.sample)
         latents[:, :, :, :1] = keyframes
         actions = actions + (sigma_next - sigma) * velocity
     return EventSample(actions=actions, latents=latents, video_calls=calls)

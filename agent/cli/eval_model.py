@@ -94,6 +94,8 @@ def evaluate(args: argparse.Namespace) -> int:
     folder = checkpoint_folder(args.checkpoint)
     # "oracle": the simulator oracle in every runner's own world, the upper bound
     executor = None if args.checkpoint == "oracle" else EventModeExecutor.from_checkpoint(folder)
+    if executor is not None and args.guidance is not None:
+        executor.guidance = args.guidance
     console = Console()
     began = time.perf_counter()
     report = Report()
@@ -136,7 +138,8 @@ def evaluate(args: argparse.Namespace) -> int:
             for title, (header, rows) in tables.items()
         )
         record(
-            f"eval-model {name}{f' as {args.chunk}-step chunks' if args.chunk else ''}: "
+            f"eval-model {name}{f' as {args.chunk}-step chunks' if args.chunk else ''}"
+            f"{f' with guidance {args.guidance:g}' if args.guidance is not None else ''}: "
             f"{args.episodes} {'training' if args.data is not None else 'held-out'} episodes",
             body,
             notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",
@@ -171,6 +174,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="STEPS",
         help="run the checkpoint as a fixed-chunk policy (a `wallwm train --chunk` baseline): the "
         "task instruction as caption, STEPS actions per prediction",
+    )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        metavar="W",
+        help="classifier-free guidance scale on the caption (1: none; default: the executor's)",
     )
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.set_defaults(func=evaluate)

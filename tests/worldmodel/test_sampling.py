@@ -1,5 +1,7 @@
 """Samplers: the asymmetric 1-to-N mapping runs the video tower once; symmetric at every step."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -87,3 +89,30 @@ def test_training_masks_are_off_at_inference(mixed_model, debug_config, mode):
     mixed_model.video.register_forward_pre_hook(record_mask, with_kwargs=True)
     sample_event(mixed_model, _inputs(debug_config, steps=4), mode)
     assert masks and all(mask is None for mask in masks)
+
+
+def _sample(model, inputs, mode, **changes):
+    changed = dataclasses.replace(inputs, **changes)
+    return sample_event(model, changed, mode, torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("mode", ["asymmetric", "symmetric"])
+def test_guidance_zero_samples_the_blank_caption(mixed_model, debug_config, mode):
+    inputs = _inputs(debug_config)
+    blank = _sample(mixed_model, inputs, mode, text=torch.zeros_like(inputs.text))
+    unguided = _sample(mixed_model, inputs, mode, guidance=0.0)
+    assert torch.allclose(unguided.actions, blank.actions, atol=1e-5)
+    assert torch.allclose(unguided.latents, blank.latents, atol=1e-5)
+    # and the caption does matter to this model, so the test can tell the two apart
+    plain = _sample(mixed_model, inputs, mode)
+    assert not torch.allclose(plain.actions, blank.actions, atol=1e-3)
+
+
+def test_guidance_extrapolates_the_video_from_the_blank_caption_through_the_caption(
+    mixed_model, debug_config
+):
+    inputs = _inputs(debug_config)
+    latents = {w: _sample(mixed_model, inputs, "asymmetric", guidance=w).latents for w in (0, 1, 3)}
+    # One video forward: the predicted latents are linear in the scale.
+    assert torch.allclose(latents[3] - latents[1], 2 * (latents[1] - latents[0]), atol=1e-4)
+    assert (latents[1] - latents[0]).abs().max() > 1e-3
