@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument("--checkpoint", default=None, help="a trained checkpoint (name or folder)")
     parser.add_argument("--camera-size", type=int, default=None, help="observation pixels")
+    parser.add_argument(
+        "--guidance", type=float, default=None, help="also time classifier-free guidance W"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -219,6 +222,25 @@ def main() -> None:
     )
     ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
     rows.append(ratio)
+    if args.guidance is not None:
+        guided = EventModeExecutor(
+            asymmetric.model,
+            asymmetric.stats,
+            asymmetric.vae,
+            asymmetric.text_encoder,
+            guidance=args.guidance,
+        )
+        g_first, g_total = time_mode(guided, request, args.repeats)
+        rows.append(
+            [
+                f"asymmetric, guidance {args.guidance:g}",
+                f"{g_first * 1e3:.0f} ms",
+                f"{g_total * 1e3:.0f} ms",
+            ]
+        )
+        rows.append(
+            ["guided / asymmetric", f"{g_first / a_first:.2f}x", f"{g_total / a_total:.2f}x"]
+        )
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
     parts = component_rows(asymmetric, request, args.repeats)
     timing_table += "\n\n" + markdown_table(["part of one prediction", "median"], parts)
