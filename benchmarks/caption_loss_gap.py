@@ -5,15 +5,15 @@ Usage:
         --checkpoint RUN/export
 
 For every recorded reach of a dataset whose caption names a block, the video tower's flow loss
-(its training loss) on the recorded event with its caption, with the colour word
-swapped for each other block, and with no caption, all at the same noise and noise levels. A
-model that uses the colour predicts the recorded future better with the right name, so the
-swapped captions cost more; one that ignores it scores them the same. This is the training
-objective's view of `caption_following.py`'s question: it needs no sampling and no simulator,
-so it is quick enough to run after a video stage, before any action training (the action tower
-reads the caption only through the video tower), and on the training data as well as on a
-held-out dataset (`wallwm data generate --seed` of another value) it tells a model
-that has not learned the colour from one that has learned it only for the scenes it saw.
+(its training loss) on the recorded event with its caption, with the colour word swapped for
+each other block, and with no caption, all at the same noise and noise levels. A model that uses
+the colour predicts the recorded future better with the right name, so the swapped captions cost
+more; one that ignores it scores them the same. This is the training objective's view of
+`caption_following.py`'s question. It needs no sampling and no simulator, so it is quick enough
+to run right after a video stage, before any action training (the action tower reads the caption
+only through the video tower). On the training data and on a held-out dataset (`wallwm data
+generate --seed 9`, say) it tells a model that has not learned the colour from one that has
+learned it only for the scenes it saw.
 """
 
 from __future__ import annotations

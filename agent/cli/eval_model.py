@@ -142,7 +142,7 @@ def evaluate(args: argparse.Namespace) -> int:
             f"{f' with guidance {args.guidance:g}' if args.guidance is not None else ''}: "
             f"{args.episodes} {'training' if args.data is not None else 'held-out'} episodes",
             body,
-            notes=f"{len(report.events)} events, {seconds:.0f} s; measured while other jobs ran",
+            notes=f"{len(report.events)} events, {seconds:.0f} s",
         )
     return 0
 
