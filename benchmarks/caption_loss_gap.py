@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from agent.envs.tabletop.scene import BLOCKS
+from benchmarks.caption_following import spoken
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_checkpoint, load_vae
 from worldmodel.data.events import EventDataset
@@ -36,10 +37,6 @@ from worldmodel.text import build_text_encoder
 from worldmodel.training.batches import CaptionBank, EventBatches
 from worldmodel.training.stages import StageSettings, open_dataset
 from worldmodel.vae import VideoVAE
-
-
-def spoken(block: str) -> str:
-    return block.replace("_", " ")  # "red_block" -> "red block", as the captions say it
 
 
 def named_reaches(dataset: EventDataset) -> list[tuple[int, str]]:
