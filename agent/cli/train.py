@@ -13,7 +13,8 @@ Stages: vae, video, action (or all, in that order). Every stage resumes from its
 train_state.pt when run again; the EMA weights are exported to OUT/export/ after each stage
 (copy that folder to worldmodel/checkpoints/<name>/ to ship it). Progress: one line per logged
 step on stderr; losses.jsonl and loss.png in OUT/<stage>/. The video and action stages of one
-command share the clips they have encoded, so run them together where you can.
+command share the clips they have encoded, so run them together where you can; with
+`--latent-cache DIR` later commands share them too.
 
 Under torchrun, `--parallel ddp` (the default) replicates the model in every process and
 `--parallel fsdp` shards parameters, gradients and optimizer state (FSDP2), with AdamW: torch's
@@ -75,6 +76,7 @@ def train(args: argparse.Namespace) -> int:
             chunk_steps=args.chunk,
             pack_frames=args.pack,
             init_from=None if args.init_from is None else checkpoint_folder(args.init_from),
+            latent_store=args.latent_cache,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -184,5 +186,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune: start from this checkpoint's weights (a folder, or a name such as tiny) "
         "instead of a fresh initialisation; the vae stage takes its vae/, the video stage both "
         "towers, the action stage its action tower. A stage that resumes ignores it",
+    )
+    parser.add_argument(
+        "--latent-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the tower stages' encoded event windows in DIR (a subfolder per VAE and "
+        "dataset), so that later commands on the same data read them instead of encoding again",
     )
     parser.set_defaults(func=train)

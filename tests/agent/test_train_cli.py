@@ -249,3 +249,54 @@ def test_tower_stages_of_one_command_encode_each_clip_once(trained, dataset, mon
     assert main([*common, "--stage", "video,action", "--steps", "3"]) == 0
     # Both stages drew windows; a window the video stage encoded the action stage reused.
     assert len(encoded) == len(windows) > 0
+
+
+def test_a_latent_cache_serves_later_commands(trained, dataset, tmp_path, monkeypatch):
+    from worldmodel.vae import VideoVAE
+
+    encoded: list[int] = []
+    encode = VideoVAE.encode
+
+    def counting_encode(self, frames):
+        encoded.append(1)
+        return encode(self, frames)
+
+    monkeypatch.setattr(VideoVAE, "encode", counting_encode)
+    cache = tmp_path / "latents"
+
+    def video_stage(name: str) -> str:
+        out = tmp_path / name
+        shutil.copytree(trained / "export", out / "export")
+        args = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "video"]
+        assert main([*args, "--steps", "3", "--latent-cache", str(cache)]) == 0
+        return (out / "video" / "losses.jsonl").read_text()
+
+    cold_losses = video_stage("cold")
+    cold = len(encoded)
+    windows = sorted(cache.glob("*/*.pt"))
+    assert cold > 0 and len(windows) == cold  # one file per encoded window
+    assert video_stage("warm") == cold_losses  # the same latents, so the same training
+    assert len(encoded) == cold  # and nothing encoded again
+    windows[0].write_bytes(b"damaged")  # a damaged window is encoded again and rewritten
+    video_stage("damaged")
+    assert len(encoded) == cold + 1
+    assert torch.load(windows[0], weights_only=True).dtype == torch.float16
+
+
+def test_the_latent_cache_folder_changes_with_the_vae_and_the_dataset(trained, dataset):
+    from worldmodel.checkpoint import load_vae
+    from worldmodel.config import get_config
+    from worldmodel.training.latent_store import fingerprint
+    from worldmodel.training.stages import StageSettings, open_dataset
+
+    events = open_dataset(dataset, get_config("debug"), StageSettings(steps=1))
+    vae = load_vae(trained / "export")
+    first = fingerprint(vae, events, 4)
+    assert fingerprint(vae, events, 4) == first
+    assert fingerprint(vae, events, 2) != first
+    with torch.no_grad():
+        next(vae.parameters()).add_(1e-3)
+    assert fingerprint(vae, events, 4) != first
+    retrained = fingerprint(vae, events, 4)
+    events.reader.episodes[0]["length"] += 1  # the dataset changed
+    assert fingerprint(vae, events, 4) != retrained

@@ -22,6 +22,7 @@ from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
 from worldmodel.text import TextEncoder
+from worldmodel.training.latent_store import LatentStore
 from worldmodel.vae import VideoVAE, pad_clip
 
 
@@ -81,6 +82,7 @@ class EventBatches:
         temporal_stride: int,
         balanced: bool = True,
         cache: dict[tuple, torch.Tensor] | None = None,
+        store: LatentStore | None = None,
     ) -> None:
         self.dataset = dataset
         self.vae = vae
@@ -89,6 +91,7 @@ class EventBatches:
         self.stride = temporal_stride
         # encoded windows; a caller may pass another source's dict to share it (same VAE only)
         self.cache: dict[tuple, torch.Tensor] = {} if cache is None else cache
+        self.store = store  # on disk, for later commands: read before encoding, written after
         self.balanced = balanced
         self.sampler: BalancedSampler | None = None
 
@@ -120,8 +123,13 @@ class EventBatches:
         names = list(sample.clip)  # the dataset's camera order, as the executor sees them
         key = (sample.episode_index, sample.start, sample.end, len(sample.actions))
         if key not in self.cache:
-            clips = np.stack([pad_clip(sample.clip[n], self.stride) for n in names])[None]
-            self.cache[key] = self.vae.encode(clips)[0].to(torch.float16)  # (V, C, F, h, w)
+            stored = self.store.load(key) if self.store is not None else None
+            if stored is None:
+                clips = np.stack([pad_clip(sample.clip[n], self.stride) for n in names])[None]
+                stored = self.vae.encode(clips)[0].to(torch.float16)  # (V, C, F, h, w)
+                if self.store is not None:
+                    self.store.save(key, stored)
+            self.cache[key] = stored
         return self.cache[key].float()
 
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
@@ -167,8 +175,9 @@ class PackedEventBatches(EventBatches):
         capacity: int,
         balanced: bool = True,
         cache: dict[tuple, torch.Tensor] | None = None,
+        store: LatentStore | None = None,
     ) -> None:
-        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced, cache)
+        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced, cache, store)
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row
 

@@ -49,6 +49,7 @@ from worldmodel.training.batches import (
     VAEBatches,
 )
 from worldmodel.training.distributed import DistributedContext
+from worldmodel.training.latent_store import LatentStore
 from worldmodel.training.loop import LoopConfig, LoopResult, TrainingLoop
 from worldmodel.vae import VideoVAE, build_vae
 
@@ -90,6 +91,9 @@ class StageSettings:
     # its action tower (the video tower still comes from this run's video stage). A stage that
     # resumes from its train_state.pt ignores it. None: train from scratch.
     init_from: Path | None = None
+    # A folder that keeps the tower stages' encoded event windows for later commands
+    # (latent_store.LatentStore); None: they live in memory for this command only.
+    latent_store: Path | None = None
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -381,8 +385,13 @@ def event_batches(
     """One event per row, or packed rows when settings.pack_frames is set; `cache`: encoded
     clips to share (see EventBatches)."""
     stride = config.vae.scale_factor_temporal
+    store = None
+    if settings.latent_store is not None:
+        store = LatentStore(settings.latent_store, vae.vae, dataset, stride)
     if settings.pack_frames is None:
-        return EventBatches(dataset, vae, captions, settings.batch, stride, cache=cache)
+        return EventBatches(
+            dataset, vae, captions, settings.batch, stride, cache=cache, store=store
+        )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
         raise ContractError(
@@ -390,7 +399,14 @@ def event_batches(
             f"({dataset.config.max_length} steps = {longest} latent frames); raise --pack"
         )
     return PackedEventBatches(
-        dataset, vae, captions, settings.batch, stride, capacity=settings.pack_frames, cache=cache
+        dataset,
+        vae,
+        captions,
+        settings.batch,
+        stride,
+        capacity=settings.pack_frames,
+        cache=cache,
+        store=store,
     )
 
 
