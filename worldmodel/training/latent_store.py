@@ -50,8 +50,6 @@ class LatentStore:
     ) -> None:
         self.folder = Path(root) / fingerprint(vae, dataset, temporal_stride)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.loaded = 0
-        self.saved = 0
 
     def path(self, key: WindowKey) -> Path:
         return self.folder / ("-".join(str(part) for part in key) + ".pt")
@@ -61,13 +59,12 @@ class LatentStore:
         damaged outside this class is encoded again and overwritten)."""
         path = self.path(key)
         try:
-            latents = torch.load(path, weights_only=True)
+            latents = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             return None
         except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
             log.warning("%s cannot be read (%s); encoding that window again", path, error)
             return None
-        self.loaded += 1
         return latents
 
     def save(self, key: WindowKey, latents: torch.Tensor) -> None:
@@ -75,6 +72,6 @@ class LatentStore:
         # A unique partial name, then an atomic rename: a crash leaves no half-written window,
         # and processes of one torchrun writing the same window do not collide.
         partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-        torch.save(latents.contiguous().clone(), partial)  # clone: a view saves its whole base
+        # on the CPU, so that any machine can read it; cloned, as a view would save its whole base
+        torch.save(latents.detach().cpu().contiguous().clone(), partial)
         os.replace(partial, path)
-        self.saved += 1
