@@ -25,9 +25,10 @@ import torch
 from benchmarks.record import markdown_table, record
 from worldmodel.checkpoint import load_checkpoint, load_vae
 from worldmodel.locate import checkpoint_folder
-from worldmodel.training.latent_store import LatentStore
+from worldmodel.training.batches import encode_window
+from worldmodel.training.latent_store import LatentStore, window_key
 from worldmodel.training.stages import StageSettings, open_dataset
-from worldmodel.vae import VideoVAE, pad_clip
+from worldmodel.vae import VideoVAE
 
 
 def main() -> None:
@@ -54,14 +55,12 @@ def main() -> None:
         seen: set[tuple] = set()
         while len(seen) < min(args.windows, len(dataset)):
             sample = dataset.sample(int(rng.integers(len(dataset))), rng)
-            key = (sample.episode_index, sample.start, sample.end, len(sample.actions))
+            key = window_key(sample)
             if key in seen:
                 continue
             seen.add(key)
-            names = list(sample.clip)
-            clips = np.stack([pad_clip(sample.clip[n], stride) for n in names])[None]
             began = time.perf_counter()
-            latents = vae.encode(clips)[0].to(torch.float16)
+            latents = encode_window(vae, sample, stride)
             encode_s.append(time.perf_counter() - began)
             store.save(key, latents)
             began = time.perf_counter()
@@ -79,7 +78,8 @@ def main() -> None:
         ["cache size per window (median)", f"{statistics.median(sizes) / 1024:.0f} KiB"],
     ]
     notes = (
-        f"{len(encode_s)} distinct windows of {args.data} ({len(names)} cameras at "
+        f"{len(encode_s)} distinct windows of {args.data} "
+        f"({len(dataset.reader.camera_names)} cameras at "
         f"{config.image_height}x{config.image_width}, median {statistics.median(frames):.0f} "
         f"latent frames), the `{args.checkpoint}` VAE, {torch.get_num_threads()} threads; "
         "each window encoded, written and read back in turn; medians."

@@ -34,7 +34,7 @@ from worldmodel.flow import TrainingBatch, training_loss
 from worldmodel.locate import checkpoint_folder
 from worldmodel.model import WallWM
 from worldmodel.text import build_text_encoder
-from worldmodel.training.batches import CaptionBank, EventBatches
+from worldmodel.training.batches import CaptionBank, encode_window
 from worldmodel.training.stages import StageSettings, open_dataset
 from worldmodel.vae import VideoVAE
 
@@ -71,13 +71,15 @@ def measure(folder: Path, data: Path, events: int, draws: int, seed: int) -> dic
 
     text = build_text_encoder(config.text, "cpu")
     bank = CaptionBank([recolour(i, named, b) for i, named in chosen for b in BLOCKS], text)
-    source = EventBatches(dataset, VideoVAE(vae_model), bank, 1, config.vae.scale_factor_temporal)
+    vae = VideoVAE(vae_model)
     right, swapped, blank, lowest = [], [], [], []
     for event_number, (index, named) in enumerate(chosen):
         sample = dataset.sample(index, np.random.default_rng(seed + event_number))
         # draws copies of the event; the caption is set per call (the sample's may be dropped)
         batch = TrainingBatch(
-            latents=source.latents(sample)[None].expand(draws, -1, -1, -1, -1, -1),
+            latents=encode_window(vae, sample, config.vae.scale_factor_temporal)
+            .float()[None]
+            .expand(draws, -1, -1, -1, -1, -1),
             text=bank[""][None].expand(draws, -1, -1),
             state=torch.from_numpy(sample.proprio)[None].expand(draws, -1),
             actions=torch.from_numpy(sample.actions)[None].expand(draws, -1, -1),

@@ -22,7 +22,7 @@ from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
 from worldmodel.text import TextEncoder
-from worldmodel.training.latent_store import LatentStore
+from worldmodel.training.latent_store import LatentStore, window_key
 from worldmodel.vae import VideoVAE, pad_clip
 
 
@@ -45,6 +45,13 @@ class CaptionBank:
     def mean_embeddings(self, captions: list[str]) -> np.ndarray:
         """(N, D) one vector per caption (mean over tokens), for clustering."""
         return torch.stack([self[c].mean(0) for c in captions]).numpy()
+
+
+def encode_window(vae: VideoVAE, sample: EventSample, temporal_stride: int) -> torch.Tensor:
+    """(V, C, F, h, w) float16 latents of a sample's clip, cameras in the dataset's order (as
+    the executor sees them)."""
+    clips = np.stack([pad_clip(sample.clip[n], temporal_stride) for n in sample.clip])[None]
+    return vae.encode(clips)[0].to(torch.float16)
 
 
 @dataclass
@@ -120,13 +127,11 @@ class EventBatches:
 
     def latents(self, sample: EventSample) -> torch.Tensor:
         """(V, C, F, h, w) latents of the sample's clip, encoded once per window."""
-        names = list(sample.clip)  # the dataset's camera order, as the executor sees them
-        key = (sample.episode_index, sample.start, sample.end, len(sample.actions))
+        key = window_key(sample)
         if key not in self.cache:
             stored = self.store.load(key) if self.store is not None else None
             if stored is None:
-                clips = np.stack([pad_clip(sample.clip[n], self.stride) for n in names])[None]
-                stored = self.vae.encode(clips)[0].to(torch.float16)  # (V, C, F, h, w)
+                stored = encode_window(self.vae, sample, self.stride)
                 if self.store is not None:
                     self.store.save(key, stored)
             self.cache[key] = stored

@@ -21,11 +21,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from worldmodel.data.events import EventDataset
+from worldmodel.data.events import EventDataset, EventSample
 
 log = logging.getLogger(__name__)
 
 WindowKey = tuple[int, int, int, int]  # episode index, start, end, action steps
+
+
+def window_key(sample: EventSample) -> WindowKey:
+    """What identifies a sample's encoded clip: its episode, window and (pruned) step count."""
+    return (sample.episode_index, sample.start, sample.end, len(sample.actions))
 
 
 def fingerprint(vae: nn.Module, dataset: EventDataset, temporal_stride: int) -> str:
