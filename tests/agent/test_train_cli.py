@@ -228,6 +228,7 @@ def test_init_from_a_checkpoint_of_another_preset_is_refused(dataset, tmp_path):
 
 def test_tower_stages_of_one_command_encode_each_clip_once(trained, dataset, monkeypatch):
     from worldmodel.training.batches import EventBatches
+    from worldmodel.training.latent_store import window_key
     from worldmodel.vae import VideoVAE
 
     encoded, windows = [], set()
@@ -238,7 +239,7 @@ def test_tower_stages_of_one_command_encode_each_clip_once(trained, dataset, mon
         return encode(self, frames)
 
     def recording_latents(self, sample):
-        windows.add((sample.episode_index, sample.start, sample.end, len(sample.actions)))
+        windows.add(window_key(sample))
         return latents(self, sample)
 
     monkeypatch.setattr(VideoVAE, "encode", counting_encode)
