@@ -6,6 +6,8 @@ Usage:
     wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
     wallwm train --preset tiny --data DATA --out runs/packed --stage action --steps 600 --pack 24
     wallwm train --preset tiny --data DATA --out runs/tuned --stage all --steps 500 --init-from tiny
+    wallwm train --preset tiny --data DATA --out runs/reach --stage video --steps 600 \
+        --focus reach=0.5
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --parallel fsdp ...
 
@@ -37,6 +39,7 @@ def train(args: argparse.Namespace) -> int:
     from worldmodel.config import get_config
     from worldmodel.locate import checkpoint_folder
     from worldmodel.text import build_text_encoder
+    from worldmodel.training.batches import Focus
     from worldmodel.training.distributed import init_distributed, shutdown
     from worldmodel.training.loop import print_progress
     from worldmodel.training.stages import (
@@ -77,6 +80,7 @@ def train(args: argparse.Namespace) -> int:
             pack_frames=args.pack,
             init_from=None if args.init_from is None else checkpoint_folder(args.init_from),
             latent_store=args.latent_cache,
+            focus=None if args.focus is None else Focus.parse(args.focus),
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -194,5 +198,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="keep the tower stages' encoded event windows in DIR (a subfolder per VAE and "
         "dataset), so that later commands on the same data read them instead of encoding again",
+    )
+    parser.add_argument(
+        "--focus",
+        default=None,
+        metavar="SKILL=SHARE",
+        help="draw SHARE of the video and action stages' events from one skill's action-level "
+        "events, such as reach=0.5 (the rest as usual), so that a rare skill weighs more in the "
+        "loss; default: every event by its caption level and cluster",
     )
     parser.set_defaults(func=train)

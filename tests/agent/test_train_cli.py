@@ -157,6 +157,50 @@ def test_packed_batches_fill_rows_with_whole_events(dataset):
         small(0, rng)
 
 
+def test_a_focus_skill_takes_its_share_of_the_draws(dataset):
+    from worldmodel.config import get_config
+    from worldmodel.errors import ContractError
+    from worldmodel.text import build_text_encoder
+    from worldmodel.training.batches import CaptionBank, EventBatches, Focus
+    from worldmodel.training.stages import StageSettings, open_dataset
+    from worldmodel.vae import VideoVAE, build_vae
+
+    config = get_config("debug")
+    events = open_dataset(dataset, config, StageSettings(steps=1, max_event_steps=16))
+    captions = CaptionBank([e.caption for _, e in events.events], build_text_encoder(config.text))
+    vae = VideoVAE(build_vae(config.vae))
+    reach = {i for i, (_, event) in enumerate(events.events) if event.skill == "reach"}
+    assert 0 < len(reach) < len(events) / 10
+
+    def reach_share(focus: Focus | None) -> float:
+        batches = EventBatches(events, vae, captions, 1, 4, focus=focus)
+        rng = np.random.default_rng(0)
+        return float(np.mean([batches.draw(rng) in reach for _ in range(4000)]))
+
+    usual = reach_share(None)
+    assert usual < 0.15
+    assert reach_share(Focus("reach", 0.5)) == pytest.approx(0.5 + 0.5 * usual, abs=0.03)
+    assert reach_share(Focus("reach", 1.0)) == 1.0
+    with pytest.raises(ContractError, match="no event of that skill; its skills are"):
+        EventBatches(events, vae, captions, 1, 4, focus=Focus("juggle", 0.5))
+    assert Focus.parse("reach=0.25") == Focus("reach", 0.25)
+    for text in ("reach", "reach=", "=0.5", "reach=half", "reach=0", "reach=1.5"):
+        with pytest.raises(ContractError, match="focus"):
+            Focus.parse(text)
+
+
+def test_training_with_a_focus_skill(trained, dataset):
+    from worldmodel.errors import ContractError
+
+    out = trained.parent / "focused"
+    shutil.copytree(trained / "export", out / "export")
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--focus", "reach=0.5"]
+    assert main([*common, "--stage", "video", "--steps", "2"]) == 0
+    assert (out / "video" / "losses.jsonl").read_text().count("\n") == 2
+    with pytest.raises(ContractError, match="not to the fixed-chunk baseline"):
+        main([*common, "--stage", "action", "--steps", "2", "--chunk", "8"])
+
+
 def test_training_with_packing(trained, dataset):
     out = trained.parent / "packed"
     shutil.copytree(trained / "export", out / "export")

@@ -47,6 +47,33 @@ class CaptionBank:
         return torch.stack([self[c].mean(0) for c in captions]).numpy()
 
 
+@dataclass(frozen=True)
+class Focus:
+    """Draw this share of a tower stage's events from one skill (action-level events whose skill
+    is `skill`, cluster-balanced among them); the rest are drawn as usual. Why: a skill that is a
+    small part of the data is a small part of the loss (reach is 5% of tabletop600's events), so
+    what only it teaches, such as which block a colour word names, is learned last."""
+
+    skill: str
+    share: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1:
+            raise ContractError(f"focus share {self.share}; expected 0 < share <= 1")
+
+    @classmethod
+    def parse(cls, text: str) -> Focus:
+        """'reach=0.5' -> Focus('reach', 0.5)."""
+        skill, separator, share = text.partition("=")
+        try:
+            value = float(share)
+        except ValueError:
+            value = None
+        if not separator or not skill.strip() or value is None:
+            raise ContractError(f"focus {text!r}; expected SKILL=SHARE, such as reach=0.5")
+        return cls(skill.strip(), value)
+
+
 def encode_window(vae: VideoVAE, sample: EventSample, temporal_stride: int) -> torch.Tensor:
     """(V, C, F, h, w) float16 latents of a sample's clip, cameras in the dataset's order (as
     the executor sees them)."""
@@ -90,6 +117,7 @@ class EventBatches:
         balanced: bool = True,
         cache: dict[tuple, torch.Tensor] | None = None,
         store: LatentStore | None = None,
+        focus: Focus | None = None,
     ) -> None:
         self.dataset = dataset
         self.vae = vae
@@ -101,6 +129,17 @@ class EventBatches:
         self.store = store  # on disk, for later commands: read before encoding, written after
         self.balanced = balanced
         self.sampler: BalancedSampler | None = None
+        self.focus = focus
+        self.focus_members = np.zeros(0, int)
+        if focus is not None:
+            skills = [event.skill for _, event in dataset.events]
+            self.focus_members = np.flatnonzero([skill == focus.skill for skill in skills])
+            if not len(self.focus_members):
+                known = sorted({skill for skill in skills if skill})
+                raise ContractError(
+                    f"focus on {focus.skill!r}: dataset {dataset.reader.root} has no event of "
+                    f"that skill; its skills are {known}"
+                )
 
     def fit_sampler(self) -> BalancedSampler:
         """Cluster every event (decodes the whole dataset once): done at the first draw, so a
@@ -114,15 +153,21 @@ class EventBatches:
         return self.sampler
 
     def draw(self, rng: np.random.Generator) -> int:
-        """A caption level by its weight, then an event of that level, cluster-balanced."""
+        """An event of the focus skill with the focus share; otherwise a caption level by its
+        weight, then an event of that level. Cluster-balanced within either."""
+        if self.focus is not None and rng.random() < self.focus.share:
+            return self._pick(self.focus_members, rng)
         if not self.balanced:
             return self.dataset.draw_index(rng)
-        sampler = self.fit_sampler()
         probabilities = self.dataset.level_probabilities
         levels = list(probabilities)
         level = levels[rng.choice(len(levels), p=list(probabilities.values()))]
-        members = np.asarray(self.dataset.by_level[level])
-        weights = sampler.probabilities[members]
+        return self._pick(np.asarray(self.dataset.by_level[level]), rng)
+
+    def _pick(self, members: np.ndarray, rng: np.random.Generator) -> int:
+        if not self.balanced:
+            return int(rng.choice(members))
+        weights = self.fit_sampler().probabilities[members]
         return int(rng.choice(members, p=weights / weights.sum()))
 
     def latents(self, sample: EventSample) -> torch.Tensor:
@@ -181,8 +226,11 @@ class PackedEventBatches(EventBatches):
         balanced: bool = True,
         cache: dict[tuple, torch.Tensor] | None = None,
         store: LatentStore | None = None,
+        focus: Focus | None = None,
     ) -> None:
-        super().__init__(dataset, vae, captions, rows, temporal_stride, balanced, cache, store)
+        super().__init__(
+            dataset, vae, captions, rows, temporal_stride, balanced, cache, store, focus
+        )
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row
 

@@ -45,6 +45,7 @@ from worldmodel.text import TextEncoder
 from worldmodel.training.batches import (
     CaptionBank,
     EventBatches,
+    Focus,
     PackedEventBatches,
     VAEBatches,
 )
@@ -94,6 +95,8 @@ class StageSettings:
     # A folder that keeps the tower stages' encoded event windows for later commands
     # (latent_store.LatentStore); None: they live in memory for this command only.
     latent_store: Path | None = None
+    # Draw a share of the tower stages' events from one skill (batches.Focus); None: no focus.
+    focus: Focus | None = None
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -388,9 +391,18 @@ def event_batches(
     store = None
     if settings.latent_store is not None:
         store = LatentStore(settings.latent_store, vae.vae, dataset, stride)
+    if settings.focus is not None and settings.chunk_steps is not None:
+        raise ContractError("a focus skill applies to events, not to the fixed-chunk baseline")
     if settings.pack_frames is None:
         return EventBatches(
-            dataset, vae, captions, settings.batch, stride, cache=cache, store=store
+            dataset,
+            vae,
+            captions,
+            settings.batch,
+            stride,
+            cache=cache,
+            store=store,
+            focus=settings.focus,
         )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
@@ -407,6 +419,7 @@ def event_batches(
         capacity=settings.pack_frames,
         cache=cache,
         store=store,
+        focus=settings.focus,
     )
 
 
