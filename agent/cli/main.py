@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 from agent.cli import data, doctor, eval_model, evaluate, replay, run, sim, skills, train
+from worldmodel.errors import WallwmError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,5 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+def entry() -> int:
+    """The `wallwm` console script: `main`, with an error the user can cause (a WallwmError, whose
+    message says what was wrong and what was expected) printed as one line and exit status 2
+    instead of a traceback. WALLWM_TRACEBACK=1 shows the traceback. Tests call `main`, which
+    raises."""
+    try:
+        return main()
+    except WallwmError as error:
+        if os.environ.get("WALLWM_TRACEBACK") == "1":
+            raise
+        print(f"wallwm: error: {error}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -201,6 +201,20 @@ def test_training_with_a_focus_skill(trained, dataset):
         main([*common, "--stage", "action", "--steps", "2", "--chunk", "8"])
 
 
+def test_the_console_script_prints_a_users_error_in_one_line(dataset, monkeypatch, capsys):
+    from agent.cli.main import entry
+    from worldmodel.errors import ContractError
+
+    command = ["wallwm", *TRAIN, "--data", str(dataset), "--out", "unused", "--steps", "1"]
+    monkeypatch.setattr(sys, "argv", [*command, "--focus", "reach"])
+    assert entry() == 2
+    expected = "wallwm: error: focus 'reach'; expected SKILL=SHARE, such as reach=0.5\n"
+    assert capsys.readouterr().err == expected
+    monkeypatch.setenv("WALLWM_TRACEBACK", "1")
+    with pytest.raises(ContractError):
+        entry()
+
+
 def test_training_with_packing(trained, dataset):
     out = trained.parent / "packed"
     shutil.copytree(trained / "export", out / "export")
