@@ -331,17 +331,34 @@ def to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def print_progress(total: int) -> Callable[[int, dict[str, float]], None]:
-    """A progress callback: one line per logged step (works in logs and terminals alike)."""
-    started = time.perf_counter()
-    first_step: list[int] = []  # the first step reported in this process (after a resume)
+def print_progress(
+    total: int, clock: Callable[[], float] = time.perf_counter
+) -> Callable[[int, dict[str, float]], None]:
+    """A progress callback: one line per logged step (works in logs and terminals alike), with
+    the rate since the previous line and the time left at that rate. The first line gives the
+    time since the stage began instead: it holds the start-up (loading the dataset, encoding the
+    first windows), which says nothing of the rate to come."""
+    previous: list[tuple[int, float]] = [(0, clock())]  # (step, time) of the last line
 
     def report(step: int, metrics: dict[str, float]) -> None:
-        if not first_step:
-            first_step.append(step)
-        elapsed = time.perf_counter() - started
-        rate = (step - first_step[0] + 1) / elapsed if elapsed > 0 else 0.0
+        now = clock()
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"step {step:>6}/{total}  {shown}  ({rate:.1f} step/s)", file=sys.stderr, flush=True)
+        last_step, last_time = previous[-1]
+        if len(previous) == 1:
+            timing = f"{now - last_time:.0f} s since the stage began"
+        else:
+            rate = (step - last_step) / max(now - last_time, 1e-9)
+            timing = f"{rate:.2f} step/s, {_duration((total - step) / rate)} left"
+        previous.append((step, now))
+        print(f"step {step:>6}/{total}  {shown}  ({timing})", file=sys.stderr, flush=True)
 
     return report
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

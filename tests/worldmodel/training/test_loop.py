@@ -215,3 +215,16 @@ def test_batches_reach_the_training_device_with_their_packed_layout():
     assert moved[0].latents.is_meta and moved[0].valid.is_meta and moved[1][0].is_meta
     assert all(t.is_meta for t in vars(moved[0].packing).values())
     assert moved[0].cross_view_mask is None and not batch.latents.is_meta  # a copy
+
+
+def test_progress_lines_give_the_recent_rate_and_the_time_left(capsys):
+    from worldmodel.training.loop import print_progress
+
+    times = iter([0.0, 200.0, 210.0, 230.0])  # start-up, then 10 steps in 10 s, then 10 in 20 s
+    report = print_progress(1000, clock=lambda: next(times))
+    for step in (10, 20, 30):
+        report(step, {"loss": 0.5})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("loss 0.5  (200 s since the stage began)")
+    assert lines[1].endswith("(1.00 step/s, 16 min left)")  # 980 steps at 1 step/s
+    assert lines[2].endswith("(0.50 step/s, 32 min left)")  # 970 steps at 0.5 step/s
