@@ -311,6 +311,7 @@ def test_tower_stages_of_one_command_encode_each_clip_once(trained, dataset, mon
 
 
 def test_a_latent_cache_serves_later_commands(trained, dataset, tmp_path, monkeypatch):
+    from worldmodel.data.reader import DatasetReader
     from worldmodel.vae import VideoVAE
 
     encoded: list[int] = []
@@ -321,6 +322,14 @@ def test_a_latent_cache_serves_later_commands(trained, dataset, tmp_path, monkey
         return encode(self, frames)
 
     monkeypatch.setattr(VideoVAE, "encode", counting_encode)
+    decoded: list[int] = []  # episodes whose video was decoded
+    load = DatasetReader.load
+
+    def counting_load(self, position):
+        decoded.append(position)
+        return load(self, position)
+
+    monkeypatch.setattr(DatasetReader, "load", counting_load)
     cache = tmp_path / "latents"
 
     def video_stage(name: str) -> str:
@@ -334,8 +343,11 @@ def test_a_latent_cache_serves_later_commands(trained, dataset, tmp_path, monkey
     cold = len(encoded)
     windows = sorted(cache.glob("*/*.pt"))
     assert cold > 0 and len(windows) == cold  # one file per encoded window
+    assert decoded  # the cold command decoded episodes to encode their windows
+    decoded.clear()
     assert video_stage("warm") == cold_losses  # the same latents, so the same training
     assert len(encoded) == cold  # and nothing encoded again
+    assert decoded == []  # nor any video decoded
     windows[0].write_bytes(b"damaged")  # a damaged window is encoded again and rewritten
     video_stage("damaged")
     assert len(encoded) == cold + 1

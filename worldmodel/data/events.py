@@ -108,6 +108,9 @@ class EventSample:
     episode_index: int
     start: int
     end: int
+    # the episode frames the clip is made of (T + 1,), so that a sample drawn without its
+    # frames (EventDataset.sample(frames=False)) can get them later (EventDataset.with_frames)
+    clip_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
 
     @property
     def length(self) -> int:
@@ -139,6 +142,8 @@ class EventDataset:
         self.reader = reader
         self.config = config or EventLoaderConfig()
         self._episodes: dict[int, LoadedEpisode] = {}
+        self._low_dim: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # proprio, actions
+        self._position = {int(row["episode_index"]): p for p, row in enumerate(reader.episodes)}
         # (position of the episode in the reader, annotation) for every usable event
         self.events: list[tuple[int, EventAnnotation]] = [
             (position, event)
@@ -176,16 +181,23 @@ class EventDataset:
 
     def _relative_action_stats(self) -> dict[str, np.ndarray]:
         """Mean and std of every usable event's actions relative to its start (no video read)."""
-        low_dim: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         parts = []
         for position, event in self.events:
-            if position not in low_dim:
-                low_dim[position] = self.reader.load_low_dim(position)
-            proprio, actions = low_dim[position]
+            proprio, actions = self.low_dim(position)
             window = slice(event.start, event.end)
             parts.append(self._relative_actions(proprio[window], actions[window]))
         values = np.concatenate(parts)
         return {"mean": values.mean(0), "std": values.std(0)}
+
+    def low_dim(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """(proprio (T, P), actions (T, A)) of an episode, read once, without its video."""
+        if position not in self._low_dim:
+            if position in self._episodes:
+                episode = self._episodes[position]
+                self._low_dim[position] = (episode.proprio, episode.actions)
+            else:
+                self._low_dim[position] = self.reader.load_low_dim(position)
+        return self._low_dim[position]
 
     def episode(self, position: int) -> LoadedEpisode:
         if position not in self._episodes:
@@ -203,10 +215,13 @@ class EventDataset:
         level = levels[rng.choice(len(levels), p=list(self.level_probabilities.values()))]
         return int(rng.choice(self.by_level[level]))
 
-    def sample(self, index: int, rng: np.random.Generator) -> EventSample:
-        """Build the sample of event `index` (cropping and dropout drawn from rng)."""
+    def sample(self, index: int, rng: np.random.Generator, frames: bool = True) -> EventSample:
+        """Build the sample of event `index` (cropping and dropout drawn from rng). frames=False
+        leaves its keyframes and clip empty and decodes no video (a training stage whose
+        windows are already encoded needs none); `with_frames` adds them. The draws from rng
+        are the same either way."""
         position, event = self.events[index]
-        episode = self.episode(position)
+        proprio, actions = self.low_dim(position)
         config = self.config
         start, end = event.start, event.end
         if end - start > config.max_length:
@@ -215,34 +230,44 @@ class EventDataset:
             end = start + config.max_length
         steps = np.arange(start, end)
         if config.prune_static:
-            keep = ~static_steps_to_drop(episode.proprio[steps], episode.actions[steps], config)
+            keep = ~static_steps_to_drop(proprio[steps], actions[steps], config)
             steps = steps[keep]
         # Observation after action k is frame k + 1 (the episode's last frame is repeated).
-        clip_steps = np.concatenate([[start], np.minimum(steps + 1, episode.length - 1)])
+        clip_steps = np.concatenate([[start], np.minimum(steps + 1, len(actions) - 1)])
         caption = event.caption
         if rng.random() < config.dropout_probability(len(steps)):
             caption = ""
-        return EventSample(
+        sample = EventSample(
             caption=caption,
             level=event.level,
-            keyframes={name: clip[start] for name, clip in episode.frames.items()},
-            proprio=self.state_norm.normalize(episode.proprio[start]),
-            clip={name: clip[clip_steps] for name, clip in episode.frames.items()},
+            keyframes={},
+            proprio=self.state_norm.normalize(proprio[start]),
+            clip={},
             actions=self.action_norm.normalize(
-                self._relative_actions(episode.proprio[[start]], episode.actions[steps])
+                self._relative_actions(proprio[[start]], actions[steps])
             ),
-            episode_index=episode.index,
+            episode_index=int(self.reader.episodes[position]["episode_index"]),
             start=start,
             end=end,
+            clip_steps=clip_steps,
+        )
+        return self.with_frames(sample) if frames else sample
+
+    def with_frames(self, sample: EventSample) -> EventSample:
+        """The sample with its keyframes and clip, decoding its episode if not yet decoded."""
+        episode = self.episode(self._position[sample.episode_index])
+        return dataclasses.replace(
+            sample,
+            keyframes={name: clip[sample.start] for name, clip in episode.frames.items()},
+            clip={name: clip[sample.clip_steps] for name, clip in episode.frames.items()},
         )
 
     def event_actions(self, index: int) -> np.ndarray:
         """The normalised actions of an event, uncropped and unpruned (for clustering)."""
         position, event = self.events[index]
-        episode = self.episode(position)
+        proprio, actions = self.low_dim(position)
         window = slice(event.start, event.end)
-        relative = self._relative_actions(episode.proprio[window], episode.actions[window])
-        return self.action_norm.normalize(relative)
+        return self.action_norm.normalize(self._relative_actions(proprio[window], actions[window]))
 
     def event_caption(self, index: int) -> str:
         return self.events[index][1].caption

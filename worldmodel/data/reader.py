@@ -172,6 +172,11 @@ class DatasetReader:
             if not np.all(np.isfinite(values)):
                 step = int(np.argwhere(~np.isfinite(values))[0][0])
                 raise DatasetError(f"{where}: field {key!r} has NaN or infinity at frame {step}")
+        for event in self.events[index]:
+            if event.end > length:
+                raise DatasetError(
+                    f"{where}: event {event.caption!r} ends at frame {event.end} > length {length}"
+                )
         return proprio, actions
 
     def load(self, position: int) -> LoadedEpisode:
@@ -201,19 +206,13 @@ class DatasetReader:
                     f"{length}"
                 )
             frames[camera] = clip
-        events = self.events[index]
-        for event in events:
-            if event.end > length:
-                raise DatasetError(
-                    f"{where}: event {event.caption!r} ends at frame {event.end} > length {length}"
-                )
         return LoadedEpisode(
             index=index,
             task=(row.get("tasks") or [""])[0],
             frames=frames,
             proprio=proprio,
             actions=actions,
-            events=events,
+            events=self.events[index],
             metadata=self.metadata(position),
         )
 

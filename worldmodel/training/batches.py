@@ -171,11 +171,14 @@ class EventBatches:
         return int(rng.choice(members, p=weights / weights.sum()))
 
     def latents(self, sample: EventSample) -> torch.Tensor:
-        """(V, C, F, h, w) latents of the sample's clip, encoded once per window."""
+        """(V, C, F, h, w) latents of the sample's clip, encoded once per window (a sample drawn
+        without its frames gets them only when its window must be encoded)."""
         key = window_key(sample)
         if key not in self.cache:
             stored = self.store.load(key) if self.store is not None else None
             if stored is None:
+                if not sample.clip:
+                    sample = self.dataset.with_frames(sample)
                 stored = encode_window(self.vae, sample, self.stride)
                 if self.store is not None:
                     self.store.save(key, stored)
@@ -183,7 +186,9 @@ class EventBatches:
         return self.cache[key].float()
 
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
-        samples = [self.dataset.sample(self.draw(rng), rng) for _ in range(self.batch)]
+        samples = [
+            self.dataset.sample(self.draw(rng), rng, frames=False) for _ in range(self.batch)
+        ]
         latents = [self.latents(s) for s in samples]
         frames = max(x.shape[2] for x in latents)
         latents = [
@@ -236,7 +241,9 @@ class PackedEventBatches(EventBatches):
 
     def _next(self, rng: np.random.Generator) -> EventSample:
         sample, self.carried = self.carried, None
-        return sample if sample is not None else self.dataset.sample(self.draw(rng), rng)
+        if sample is None:
+            sample = self.dataset.sample(self.draw(rng), rng, frames=False)
+        return sample
 
     def _row(self, rng: np.random.Generator) -> list[tuple[EventSample, torch.Tensor]]:
         row: list[tuple[EventSample, torch.Tensor]] = []
