@@ -142,8 +142,8 @@ class EventBatches:
                 )
 
     def fit_sampler(self) -> BalancedSampler:
-        """Cluster every event (decodes the whole dataset once): done at the first draw, so a
-        run that only exports never pays for it."""
+        """Cluster every event (reads every episode's actions, no video): done at the first
+        draw, so a run that only exports never pays for it."""
         if self.sampler is None:
             indices = range(len(self.dataset))
             self.sampler = BalancedSampler.fit(
