@@ -117,3 +117,29 @@ def test_normalizer_round_trip_and_bad_levels():
     np.testing.assert_allclose(Normalizer.from_dict(norm.to_dict()).std, [2.0, 1e-3])
     with pytest.raises(ContractError, match="unknown caption levels"):
         EventLoaderConfig(level_weights={"sentence": 1.0})
+
+
+def test_a_sample_without_frames_decodes_no_video_and_gets_the_same_frames_later(
+    dataset, monkeypatch
+):
+    config = EventLoaderConfig(max_length=6, crop_stride=2, dropout_base=0.5, dropout_max=0.5)
+    events = EventDataset(dataset, config)
+    with_video = [events.sample(i, np.random.default_rng(i)) for i in range(len(events))]
+    fresh = EventDataset(dataset, config)
+
+    def no_video(position):
+        raise AssertionError("video decoded")
+
+    monkeypatch.setattr(fresh.reader, "load", no_video)
+    bare = [fresh.sample(i, np.random.default_rng(i), frames=False) for i in range(len(events))]
+    assert all(not s.clip and not s.keyframes for s in bare)
+    assert len(fresh.event_actions(0)) == events.events[0][1].length  # actions, no video
+    monkeypatch.undo()
+    for full, partial in zip(with_video, bare, strict=True):
+        # the same draws (crop, caption dropout), so the same window and caption
+        assert (partial.start, partial.end, partial.caption) == (full.start, full.end, full.caption)
+        np.testing.assert_array_equal(partial.actions, full.actions)
+        later = fresh.with_frames(partial)
+        for camera in full.clip:
+            np.testing.assert_array_equal(later.clip[camera], full.clip[camera])
+            np.testing.assert_array_equal(later.keyframes[camera], full.keyframes[camera])
