@@ -18,6 +18,10 @@ step on stderr; losses.jsonl and loss.png in OUT/<stage>/. The video and action 
 command share the clips they have encoded, so run them together where you can; with
 `--latent-cache DIR` later commands share them too.
 
+Ctrl-C in one process lets the step in progress end, saves train_state.pt and exits with status
+130; the same command continues from there (a second Ctrl-C stops at once, and the stage then
+resumes from its last checkpoint).
+
 Under torchrun, `--parallel ddp` (the default) replicates the model in every process and
 `--parallel fsdp` shards parameters, gradients and optimizer state (FSDP2), with AdamW: torch's
 Muon cannot update sharded matrices, so `--optimizer auto` picks AdamW there and `--optimizer
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -41,7 +46,7 @@ def train(args: argparse.Namespace) -> int:
     from worldmodel.text import build_text_encoder
     from worldmodel.training.batches import Focus
     from worldmodel.training.distributed import init_distributed, shutdown
-    from worldmodel.training.loop import print_progress
+    from worldmodel.training.loop import TrainingInterrupted, print_progress
     from worldmodel.training.stages import (
         StageSettings,
         open_dataset,
@@ -97,14 +102,18 @@ def train(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             progress = print_progress(stage_steps)
-            if stage == "vae":
-                result = train_vae(config, dataset, settings, out, context, progress)
-                latent_cache.clear()
-            else:
-                text = text or build_text_encoder(config.text, "cpu")
-                result = train_towers(
-                    stage, config, dataset, text, settings, out, context, progress, latent_cache
-                )
+            try:
+                if stage == "vae":
+                    result = train_vae(config, dataset, settings, out, context, progress)
+                    latent_cache.clear()
+                else:
+                    text = text or build_text_encoder(config.text, "cpu")
+                    result = train_towers(
+                        stage, config, dataset, text, settings, out, context, progress, latent_cache
+                    )
+            except TrainingInterrupted as stopped:
+                print(f"stage {stage}: {stopped}", file=sys.stderr, flush=True)
+                return 130  # the shell's status for a command stopped by Ctrl-C
             if context.is_main:
                 last = result.losses[-1] if result.losses else float("nan")
                 print(

@@ -22,7 +22,9 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -296,24 +298,76 @@ class TrainingLoop:
         return {"loss": float(loss.item()), "grad_norm": float(grad_norm), **metrics}
 
     def run(self, progress: Callable[[int, dict[str, float]], None] | None = None) -> LoopResult:
+        """Train to config.steps. In one process, Ctrl-C (SIGINT) lets the step in progress end,
+        saves train_state.pt and raises TrainingInterrupted, so a rerun continues exactly; a
+        second Ctrl-C stops at once. Under torchrun the ranks would have to agree on the step,
+        so there Ctrl-C keeps its default (the last checkpoint is what a rerun resumes from)."""
         resumed_from = self.resume()
         start = time.perf_counter()
         self.model.train()
-        while self.step < self.config.steps:
-            metrics = self.train_step()
-            if self.step % self.config.log_every == 0 or self.step == self.config.steps:
-                metrics = {k: mean_across_ranks(v, self.context) for k, v in metrics.items()}
-                self.history.append({"step": self.step, **metrics})
-                if progress is not None and self.context.is_main:
-                    progress(self.step, metrics)
-            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
-                self.save()
+        with StopAfterStep(enabled=not self.context.enabled) as stop:
+            while self.step < self.config.steps:
+                metrics = self.train_step()
+                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
+                    metrics = {k: mean_across_ranks(v, self.context) for k, v in metrics.items()}
+                    self.history.append({"step": self.step, **metrics})
+                    if progress is not None and self.context.is_main:
+                        progress(self.step, metrics)
+                if (
+                    stop.requested
+                    or self.step % self.config.checkpoint_every == 0
+                    or self.step == self.config.steps
+                ):
+                    self.save()
+                if stop.requested and self.step < self.config.steps:
+                    raise TrainingInterrupted(self.step, self.config.steps, self.out_dir)
         return LoopResult(
             steps_done=self.step,
             resumed_from=resumed_from,
             losses=[entry["loss"] for entry in self.history],
             seconds=time.perf_counter() - start,
         )
+
+
+class TrainingInterrupted(Exception):
+    """The user stopped training (Ctrl-C); train_state.pt holds the last finished step."""
+
+    def __init__(self, step: int, steps: int, out_dir: Path) -> None:
+        super().__init__(
+            f"stopped at step {step} of {steps}; {out_dir / STATE_FILE} is saved: run the same "
+            "command again to continue"
+        )
+        self.step = step
+
+
+class StopAfterStep:
+    """While active, the first SIGINT only sets `requested` (the loop stops after its step);
+    a second raises KeyboardInterrupt at once. Only the main thread can handle signals, so
+    elsewhere, or when not enabled, it changes nothing."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "stopping after this step and saving (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> StopAfterStep:
+        if self.enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def to_device(value: Any, device: torch.device) -> Any:

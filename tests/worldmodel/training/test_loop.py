@@ -228,3 +228,29 @@ def test_progress_lines_give_the_recent_rate_and_the_time_left(capsys):
     assert lines[0].endswith("loss 0.5  (200 s since the stage began)")
     assert lines[1].endswith("(1.00 step/s, 16 min left)")  # 980 steps at 1 step/s
     assert lines[2].endswith("(0.50 step/s, 32 min left)")  # 970 steps at 0.5 step/s
+
+
+def test_ctrl_c_saves_the_step_and_the_same_run_continues_exactly(tmp_path):
+    import signal
+
+    from worldmodel.training.loop import TrainingInterrupted
+
+    straight = make_loop(tmp_path / "a", steps=30)
+    straight.run()
+    stopped = make_loop(tmp_path / "b", steps=30)
+    draw = stopped.batch_fn
+
+    def interrupted_at_step_12(step, rng):
+        if step == 12:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, in the middle of a step
+        return draw(step, rng)
+
+    stopped.batch_fn = interrupted_at_step_12
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted, match="stopped at step 13 of 30"):
+        stopped.run()
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    again = make_loop(tmp_path / "b", steps=30)
+    assert again.run().resumed_from == 13
+    for a, b in zip(straight.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b)
