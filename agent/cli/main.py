@@ -52,13 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> int:
     """The `wallwm` console script: `main`, with an error the user can cause (a WallwmError, whose
     message says what was wrong and what was expected) printed as one line and exit status 2
-    instead of a traceback. WALLWM_TRACEBACK=1 shows the traceback. Tests call `main`, which
-    raises."""
+    instead of a traceback, and Ctrl-C where the command does not handle it itself as one line
+    and status 130. WALLWM_TRACEBACK=1 shows the traceback. Tests call `main`, which raises."""
     try:
         return main()
-    except WallwmError as error:
+    except (WallwmError, KeyboardInterrupt) as error:
         if os.environ.get("WALLWM_TRACEBACK") == "1":
             raise
+        if isinstance(error, KeyboardInterrupt):
+            print("wallwm: interrupted", file=sys.stderr)
+            return 130  # the shell's status for a command stopped by Ctrl-C
         print(f"wallwm: error: {error}", file=sys.stderr)
         return 2
 

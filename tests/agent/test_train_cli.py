@@ -210,6 +210,15 @@ def test_the_console_script_prints_a_users_error_in_one_line(dataset, monkeypatc
     assert entry() == 2
     expected = "wallwm: error: focus 'reach'; expected SKILL=SHARE, such as reach=0.5\n"
     assert capsys.readouterr().err == expected
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("agent.cli.main.main", interrupted)
+    assert entry() == 130  # Ctrl-C where a command does not handle it: one line, status 130
+    assert capsys.readouterr().err == "wallwm: interrupted\n"
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "argv", [*command, "--focus", "reach"])
     monkeypatch.setenv("WALLWM_TRACEBACK", "1")
     with pytest.raises(ContractError):
         entry()
