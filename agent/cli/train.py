@@ -86,6 +86,7 @@ def train(args: argparse.Namespace) -> int:
             init_from=None if args.init_from is None else checkpoint_folder(args.init_from),
             latent_store=args.latent_cache,
             focus=None if args.focus is None else Focus.parse(args.focus),
+            export_every=args.export_every,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -215,5 +216,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="draw SHARE of the video and action stages' events from one skill's action-level "
         "events, such as reach=0.5 (the rest as usual), so that a rare skill weighs more in the "
         "loss; default: every event by its caption level and cluster",
+    )
+    parser.add_argument(
+        "--export-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="the video and action stages also export their EMA weights every STEPS steps, to "
+        "OUT/<stage>/export-<step>/ (a checkpoint folder for eval-model or the benchmarks), so a "
+        "run can be scored while it trains; default: only OUT/export/ at the end of each stage",
     )
     parser.set_defaults(func=train)

@@ -224,6 +224,26 @@ def test_the_console_script_prints_a_users_error_in_one_line(dataset, monkeypatc
         entry()
 
 
+def test_a_stage_exports_every_n_steps_while_it_trains(trained, dataset):
+    from safetensors.torch import load_file
+
+    from worldmodel.errors import ContractError
+
+    out = trained.parent / "exported"
+    shutil.copytree(trained / "export", out / "export")
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "video"]
+    assert main([*common, "--steps", "4", "--export-every", "2"]) == 0
+    assert sorted(p.name for p in (out / "video").glob("export-*")) == ["export-2", "export-4"]
+    load_checkpoint(out / "video" / "export-2")  # a whole checkpoint folder
+    first = load_file(out / "video" / "export-2" / "video_tower.safetensors")
+    last = load_file(out / "video" / "export-4" / "video_tower.safetensors")
+    final = load_file(out / "export" / "video_tower.safetensors")
+    assert all(torch.equal(last[name], final[name]) for name in final)  # the end: the export
+    assert not all(torch.equal(first[name], final[name]) for name in final)  # step 2: earlier
+    with pytest.raises(ContractError, match="expected at least 1"):
+        main([*common, "--steps", "4", "--export-every", "0"])
+
+
 def test_training_with_packing(trained, dataset):
     out = trained.parent / "packed"
     shutil.copytree(trained / "export", out / "export")

@@ -297,11 +297,16 @@ class TrainingLoop:
         self.step += 1
         return {"loss": float(loss.item()), "grad_norm": float(grad_norm), **metrics}
 
-    def run(self, progress: Callable[[int, dict[str, float]], None] | None = None) -> LoopResult:
+    def run(
+        self,
+        progress: Callable[[int, dict[str, float]], None] | None = None,
+        after_step: Callable[[int], None] | None = None,
+    ) -> LoopResult:
         """Train to config.steps. In one process, Ctrl-C (SIGINT) lets the step in progress end,
         saves train_state.pt and raises TrainingInterrupted, so a rerun continues exactly; a
         second Ctrl-C stops at once. Under torchrun the ranks would have to agree on the step,
-        so there Ctrl-C keeps its default (the last checkpoint is what a rerun resumes from)."""
+        so there Ctrl-C keeps its default (the last checkpoint is what a rerun resumes from).
+        `after_step(step)` runs on every rank after each step (a periodic export, say)."""
         resumed_from = self.resume()
         start = time.perf_counter()
         self.model.train()
@@ -319,6 +324,8 @@ class TrainingLoop:
                     or self.step == self.config.steps
                 ):
                     self.save()
+                if after_step is not None:
+                    after_step(self.step)
                 if stop.requested and self.step < self.config.steps:
                     raise TrainingInterrupted(self.step, self.config.steps, self.out_dir)
         return LoopResult(

@@ -7,9 +7,10 @@
           the action tower is untouched.
   action  action pretraining with the video tower frozen: the action loss averaged over K draws.
 
-Folders under `out`: one per stage (train_state.pt, losses.jsonl, loss.png; resumable) and
-`export/`, the checkpoint folder (config.json + safetensors of the EMA weights +
-normalization.json with the dataset's statistics + vae/), rewritten after every stage.
+Folders under `out`: one per stage (train_state.pt, losses.jsonl, loss.png; resumable; with
+`export_every`, export-<step>/ checkpoint folders of the tower stages) and `export/`, the
+checkpoint folder (config.json + safetensors of the EMA weights + normalization.json with the
+dataset's statistics + vae/), rewritten after every stage.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class StageSettings:
     latent_store: Path | None = None
     # Draw a share of the tower stages' events from one skill (batches.Focus); None: no focus.
     focus: Focus | None = None
+    # The tower stages also export their EMA weights every this many steps, to
+    # OUT/<stage>/export-<step>/ (a checkpoint folder), so a run can be scored while it trains
+    # (benchmarks/caption_loss_gap.py, wallwm eval-model). None: only the final export.
+    export_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.export_every is not None and self.export_every < 1:
+            raise ContractError(f"export every {self.export_every} steps; expected at least 1")
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -369,11 +378,19 @@ def train_towers(
         out / stage,
         context,
     )
-    result = loop.run(progress)
-    ema = loop.ema_model()  # collective under FSDP: every rank takes part
-    if ema is not None:
-        ema_model: WallWM = ema.model
-        save_checkpoint(ema_model, export, norm_stats(dataset), vae=vae.vae)
+    stats = norm_stats(dataset)
+
+    def export_to(folder: Path) -> None:
+        ema = loop.ema_model()  # collective under FSDP: every rank takes part
+        if ema is not None:
+            save_checkpoint(ema.model, folder, stats, vae=vae.vae)
+
+    def export_now_and_then(step: int) -> None:
+        if settings.export_every and step % settings.export_every == 0:
+            export_to(out / stage / f"export-{step}")
+
+    result = loop.run(progress, export_now_and_then)
+    export_to(export)
     return result
 
 
