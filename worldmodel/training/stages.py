@@ -106,6 +106,8 @@ class StageSettings:
     def __post_init__(self) -> None:
         if self.export_every is not None and self.export_every < 1:
             raise ContractError(f"export every {self.export_every} steps; expected at least 1")
+        if self.focus is not None and self.chunk_steps is not None:
+            raise ContractError("a focus skill applies to events, not to the fixed-chunk baseline")
 
 
 def ema_for(settings: StageSettings, paper: float) -> float:
@@ -408,8 +410,6 @@ def event_batches(
     store = None
     if settings.latent_store is not None:
         store = LatentStore(settings.latent_store, vae.vae, dataset, stride)
-    if settings.focus is not None and settings.chunk_steps is not None:
-        raise ContractError("a focus skill applies to events, not to the fixed-chunk baseline")
     if settings.pack_frames is None:
         return EventBatches(
             dataset,
