@@ -2,17 +2,15 @@
 and FSDP."""
 
 import json
-import os
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from agent.cli.main import main
+from tests.torchrun import run_torchrun
 from worldmodel.checkpoint import load_checkpoint, save_checkpoint
 from worldmodel.executor import EventModeExecutor
 from worldmodel.types import EventRequest, Observation
@@ -97,17 +95,9 @@ def test_the_chunk_baseline_trains_on_fixed_windows_with_the_instruction(trained
 def test_two_processes_under_torchrun(trained, dataset, tmp_path, parallel):
     out = tmp_path / parallel
     shutil.copytree(trained / "export", out / "export")
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     args = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "action", "--steps", "3"]
     args += ["--parallel", parallel]
-    done = subprocess.run(
-        [*command, "-m", "agent.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_torchrun(["-m", "agent.cli.main", *args], timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"2 process(es) on cpu ({parallel})" in done.stdout
     assert "stage action done: step 3" in done.stdout

@@ -3,8 +3,6 @@ FSDP2 (torchrun, gloo on CPU)."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.torchrun import run_torchrun
 from tests.worldmodel.training import fsdp_worker
 from worldmodel.errors import TrainingSetupError
 from worldmodel.training.distributed import init_distributed
@@ -101,22 +100,7 @@ def test_non_finite_loss_stops_with_advice(tmp_path):
 
 def torchrun(worker: str, *args: str) -> None:
     """Run a worker script of this folder in 2 processes, one thread each."""
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(Path(__file__).with_name(worker)),
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = run_torchrun([str(Path(__file__).with_name(worker)), *args], timeout=240)
     assert done.returncode == 0, done.stderr[-4000:]
 
 
