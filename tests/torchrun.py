@@ -13,10 +13,8 @@ def run_torchrun(target: list[str], timeout: float) -> subprocess.CompletedProce
 
     On timeout torchrun gets SIGTERM, on which it stops its workers, and the test fails.
     subprocess.run's own timeout sends SIGKILL instead, which torchrun cannot pass on: its
-    workers run in sessions of their own and live on. One left by a run of
-    test_two_process_torchrun_keeps_ranks_in_sync that hung was still running hours later, when
-    a later run of the same test hung too; whether it caused that is not known, but no test
-    should leave processes behind."""
+    workers run in sessions of their own and live on (one left by a hung run was still running
+    hours later); no test should leave processes behind."""
     env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     process = subprocess.Popen(

@@ -17,6 +17,7 @@ State on disk (out_dir):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -26,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,13 +130,8 @@ class TrainingLoop:
             mesh = device_mesh(context.device)
             shard_model(self.model, mesh)
             shard_model(self.ema.module, mesh)
-            self.trained: nn.Module = self.model
-        elif context.enabled:
-            self.trained = DistributedDataParallel(
-                self.model, find_unused_parameters=config.find_unused_parameters
-            )
-        else:
-            self.trained = self.model
+        # What the loss runs: the model itself, or its DDP wrapper while run() trains.
+        self.trained: nn.Module = self.model
         # After sharding: FSDP replaces the parameters with DTensor shards.
         self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay, config.muon)
         self.step = 0
@@ -310,7 +306,7 @@ class TrainingLoop:
         resumed_from = self.resume()
         start = time.perf_counter()
         self.model.train()
-        with StopAfterStep(enabled=not self.context.enabled) as stop:
+        with self._data_parallel(), StopAfterStep(enabled=not self.context.enabled) as stop:
             while self.step < self.config.steps:
                 metrics = self.train_step()
                 if self.step % self.config.log_every == 0 or self.step == self.config.steps:
@@ -334,6 +330,28 @@ class TrainingLoop:
             losses=[entry["loss"] for entry in self.history],
             seconds=time.perf_counter() - start,
         )
+
+    @contextlib.contextmanager
+    def _data_parallel(self) -> Iterator[None]:
+        """Under torchrun without sharding, train through a DistributedDataParallel wrapper that
+        lives only while run() does.
+
+        Why only then: DDP's Reducer holds the process group, and when the Reducer is the last
+        holder, deleting it (with the GIL held) runs the gloo group's destructor, which joins the
+        group's worker threads; a worker still dropping a finished all-gather needs the GIL to free
+        its tensors, so both wait forever. That hung 3 of 26 two-process runs at exit, after
+        shutdown(). Dropped here, the Reducer dies while the group is still registered, and
+        destroy_process_group later frees the group with the GIL released."""
+        if not self.context.enabled or self.sharded:
+            yield
+            return
+        self.trained = DistributedDataParallel(
+            self.model, find_unused_parameters=self.config.find_unused_parameters
+        )
+        try:
+            yield
+        finally:
+            self.trained = self.model  # frees the wrapper at once: it is in no cycle
 
 
 class TrainingInterrupted(Exception):

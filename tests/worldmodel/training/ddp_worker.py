@@ -37,7 +37,15 @@ def main(out_dir: str) -> None:
     result = loop.run()
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     Path(out_dir, f"rank{context.rank}.json").write_text(
-        json.dumps({"params": flat.tolist(), "losses": result.losses, "world": context.world_size})
+        json.dumps(
+            {
+                "params": flat.tolist(),
+                "losses": result.losses,
+                "world": context.world_size,
+                # The DDP wrapper must be gone before shutdown (TrainingLoop._data_parallel).
+                "wrapper_released": loop.trained is model,
+            }
+        )
     )
     shutdown(context)
 

@@ -113,6 +113,7 @@ def test_two_process_torchrun_keeps_ranks_in_sync(tmp_path):
     torchrun("ddp_worker.py", str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == 2
+    assert ranks[0]["wrapper_released"] and ranks[1]["wrapper_released"]
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
     assert ranks[0]["losses"][-1] < 0.1 * ranks[0]["losses"][0]
     assert (tmp_path / "train_state.pt").exists()
