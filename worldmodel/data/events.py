@@ -201,7 +201,7 @@ class EventDataset:
 
     def episode(self, position: int) -> LoadedEpisode:
         if position not in self._episodes:
-            episode = self.reader.load(position)
+            episode = self.reader.load(position, self._low_dim.get(position))
             if self.config.image_size is not None:
                 height, width = self.config.image_size
                 frames = {k: resize_frames(v, height, width) for k, v in episode.frames.items()}

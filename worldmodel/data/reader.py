@@ -179,12 +179,15 @@ class DatasetReader:
                 )
         return proprio, actions
 
-    def load(self, position: int) -> LoadedEpisode:
-        """Decode episode number `position` (0-based) and check it; raises DatasetError."""
+    def load(
+        self, position: int, low_dim: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> LoadedEpisode:
+        """Decode episode number `position` (0-based) and check it; raises DatasetError.
+        `low_dim`: its (proprio, actions) from an earlier load_low_dim, not read again."""
         row = self.episodes[position]
         index = int(row["episode_index"])
         where = f"episode {index} of {self.root}"
-        proprio, actions = self.load_low_dim(position)
+        proprio, actions = low_dim if low_dim is not None else self.load_low_dim(position)
         length = len(actions)
         frames: dict[str, np.ndarray] = {}
         for camera in self.camera_names:

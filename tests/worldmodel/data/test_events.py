@@ -135,6 +135,10 @@ def test_a_sample_without_frames_decodes_no_video_and_gets_the_same_frames_later
     assert all(not s.clip and not s.keyframes for s in bare)
     assert len(fresh.event_actions(0)) == events.events[0][1].length  # actions, no video
     monkeypatch.undo()
+    # Decoding later reads each episode's low-dim data no second time.
+    reads = []
+    read_low_dim = fresh.reader.load_low_dim
+    monkeypatch.setattr(fresh.reader, "load_low_dim", lambda p: reads.append(p) or read_low_dim(p))
     for full, partial in zip(with_video, bare, strict=True):
         # the same draws (crop, caption dropout), so the same window and caption
         assert (partial.start, partial.end, partial.caption) == (full.start, full.end, full.caption)
@@ -143,3 +147,4 @@ def test_a_sample_without_frames_decodes_no_video_and_gets_the_same_frames_later
         for camera in full.clip:
             np.testing.assert_array_equal(later.clip[camera], full.clip[camera])
             np.testing.assert_array_equal(later.keyframes[camera], full.keyframes[camera])
+    assert reads == []
