@@ -344,9 +344,9 @@ def test_a_latent_cache_serves_later_commands(trained, dataset, tmp_path, monkey
     decoded: list[int] = []  # episodes whose video was decoded
     load = DatasetReader.load
 
-    def counting_load(self, position):
+    def counting_load(self, position, low_dim=None):
         decoded.append(position)
-        return load(self, position)
+        return load(self, position, low_dim)
 
     monkeypatch.setattr(DatasetReader, "load", counting_load)
     cache = tmp_path / "latents"

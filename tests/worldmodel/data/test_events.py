@@ -127,7 +127,7 @@ def test_a_sample_without_frames_decodes_no_video_and_gets_the_same_frames_later
     with_video = [events.sample(i, np.random.default_rng(i)) for i in range(len(events))]
     fresh = EventDataset(dataset, config)
 
-    def no_video(position):
+    def no_video(position, low_dim=None):
         raise AssertionError("video decoded")
 
     monkeypatch.setattr(fresh.reader, "load", no_video)
