@@ -3,7 +3,8 @@
 x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0, and the network is told
 t * num_train_timesteps. Video and action get independent noise levels; the action loss averages
 K noise draws per sample while the video tower runs once (video never reads actions, so its
-features are the same for every draw).
+features are the same for every draw); joint training with a fixed level for the action tower's
+video context runs it twice (see training_loss).
 
 A packed batch (several events per row, worldmodel/data/packing.py) draws one noise level per
 event rather than per row; each event's keyframe stays clean and padding is left out of the loss.
@@ -22,6 +23,7 @@ from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.masks import apply_tube_noise, tube_mask
 from worldmodel.model import WallWM
+from worldmodel.video_tower import VideoOutput
 
 
 def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
@@ -88,6 +90,10 @@ def training_loss(
     runs without gradients, at `flow.action_video_sigma` when that is set, and only the action
     loss is returned in `total`; the action tower's keys/values of the video features still get
     gradients. With `train_action=False` (video pretraining) only the video loss is computed.
+    With both (joint training) and `flow.action_video_sigma` set, the action tower reads a
+    second video forward at that level, with gradients, so the action loss also trains the video
+    tower on the context the sampler gives it; without it, the action tower reads the video
+    loss's forward.
     """
     flow = model.config.flow
     scale = flow.num_train_timesteps
@@ -108,34 +114,51 @@ def training_loss(
         """(B, E) noise levels -> one per frame or step (B, F or T); padding gets 0."""
         return torch.where(event_of >= 0, sigma.gather(1, event_of.clamp_min(0)), 0.0)
 
-    # 1. Video: noise every frame but the keyframes (they stay clean, timestep 0)
-    if train_video or flow.action_video_sigma is None:
-        sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
-    else:  # the action stage at the level the sampler reads (FlowConfig.action_video_sigma)
-        sigma_v = torch.full((batch_size, events), flow.action_video_sigma, device=device)
     if packing is None:
-        frame_sigma = sigma_v.expand(batch_size, frames).clone()  # (B, F)
         scored = torch.ones(batch_size, frames, dtype=torch.bool, device=device)
         scored[:, 0] = False
     else:
-        frame_sigma = per_event(sigma_v, packing.frame_event)
         scored = (packing.frame_event >= 0) & (packing.frame_local > 0)
-    frame_sigma = torch.where(scored, frame_sigma, 0.0)  # keyframes and padding stay clean
-    eps = normal(x0)
-    x_t = add_noise(x0.transpose(1, 3), eps.transpose(1, 3), frame_sigma).transpose(1, 3)
-    loss_mask = scored[:, None, None, :, None, None].expand_as(x0[:, :, :1]).clone()
-    if flow.tube_mask_prob > 0:
-        tube = tube_mask(x0.shape, flow.tube_mask_size, flow.tube_mask_prob, generator)
-        x_t = apply_tube_noise(x_t, eps, tube)
-        loss_mask = loss_mask | tube
-    video_t = frame_sigma * scale  # (B, F)
-    with torch.set_grad_enabled(train_video and torch.is_grad_enabled()):
-        video = model.video(
-            x_t, video_t, batch.text, cross_view_mask=batch.cross_view_mask, packing=packing
-        )
-        video_loss = masked_mse(video.sample, eps - x0, loss_mask)
+
+    def video_forward(sigma_v: torch.Tensor, grad: bool) -> tuple[VideoOutput, torch.Tensor]:
+        """The video tower on x0 noised at sigma_v (B, E) on every frame but the keyframes
+        (they stay clean, timestep 0); returns its output and its flow loss."""
+        if packing is None:
+            frame_sigma = sigma_v.expand(batch_size, frames)  # (B, F)
+        else:
+            frame_sigma = per_event(sigma_v, packing.frame_event)
+        frame_sigma = torch.where(scored, frame_sigma, 0.0)  # keyframes and padding stay clean
+        eps = normal(x0)
+        x_t = add_noise(x0.transpose(1, 3), eps.transpose(1, 3), frame_sigma).transpose(1, 3)
+        loss_mask = scored[:, None, None, :, None, None].expand_as(x0[:, :, :1]).clone()
+        if flow.tube_mask_prob > 0:
+            tube = tube_mask(x0.shape, flow.tube_mask_size, flow.tube_mask_prob, generator)
+            x_t = apply_tube_noise(x_t, eps, tube)
+            loss_mask = loss_mask | tube
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            video = model.video(
+                x_t,
+                frame_sigma * scale,
+                batch.text,
+                cross_view_mask=batch.cross_view_mask,
+                packing=packing,
+            )
+            return video, masked_mse(video.sample, eps - x0, loss_mask)
+
+    def sampler_level() -> torch.Tensor:
+        """The level the asymmetric sampler reads (FlowConfig.action_video_sigma), per event."""
+        return torch.full((batch_size, events), flow.action_video_sigma, device=device)
+
+    # 1. Video
+    if train_video or flow.action_video_sigma is None:
+        sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
+    else:  # the action stage at the level the sampler reads
+        sigma_v = sampler_level()
+    video, video_loss = video_forward(sigma_v, grad=train_video)
     if not train_action:
         return Losses(total=video_loss, video=video_loss.detach(), action=torch.zeros(()))
+    if train_video and flow.action_video_sigma is not None:  # joint: see the docstring
+        video, _ = video_forward(sampler_level(), grad=True)
     # The action tower's projections of the video features train even when the tower is frozen.
     context = model.action.video_context(video.features, video.grid, packing=packing)
 

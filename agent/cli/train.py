@@ -11,7 +11,9 @@ Usage:
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --parallel fsdp ...
 
-Stages: vae, video, action (or all, in that order). Every stage resumes from its
+Stages: vae, video, action (or all, in that order), and joint: both towers on the video loss plus
+the action loss, which then trains the video tower too (our addition to WALL-WM's recipe, which
+freezes the video tower for the action stage; not part of all). Every stage resumes from its
 train_state.pt when run again; the EMA weights are exported to OUT/export/ after each stage
 (copy that folder to worldmodel/checkpoints/<name>/ to ship it). Progress: one line per logged
 step on stderr; losses.jsonl and loss.png in OUT/<stage>/. The video and action stages of one
@@ -136,7 +138,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="dataset folder (wallwm data generate)")
     parser.add_argument("--out", required=True, help="run folder (stages, export/)")
     parser.add_argument(
-        "--stage", default="all", help="vae, video, action, all, or a list: video,action"
+        "--stage",
+        default="all",
+        help="vae, video, action, all (those three), joint (both towers on both losses, after "
+        "video), or a list: video,action",
     )
     parser.add_argument(
         "--steps", required=True, help="optimiser steps per stage: 500, or one per stage: 300,600"
@@ -198,8 +203,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="fine-tune: start from this checkpoint's weights (a folder, or a name such as tiny) "
-        "instead of a fresh initialisation; the vae stage takes its vae/, the video stage both "
-        "towers, the action stage its action tower. A stage that resumes ignores it",
+        "instead of a fresh initialisation; the vae stage takes its vae/, the video and joint "
+        "stages both towers, the action stage its action tower. A stage that resumes ignores it",
     )
     parser.add_argument(
         "--latent-cache",

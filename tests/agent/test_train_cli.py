@@ -234,6 +234,26 @@ def test_a_stage_exports_every_n_steps_while_it_trains(trained, dataset):
         main([*common, "--steps", "4", "--export-every", "0"])
 
 
+def test_the_joint_stage_trains_both_towers_on_both_losses(trained, dataset):
+    from safetensors.torch import load_file
+
+    from worldmodel.training.stages import stage_plan
+
+    out = trained.parent / "joint"
+    shutil.copytree(trained / "export", out / "export")
+    before = {t: load_file(out / "export" / f"{t}_tower.safetensors") for t in ("video", "action")}
+    common = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "joint"]
+    assert main([*common, "--steps", "2", "--ema-decay", "0"]) == 0
+    logged = [
+        json.loads(line) for line in (out / "joint" / "losses.jsonl").read_text().splitlines()
+    ]
+    assert len(logged) == 2 and all(r["loss_video"] > 0 and r["loss_action"] > 0 for r in logged)
+    for tower, weights in before.items():
+        after = load_file(out / "export" / f"{tower}_tower.safetensors")
+        assert not all(torch.equal(weights[name], after[name]) for name in after), tower
+    assert "joint" not in stage_plan("all")
+
+
 def test_training_with_packing(trained, dataset):
     out = trained.parent / "packed"
     shutil.copytree(trained / "export", out / "export")

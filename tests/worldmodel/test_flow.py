@@ -69,24 +69,51 @@ def test_frozen_video_gets_no_gradient(debug_model, debug_config):
     assert debug_model.action.proj_out.weight.grad is not None
 
 
-@pytest.mark.parametrize("train_video", [False, True])
-def test_the_action_stage_reads_the_video_at_the_sampler_level(debug_config, train_video):
-    """With action_video_sigma set, the frozen-video action stage sees every future frame at
-    that level (the sampler's context); the video stage still draws its levels."""
+def _sampler_level_model(debug_config) -> WallWM:
     flow = dataclasses.replace(debug_config.flow, action_video_sigma=1.0)
     torch.manual_seed(0)
-    model = WallWM(dataclasses.replace(debug_config, flow=flow))
+    return WallWM(dataclasses.replace(debug_config, flow=flow))
+
+
+@pytest.mark.parametrize("train_video", [False, True])
+def test_the_action_tower_reads_the_video_at_the_sampler_level(debug_config, train_video):
+    """With action_video_sigma set, the action tower sees every future frame at that level (the
+    sampler's context); the video loss, when trained (joint), still draws its levels, in a forward
+    of its own."""
+    model = _sampler_level_model(debug_config)
     timesteps = []
     model.video.register_forward_hook(
         lambda _module, args, _output: timesteps.append(args[1]), with_kwargs=False
     )
     training_loss(model, _batch(debug_config), torch.Generator().manual_seed(0), train_video)
-    (timestep,) = timesteps  # (B, F)
-    assert torch.all(timestep[:, 0] == 0)  # keyframes stay clean
+    *drawn, read = timesteps  # (B, F) each; the action tower reads the last forward
+    assert all(torch.all(timestep[:, 0] == 0) for timestep in timesteps)  # keyframes stay clean
+    assert torch.all(read[:, 1:] == 1000)
     if train_video:
-        assert timestep[0, 1] != timestep[1, 1] and torch.all(timestep[:, 1:] < 1000)
+        (video_loss_levels,) = drawn
+        assert video_loss_levels[0, 1] != video_loss_levels[1, 1]
+        assert torch.all(video_loss_levels[:, 1:] < 1000)
     else:
-        assert torch.all(timestep[:, 1:] == 1000)
+        assert not drawn
+
+
+def test_joint_training_lets_the_action_loss_reach_the_video_tower(debug_config):
+    """Frozen video (the action stage): the video tower gets no gradient. Joint: its gradient is
+    the video loss's (the same draws as the video stage's) plus the action loss's, through the
+    forward at the sampler's level."""
+
+    def video_gradient(train_video: bool, train_action: bool) -> torch.Tensor | None:
+        model = _sampler_level_model(debug_config).train()
+        generator = torch.Generator().manual_seed(0)
+        training_loss(
+            model, _batch(debug_config), generator, train_video, train_action
+        ).total.backward()
+        return model.video.wan.blocks[0].attn1.to_q.weight.grad
+
+    assert video_gradient(train_video=False, train_action=True) is None
+    video_loss_only = video_gradient(train_video=True, train_action=False)
+    joint = video_gradient(train_video=True, train_action=True)
+    assert float((joint - video_loss_only).abs().sum()) > 1e-3 * float(video_loss_only.abs().sum())
 
 
 def test_tube_mask_enters_the_loss(debug_config):

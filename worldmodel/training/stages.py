@@ -6,6 +6,10 @@
   video   video pretraining: flow matching on event latents, caption by the frozen text encoder;
           the action tower is untouched.
   action  action pretraining with the video tower frozen: the action loss averaged over K draws.
+  joint   both towers from this run's export, trained together on the video loss plus the action
+          loss, which also reaches the video tower (at the sampler's video noise level, see
+          flow.training_loss). Our addition, not in WALL-WM's recipe: it lets the action loss
+          teach the video tower what the actions need from the caption. Not part of "all".
 
 Folders under `out`: one per stage (train_state.pt, losses.jsonl, loss.png; resumable; with
 `export_every`, export-<step>/ checkpoint folders of the tower stages) and `export/`, the
@@ -57,8 +61,10 @@ from worldmodel.vae import VideoVAE, build_vae
 
 log = logging.getLogger(__name__)
 
-STAGES = ("vae", "video", "action")
+STAGES = ("vae", "video", "action")  # what "all" runs, in this order
+OPTIONAL_STAGES = ("joint",)
 EXPORT = "export"
+TOWERS = ("video", "action")
 Progress = Callable[[int, dict[str, float]], None]
 
 
@@ -89,9 +95,9 @@ class StageSettings:
     # up to this many latent frames, with block-diagonal attention. None: one event per row.
     pack_frames: int | None = None
     # A checkpoint folder whose weights a stage starts from instead of a fresh initialisation
-    # (fine-tuning): the vae stage takes its vae/, the video stage both towers, the action stage
-    # its action tower (the video tower still comes from this run's video stage). A stage that
-    # resumes from its train_state.pt ignores it. None: train from scratch.
+    # (fine-tuning): the vae stage takes its vae/, the video and joint stages both towers, the
+    # action stage its action tower (the video tower still comes from this run's video stage). A
+    # stage that resumes from its train_state.pt ignores it. None: train from scratch.
     init_from: Path | None = None
     # A folder that keeps the tower stages' encoded event windows for later commands
     # (latent_store.LatentStore); None: they live in memory for this command only.
@@ -177,9 +183,12 @@ class FlowObjective(nn.Module):
         self.stage = stage
 
     def forward(self, batch: TrainingBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        video_stage = self.stage == "video"
         losses = training_loss(
-            self.model, batch, generator, train_video=video_stage, train_action=not video_stage
+            self.model,
+            batch,
+            generator,
+            train_video=self.stage != "action",
+            train_action=self.stage != "video",
         )
         return {"total": losses.total, "video": losses.video, "action": losses.action}
 
@@ -343,7 +352,7 @@ def train_towers(
     progress: Progress | None = None,
     latent_cache: dict[tuple, torch.Tensor] | None = None,
 ) -> LoopResult:
-    """Stage 2 ('video') or 3 ('action'); exports the EMA weights to export/.
+    """Stage 2 ('video'), 3 ('action') or 'joint'; exports the EMA weights to export/.
 
     `latent_cache`: encoded clips to reuse and fill (EventBatches.cache); pass the same dict to
     consecutive stages of one run, whose VAE is the same, so that the second does not encode
@@ -351,7 +360,7 @@ def train_towers(
     vae = _load_vae(out, context.device, settings.init_from)
     export = out / EXPORT
     torch.manual_seed(settings.seed)
-    if stage == "action":
+    if stage in ("action", "joint"):
         if not (export / "video_tower.safetensors").exists():
             raise ContractError(f"{export} has no video tower: run the video stage first")
         model, _ = load_checkpoint(export, context.device)
@@ -362,13 +371,14 @@ def train_towers(
             model.config, relative_action_dims=config.relative_action_dims, flow=config.flow
         )
         if settings.init_from is not None:
-            _init_towers(model, settings.init_from, ("action",))
+            _init_towers(model, settings.init_from, ("action",) if stage == "action" else TOWERS)
         model.train()
-        model.video.requires_grad_(False)  # action pretraining with the video tower frozen
+        if stage == "action":
+            model.video.requires_grad_(False)  # action pretraining with the video tower frozen
     else:
         model = WallWM(config)
         if settings.init_from is not None:
-            _init_towers(model, settings.init_from, ("video", "action"))
+            _init_towers(model, settings.init_from, TOWERS)
         model.action.requires_grad_(False)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
     batches = event_batches(config, dataset, vae, captions, settings, latent_cache)
@@ -445,9 +455,10 @@ def stage_plan(stage: str) -> tuple[str, ...]:
     if stage == "all":
         return STAGES
     names = tuple(name.strip() for name in stage.split(","))
-    unknown = [name for name in names if name not in STAGES]
+    known = STAGES + OPTIONAL_STAGES
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise ContractError(f"unknown stage(s) {unknown}; expected 'all' or some of {STAGES}")
+        raise ContractError(f"unknown stage(s) {unknown}; expected 'all' or some of {known}")
     return names
 
 
