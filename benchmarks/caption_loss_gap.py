@@ -1,8 +1,9 @@
-"""Does a checkpoint use the colour word? Video loss of recorded reaches, named block vs others.
+"""Does a checkpoint use the colour word? Flow loss of recorded reaches, named block vs others.
 
 Usage:
     PYTHONPATH=. python benchmarks/caption_loss_gap.py --data DATA --checkpoint tiny \
         --checkpoint RUN/export
+    PYTHONPATH=. python benchmarks/caption_loss_gap.py --data DATA --tower action
 
 For every recorded reach of a dataset whose caption names a block, the video tower's flow loss
 (its training loss) on the recorded event with its caption, with the colour word swapped for
@@ -14,6 +15,10 @@ to run right after a video stage, before any action training (the action tower r
 only through the video tower). On the training data and on a held-out dataset (`wallwm data
 generate --seed 9`, say) it tells a model that has not learned the colour from one that has
 learned it only for the scenes it saw.
+
+`--tower action` scores the action tower's loss instead (the action stage's: the video forward at
+the sampler's level, the K action draws), on the same reaches and draws: whether the actions
+themselves depend on the colour word, which is what a reach needs.
 """
 
 from __future__ import annotations
@@ -49,8 +54,10 @@ def named_reaches(dataset: EventDataset) -> list[tuple[int, str]]:
     return found
 
 
-def measure(folder: Path, data: Path, events: int, draws: int, seed: int) -> dict[str, float]:
-    """Mean video losses over `events` reaches (each averaged over `draws` noise draws) for the
+def measure(
+    folder: Path, data: Path, events: int, draws: int, seed: int, tower: str = "video"
+) -> dict[str, float]:
+    """Mean losses of `tower` over `events` reaches (each averaged over `draws` noise draws) for the
     caption as recorded, the other colours and no caption; how often the recorded one is the
     lowest of the colours; the gap (other colours minus as recorded) by the block the caption
     names, since the VAE keeps some colours' positions better than others (probe_latents.py)."""
@@ -88,14 +95,14 @@ def measure(folder: Path, data: Path, events: int, draws: int, seed: int) -> dic
             valid=torch.ones(draws, sample.length, dtype=torch.bool),
         )
         by_block = {
-            block: video_loss(model, batch, bank[recolour(index, named, block)], seed)
+            block: flow_loss(model, batch, bank[recolour(index, named, block)], seed, tower)
             for block in BLOCKS
         }
         right.append(by_block[named])
         others = [value for block, value in by_block.items() if block != named]
         swapped.extend(others)
         gaps[named].append(float(np.mean(others)) - by_block[named])
-        blank.append(video_loss(model, batch, bank[""], seed))
+        blank.append(flow_loss(model, batch, bank[""], seed, tower))
         lowest.append(min(by_block, key=by_block.__getitem__) == named)
     return {
         "events": len(chosen),
@@ -112,12 +119,16 @@ def measure(folder: Path, data: Path, events: int, draws: int, seed: int) -> dic
 
 
 @torch.no_grad()
-def video_loss(model: WallWM, batch: TrainingBatch, text: torch.Tensor, seed: int) -> float:
-    """The video flow loss with this caption; the seed fixes noise and noise levels, so
-    captions are compared on the same draws."""
+def flow_loss(
+    model: WallWM, batch: TrainingBatch, text: torch.Tensor, seed: int, tower: str
+) -> float:
+    """The video or action tower's flow loss with this caption; the seed fixes noise and noise
+    levels, so captions are compared on the same draws."""
     captioned = dataclasses.replace(batch, text=text[None].expand(len(batch.latents), -1, -1))
     generator = torch.Generator().manual_seed(seed)
-    return float(training_loss(model, captioned, generator, train_action=False).video)
+    if tower == "video":
+        return float(training_loss(model, captioned, generator, train_action=False).video)
+    return float(training_loss(model, captioned, generator, train_video=False).action)
 
 
 def main() -> None:
@@ -131,12 +142,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=32, help="reaches to score")
     parser.add_argument("--draws", type=int, default=8, help="noise draws per reach")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--tower",
+        choices=("video", "action"),
+        default="video",
+        help="whose loss to score: the video tower's, or the action tower's (its reach actions)",
+    )
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     rows = []
     for name in args.checkpoint or ["tiny"]:
-        result = measure(checkpoint_folder(name), args.data, args.events, args.draws, args.seed)
+        result = measure(
+            checkpoint_folder(name), args.data, args.events, args.draws, args.seed, args.tower
+        )
         rows.append(
             [
                 name,
@@ -154,11 +173,11 @@ def main() -> None:
     header = [
         "checkpoint",
         "reaches",
-        "video loss, caption as recorded",
+        f"{args.tower} loss, caption as recorded",
         "another colour",
         "no caption",
         "another colour minus as recorded (x 1000)",
-        "recorded colour has the lowest video loss",
+        f"recorded colour has the lowest {args.tower} loss",
         "the same gap by named block: " + " / ".join(spoken(block) for block in BLOCKS),
     ]
     notes = (
@@ -168,7 +187,7 @@ def main() -> None:
         "naming each block in brackets)."
     )
     record(
-        "Does the video tower use the colour word? (flow loss)",
+        f"Does the {args.tower} tower use the colour word? (flow loss)",
         markdown_table(header, rows),
         notes,
         args.no_record,
