@@ -68,6 +68,10 @@ class RichReporter:
         if self.live is not None:
             self.live.update(self.render())
             self.live.__exit__(None, None, None)
+            if not self.console.is_terminal:
+                # rich ends the panel's last line only on a terminal; in a log the next line would
+                # run on after the budgets.
+                self.console.line()
 
     def event(self, kind: str, **fields: Any) -> None:
         if kind == "plan":

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         Console(stderr=True).print(
             f"[bold]{final.get('status')}[/]: progress {metrics.get('progress', 0):.0f}%, "
             f"{metrics.get('events')} events, {metrics.get('recoveries')} recoveries, "
-            f"{metrics.get('wall_time_s')} s. Episode: {context.store.root}"
+            f"{metrics.get('wall_time_s')} s. Episode: {context.store.root}",
+            soft_wrap=True,  # an episode path cut at the console width cannot be copied
         )
     return 0 if final.get("status") == "success" else 1
 
