@@ -10,6 +10,7 @@ runs/<episode_id>/
   predicted/<n>_<camera>.mp4   what the world model predicted for event n
   predictions/<n>.npz          predicted actions (and latents) of event n
   executions/<key>.npz         raw arrays of every execution (replayed to resume a simulator)
+  segments.json                wall time of each run of the episode (a resume starts another)
   metrics.json                 the episode's outcome, written when it ends
 ```
 Every file of event n is complete before its line is appended to events.jsonl, and that line is
@@ -118,6 +119,25 @@ class EpisodeStore:
         path = self.root / "episode.json"
         if not path.exists():
             _atomic_write_text(path, json.dumps(header, indent=2, default=str) + "\n")
+
+    def update_header(self, changes: dict[str, Any]) -> None:
+        """Replace some keys of episode.json (a resumed run records the settings it changed)."""
+        header = {**self.header, **changes}
+        _atomic_write_text(
+            self.root / "episode.json", json.dumps(header, indent=2, default=str) + "\n"
+        )
+
+    def segment_seconds(self) -> list[float]:
+        """Wall time of each run of this episode so far, in order."""
+        path = self.root / "segments.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def record_segment(self, index: int, seconds: float) -> None:
+        """Set run number `index`'s wall time (rewritten as it grows: a killed run keeps the time
+        up to its last record)."""
+        segments = self.segment_seconds()
+        segments = segments[:index] + [0.0] * (index - len(segments)) + [round(seconds, 3)]
+        _atomic_write_text(self.root / "segments.json", json.dumps(segments) + "\n")
 
     def save_execution(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         """Keep an execution's raw arrays (uncompressed: it sits on the control loop's path)

@@ -22,7 +22,8 @@ from typing import Any
 from agent.envs.tabletop.tasks import get_task, paraphrase
 from agent.episode import EpisodeStore
 from agent.graph.runner import TakeoverPending
-from agent.session import RunSpec, Session, open_session
+from agent.run_spec import RunSpec
+from agent.session import Session, open_session
 
 RESULTS_FILE = "results.jsonl"
 

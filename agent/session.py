@@ -1,17 +1,15 @@
 """Assemble one task run from its RunSpec: robot, executor, planner, verifier, store, graph.
 
-The RunSpec is saved in the episode's episode.json, so `wallwm run --resume ID` rebuilds exactly
-the same pieces and continues the LangGraph thread of the same id.
+The RunSpec (agent/run_spec.py) is saved in the episode's episode.json, so `wallwm run --resume
+ID` rebuilds the same pieces and continues the LangGraph thread of the same id.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -26,11 +24,12 @@ from agent.envs.tabletop import (
     Task,
 )
 from agent.envs.tabletop import tasks as suite
-from agent.episode import EpisodeStore, EpisodeStoreError
+from agent.episode import EpisodeStore
 from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
 from agent.graph.runner import TaskRunner
 from agent.planners import Planner, VLMPlanner
+from agent.run_spec import RunSpec
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds
@@ -40,40 +39,6 @@ from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.types import EventExecutor
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines a run (saved with the episode; the API key never is)."""
-
-    instruction: str
-    task: str | None = None  # a task of the suite; its success predicate judges the run
-    seed: int = 0
-    executor: str = "auto"  # auto | oracle | a checkpoint folder or name
-    planner: str = "auto"  # auto | embedded | vlm
-    vlm_url: str | None = None
-    vlm_model: str | None = None
-    human: bool = False
-    recovery: bool = True  # False: verify and record, but never recover (a study's baseline)
-    faults: tuple[str, ...] = ()
-    resolution: int = 128  # camera images are resolution x resolution pixels (SHARED_NAMES.md)
-    max_events: int = 30
-    max_retries: int = 3
-    wall_time_s: float = 900.0
-    calibration: str | None = None
-    # The divergence measure of an uncalibrated verifier ("ssim" or "latent"); a calibration
-    # file brings its own.
-    measure: str = "ssim"
-    skills_dirs: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
-        names = {f.name for f in dataclasses.fields(cls)}
-        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
-        return cls(**kept)
 
 
 def episode_id(instruction: str, now: dt.datetime | None = None) -> str:
@@ -164,7 +129,9 @@ def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
 
 
 def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
-    settings = VLMSettings.resolve(spec.vlm_url, spec.vlm_model)
+    settings = VLMSettings.resolve(
+        spec.vlm_url, spec.vlm_model, timeout_s=spec.vlm_timeout_s, retries=spec.vlm_retries
+    )
     choice = spec.planner
     if choice == "auto":
         choice = "vlm" if settings.configured else "embedded"
@@ -182,6 +149,12 @@ def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
     return Verifier(measure=spec.measure, encoder=encoder)
 
 
+def close_executor(executor: EventExecutor | None) -> None:
+    close = getattr(executor, "close", None)
+    if close is not None:
+        close()
+
+
 @dataclass
 class Session:
     runner: TaskRunner
@@ -190,9 +163,7 @@ class Session:
     thread_id: str
 
     def close(self) -> None:
-        close = getattr(self.runner.context.executor, "close", None)
-        if close is not None:
-            close()
+        close_executor(self.runner.context.executor)
         self.sim.close()
         checkpointer = self.runner.graph.checkpointer
         if isinstance(checkpointer, SqliteSaver):
@@ -205,29 +176,35 @@ def open_session(
     thread_id: str | None = None,
     reporter: Reporter | None = None,
 ) -> Session:
-    """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet."""
+    """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet.
+    A resumed run's episode.json takes the spec it continues with (changed settings included)."""
     thread_id = thread_id or fresh_episode_id(runs_dir, spec.instruction)
-    # Everything that can refuse the spec comes before the episode folder is made.
+    # Everything that can refuse the spec comes before the episode folder is made, the quick
+    # checks (skill files, the checkpoint) before the planner loads its text model.
     skills = SkillCatalogue.load(spec.skills_dirs)
-    planner = build_planner(spec, skills)
-    task = TASKS.get(spec.task) if spec.task else None
-    if task is None and isinstance(planner, EmbeddedPlanner):
-        subgoals, _ = planner.read(spec.instruction)
-        task = task_from_subgoals("instruction", spec.instruction, subgoals)
     injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
-    store = EpisodeStore(runs_dir / thread_id)
-    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
     sim = TabletopSim(SimConfig(width=spec.resolution, height=spec.resolution), faults=injector)
+    executor: EventExecutor | None = None
     try:
         executor = build_executor(spec, sim)
+        verifier = build_verifier(spec, executor)
+        planner = build_planner(spec, skills)
+        task = TASKS.get(spec.task) if spec.task else None
+        if task is None and isinstance(planner, EmbeddedPlanner):
+            subgoals, _ = planner.read(spec.instruction)
+            task = task_from_subgoals("instruction", spec.instruction, subgoals)
     except BaseException:
+        close_executor(executor)
         sim.close()
         raise
+    store = EpisodeStore(runs_dir / thread_id)
+    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
+    store.update_header({"spec": spec.to_dict()})  # a resumed run's changed settings
     context = AgentContext(
         robot=sim,
         executor=executor,
         planner=planner,
-        verifier=build_verifier(spec, executor),
+        verifier=verifier,
         skills=skills,
         store=store,
         seed=spec.seed,
@@ -237,12 +214,3 @@ def open_session(
     )
     graph = build_graph(sqlite_checkpointer(runs_dir / CHECKPOINTS_FILE))
     return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id)
-
-
-def load_spec(runs_dir: Path, thread_id: str) -> RunSpec:
-    """The RunSpec an earlier run was started with."""
-    store = EpisodeStore.open_existing(runs_dir / thread_id)
-    spec = store.header.get("spec")
-    if spec is None:
-        raise EpisodeStoreError(f"{runs_dir / thread_id}/episode.json has no run spec")
-    return RunSpec.from_dict(spec)

@@ -6,7 +6,7 @@ What it promises:
 - structured output is asked for with `response_format: {"type": "json_schema", ...}` (vLLM
   constrains decoding with it; servers that ignore it still answer, and validation catches that);
 - connection errors, timeouts, HTTP 429 and 5xx are retried a bounded number of times with
-  exponential backoff, then VLMUnavailableError;
+  exponential backoff, all within one time budget per request, then VLMUnavailableError;
 - an answer that is not valid JSON for the caller's validator is reprompted once with the
   validation error (prompts/reprompt.md), then VLMInvalidOutputError;
 - any other HTTP error (4xx: a request the server refuses) raises VLMRequestError at once.
@@ -16,6 +16,7 @@ Every error message says what to do next.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -71,7 +72,10 @@ class VLMInvalidOutputError(VLMError):
 class VLMClientConfig:
     """Timeouts, retry policy and decoding settings of one client."""
 
-    timeout_s: float = 60.0  # whole-response read timeout; a VLM answer takes seconds
+    # A request's whole budget, every attempt and backoff included: a hung server is given up
+    # after this long, not after max_attempts full read timeouts.
+    budget_s: float = 60.0
+    timeout_s: float = 30.0  # read timeout of one attempt; a VLM answer takes seconds
     connect_timeout_s: float = 5.0
     max_attempts: int = 4  # tries per request: 1 + 3 retries on connection errors, timeouts, 5xx
     backoff_s: float = 0.5  # wait before the first retry; doubles each retry
@@ -85,8 +89,18 @@ class VLMClientConfig:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ContractError(f"max_attempts is {self.max_attempts}; expected >= 1")
-        if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
+        if self.budget_s <= 0 or self.timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ContractError("timeouts must be positive seconds")
+
+    @classmethod
+    def from_settings(cls, settings: VLMSettings) -> VLMClientConfig:
+        """The defaults, with the budget and retries a user set (flags or environment)."""
+        config = cls()
+        if settings.timeout_s is not None:
+            config = dataclasses.replace(config, budget_s=settings.timeout_s)
+        if settings.retries is not None:
+            config = dataclasses.replace(config, max_attempts=settings.retries + 1)
+        return config
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
@@ -183,7 +197,7 @@ class VLMClient:
                 "(e.g. http://127.0.0.1:8000/v1), or run without one to use the embedded planner"
             )
         self.settings = settings
-        self.config = config or VLMClientConfig()
+        self.config = config or VLMClientConfig.from_settings(settings)
         self.prompts = prompts or PromptLibrary()
         self.observer = observer
         headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
@@ -220,15 +234,24 @@ class VLMClient:
             self.observer(body)
         started = time.monotonic()
         last_error = ""
-        for attempt in range(1, self.config.max_attempts + 1):
-            if attempt > 1:
-                wait = self.config.backoff(attempt - 1)
+        attempt = 0
+        while attempt < self.config.max_attempts:
+            if attempt > 0:
+                wait = self.config.backoff(attempt)
+                if self._remaining(started) <= wait:
+                    break  # no time left for another attempt within the budget
                 logger.warning(
-                    "VLM attempt %d failed (%s); retrying in %.2f s", attempt - 1, last_error, wait
+                    "VLM attempt %d failed (%s); retrying in %.2f s", attempt, last_error, wait
                 )
                 time.sleep(wait)
+            attempt += 1
+            remaining = self._remaining(started)
+            timeout = httpx.Timeout(
+                min(self.config.timeout_s, remaining),
+                connect=min(self.config.connect_timeout_s, remaining),
+            )
             try:
-                response = self._http.post("/chat/completions", json=body)
+                response = self._http.post("/chat/completions", json=body, timeout=timeout)
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 continue
@@ -247,9 +270,14 @@ class VLMClient:
             )
         elapsed = time.monotonic() - started
         raise VLMUnavailableError(
-            f"the VLM at {self.settings.url} did not answer after {self.config.max_attempts} "
-            f"attempt(s) over {elapsed:.1f} s (last error: {last_error}); {_SERVER_ADVICE}"
+            f"the VLM at {self.settings.url} did not answer: {attempt} attempt(s) over "
+            f"{elapsed:.1f} s of a {self.config.budget_s:g} s budget per request (last error: "
+            f"{last_error}); {_SERVER_ADVICE}, or give a slow server more time with "
+            "--vlm-timeout / WALLWM_VLM_TIMEOUT"
         )
+
+    def _remaining(self, started: float) -> float:
+        return self.config.budget_s - (time.monotonic() - started)
 
     def complete_json(
         self,

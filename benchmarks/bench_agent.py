@@ -29,7 +29,8 @@ import torch
 
 from agent.envs.tabletop.tasks import get_task
 from agent.graph.context import Workspace
-from agent.session import RunSpec, open_session
+from agent.run_spec import RunSpec
+from agent.session import open_session
 from benchmarks.record import markdown_table, record
 
 TASKS = ("push_then_bowl", "drawer_red", "bowl_red_blue")

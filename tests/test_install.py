@@ -1,10 +1,16 @@
-"""The install stays CPU-only: one pinned torch, no CUDA packages, no torchvision/torchaudio."""
+"""The install keeps to the pins: one torch at the pinned version, never torchvision, torchaudio or
+lpips, and CUDA runtime packages only on a machine with a GPU to use them."""
 
 from importlib import metadata
 
 import torch
 
-FORBIDDEN_PREFIXES = ("nvidia-", "torchvision", "torchaudio", "lpips", "triton")
+ALWAYS_FORBIDDEN = ("torchvision", "torchaudio", "lpips")
+CUDA_RUNTIME = ("nvidia-", "cuda-", "triton")
+
+
+def installed() -> set[str]:
+    return {dist.metadata["Name"].lower() for dist in metadata.distributions()}
 
 
 def test_torch_is_the_pinned_version():
@@ -12,8 +18,13 @@ def test_torch_is_the_pinned_version():
 
 
 def test_no_forbidden_distribution_is_installed():
-    names = {dist.metadata["Name"].lower() for dist in metadata.distributions()}
-    assert not sorted(n for n in names if n.startswith(FORBIDDEN_PREFIXES))
+    forbidden = ALWAYS_FORBIDDEN if torch.cuda.is_available() else ALWAYS_FORBIDDEN + CUDA_RUNTIME
+    assert not sorted(name for name in installed() if name.startswith(forbidden))
+
+
+def test_a_machine_without_a_gpu_has_the_cpu_build_of_torch():
+    if not torch.cuda.is_available():
+        assert torch.version.cuda is None, f"CUDA build {torch.version.cuda} on a CPU machine"
 
 
 def test_bundled_resources_are_found():

@@ -7,6 +7,7 @@ Wan2.2 VAE weights bring their own statistics in their config.json (`VideoVAE.fr
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -69,7 +70,10 @@ class VideoVAE:
     @classmethod
     def from_pretrained(cls, path: str | Path) -> VideoVAE:
         """Load a diffusers AutoencoderKLWan directory (e.g. the Wan2.2 VAE)."""
-        return cls(AutoencoderKLWan.from_pretrained(str(path)))
+        # diffusers' memory-saving load needs accelerate and warns on every load without it; an
+        # install without accelerate loads the ordinary way, silently.
+        low_memory = importlib.util.find_spec("accelerate") is not None
+        return cls(AutoencoderKLWan.from_pretrained(str(path), low_cpu_mem_usage=low_memory))
 
     @property
     def device(self) -> torch.device:

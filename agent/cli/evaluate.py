@@ -28,7 +28,7 @@ from agent.envs.tabletop.tasks import get_task
 
 if TYPE_CHECKING:
     from agent.evaluation import EvalCase
-    from agent.session import RunSpec
+    from agent.run_spec import RunSpec
 
 # The study's modules (torch, LangGraph, matplotlib) load inside the commands, so `wallwm --help`
 # starts fast.
@@ -87,7 +87,7 @@ def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[di
 def calibrate(args: argparse.Namespace) -> int:
     from agent.episode import EpisodeStore
     from agent.evaluation import cases
-    from agent.session import RunSpec
+    from agent.run_spec import RunSpec
     from agent.verify.calibration import ScoreSample, fit_thresholds
 
     base = RunSpec(
@@ -124,7 +124,7 @@ def calibrate(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from agent.evaluation import cases
     from agent.report import write_report
-    from agent.session import RunSpec
+    from agent.run_spec import RunSpec
 
     base = RunSpec(
         instruction="",

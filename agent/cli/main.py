@@ -17,14 +17,24 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from agent import __version__
 from agent.cli import data, doctor, eval_model, evaluate, replay, run, sim, skills, train
+from agent.cli.output import BAD_INPUT, refuse
 from worldmodel.errors import WallwmError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other bad input (its subcommands' parsers
+    are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(BAD_INPUT, f"wallwm: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wallwm",
         description="Event-driven robot task execution with the WALL-WM world action model.",
     )
@@ -62,8 +72,7 @@ def entry() -> int:
         if isinstance(error, KeyboardInterrupt):
             print("wallwm: interrupted", file=sys.stderr)
             return 130  # the shell's status for a command stopped by Ctrl-C
-        print(f"wallwm: error: {error}", file=sys.stderr)
-        return 2
+        return refuse(str(error))
 
 
 if __name__ == "__main__":

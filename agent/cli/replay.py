@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from agent.cli.output import refuse
 from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.episode_video import write_video
 
@@ -106,8 +107,7 @@ def replay(args: argparse.Namespace) -> int:
     try:
         store = EpisodeStore.open_existing(Path(args.episode))
     except EpisodeStoreError as exc:
-        print(f"wallwm replay: {exc}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     rows = timeline(store)
     metrics = store.metrics
     if args.json:
@@ -132,7 +132,7 @@ def replay(args: argparse.Namespace) -> int:
         try:
             count = write_video(store, Path(args.video))
         except EpisodeStoreError as exc:
-            print(f"wallwm replay: {exc}", file=sys.stderr)
+            print(f"wallwm: error: {exc}", file=sys.stderr)
             return 1
         print(f"wrote {args.video}: {count} frames at {store.fps} fps", file=sys.stderr)
     return 0

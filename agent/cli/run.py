@@ -6,13 +6,15 @@ Usage:
     wallwm run "put the red block in the bowl" --vlm-url http://gpu-host:8000/v1 --vlm-model M
     wallwm run "put the red block in the bowl" --human      # a person types every event
     wallwm run --resume 20261121-052031-put-the-red-block   # continue an interrupted run
+    wallwm run --resume 20261121-052031-put-the-red-block --planner embedded  # VLM lost
     wallwm run --task bowl_red_blue --json                  # JSON lines instead of the display
 
 Exit status:
     0  the task succeeded
     1  the task failed or spent a budget, or an error stopped it (the run is saved: --resume ID)
-    2  bad input: an instruction the planner cannot read, an unknown task, fault or skill folder,
-       a resume ID with no recorded episode
+    2  bad input: an empty, unreadable or over-long instruction (at most 1000 characters), an
+       unknown task, fault, skill folder or checkpoint, a bad option value, a resume ID with no
+       recorded episode or a setting that cannot change on resume; nothing is written
     3  the run waits for a person (a takeover under --json): answer with --resume ID in a terminal
 """
 
@@ -26,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from agent.cli.output import refuse
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task, paraphrase
 from worldmodel.errors import WallwmError
 
 if TYPE_CHECKING:
-    from agent.session import RunSpec
+    from agent.run_spec import RunSpec
 
 # The agent's modules (torch, LangGraph, the model) load inside run(), so `wallwm --help` and
 # the other subcommands start fast.
@@ -53,50 +56,61 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
         raise TakeoverPending("no answer on standard input") from None
 
 
-def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    from agent.session import RunSpec
+def spec_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunSpec fields this command line sets (flags not given are left out)."""
+    settings = {
+        "instruction": args.instruction,
+        "task": args.task,
+        "seed": args.seed,
+        "executor": args.executor,
+        "planner": args.planner,
+        "vlm_url": args.vlm_url,
+        "vlm_model": args.vlm_model,
+        "vlm_timeout_s": args.vlm_timeout,
+        "vlm_retries": args.vlm_retries,
+        "human": args.human,
+        "recovery": args.recovery,
+        "faults": tuple(args.fault) if args.fault else None,
+        "resolution": args.resolution,
+        "max_events": args.max_events,
+        "max_retries": args.max_retries,
+        "wall_time_s": args.wall_time,
+        "calibration": args.calibration,
+        "skills_dirs": tuple(args.skills_dir) if args.skills_dir else None,
+    }
+    return {name: value for name, value in settings.items() if value is not None}
 
-    instruction = args.instruction or paraphrase(get_task(args.task), args.seed)
-    return RunSpec(
-        instruction=instruction,
-        task=args.task,
-        seed=args.seed,
-        executor=args.executor,
-        planner=args.planner,
-        vlm_url=args.vlm_url,
-        vlm_model=args.vlm_model,
-        human=args.human,
-        recovery=args.recovery,
-        faults=tuple(args.fault),
-        resolution=args.resolution,
-        max_events=args.max_events,
-        max_retries=args.max_retries,
-        wall_time_s=args.wall_time,
-        calibration=args.calibration,
-        skills_dirs=tuple(args.skills_dir),
-    )
+
+def spec_from_args(args: argparse.Namespace, runs_dir: Path) -> RunSpec:
+    """A new run's spec, or with --resume the recorded one with the settings that may change."""
+    from agent.run_spec import RunSpec, load_spec
+
+    settings = spec_settings(args)
+    if args.resume:
+        return load_spec(runs_dir, args.resume).resumed_with(settings)
+    if args.instruction is None:
+        seed = settings.get("seed", 0)
+        settings["instruction"] = paraphrase(get_task(args.task), seed if seed >= 0 else 0)
+    return RunSpec(**settings)
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.graph.runner import TakeoverPending
-    from agent.progress import JsonReporter, RichReporter
-    from agent.session import load_spec, open_session
-
     runs_dir = Path(args.runs_dir)
     if args.resume is None and args.instruction is None and args.task is None:
-        print("wallwm run: give an instruction, --task NAME, or --resume ID", file=sys.stderr)
-        return 2
+        return refuse("give an instruction, --task NAME, or --resume ID")
     try:
-        spec = load_spec(runs_dir, args.resume) if args.resume else spec_from_args(args)
+        spec = spec_from_args(args, runs_dir)  # checked before the heavy imports below
     except WallwmError as exc:
-        print(f"wallwm run: {exc}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
+    from agent.graph.runner import TakeoverPending
+    from agent.progress import JsonReporter, RichReporter
+    from agent.session import open_session
+
     reporter = JsonReporter() if args.json else None
     try:
         session = open_session(spec, runs_dir, thread_id=args.resume, reporter=reporter)
     except WallwmError as exc:
-        print(f"wallwm run: {exc}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     runner = session.runner
     context = runner.context
     header = (
@@ -117,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             final = runner.run(spec.instruction, spec.human, ask, spec.recovery)
     except TakeoverPending as exc:
-        print(f"wallwm run: {exc}", file=sys.stderr)
+        print(f"wallwm: {exc}", file=sys.stderr)
         _json_stop(args, "takeover_pending", session.thread_id, exc)
         return 3
     except WallwmError as exc:
         print(
-            f"wallwm run: {exc}\nThe run is saved; continue it with "
+            f"wallwm: error: {exc}; the run is saved: continue it with "
             f"`wallwm run --resume {session.thread_id}`",
             file=sys.stderr,
         )
@@ -168,6 +182,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Defaults are None here (RunSpec holds the real ones), so a resumed run can tell the flags
+    # given from those left out.
     parser.add_argument("instruction", nargs="?", help="the task in words")
     parser.add_argument(
         "--task",
@@ -175,56 +191,72 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="a task of the suite (its success predicate judges the run)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="scene and sampling seed")
+    parser.add_argument("--seed", type=int, help="scene and sampling seed, 0 to 2^32-1 (0)")
     parser.add_argument(
         "--executor",
-        default="auto",
-        help="oracle, a checkpoint name (tiny) or folder; auto = the simulator oracle until a "
-        "shipped checkpoint passes the quality bar (the tiny model does not yet)",
+        help="oracle, a checkpoint name (tiny) or folder; auto (default) = the simulator oracle "
+        "until a shipped checkpoint passes the quality bar (the tiny model does not yet)",
     )
     parser.add_argument(
         "--planner",
-        default="auto",
         choices=["auto", "embedded", "vlm"],
-        help="auto = vlm when a VLM URL is configured, else embedded",
+        help="auto (default) = vlm when a VLM URL is configured, else embedded",
     )
     parser.add_argument("--vlm-url", help="OpenAI-compatible base URL (env WALLWM_VLM_URL)")
     parser.add_argument("--vlm-model", help="served model name (env WALLWM_VLM_MODEL)")
     parser.add_argument(
+        "--vlm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up on one VLM request after this long, retries included "
+        "(env WALLWM_VLM_TIMEOUT; default 60)",
+    )
+    parser.add_argument(
+        "--vlm-retries",
+        type=int,
+        metavar="N",
+        help="retries of a VLM request after a connection error, timeout, 429 or 5xx "
+        "(env WALLWM_VLM_RETRIES; default 3)",
+    )
+    parser.add_argument(
         "--human",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="a person types every event (Event Mode driven by a human)",
     )
     parser.add_argument(
-        "--no-recovery",
-        dest="recovery",
-        action="store_false",
-        help="verify and record divergences but never recover (a baseline for studies)",
+        "--recovery",
+        action=argparse.BooleanOptionalAction,
+        help="act on divergences (the default); --no-recovery verifies and records them but "
+        "never recovers (a baseline for studies)",
     )
     parser.add_argument(
         "--fault",
         action="append",
-        default=[],
         choices=FAULT_KINDS,
         help="inject a fault (repeatable), for failure-recovery studies",
     )
     parser.add_argument(
         "--resolution",
         type=resolution,
-        default=128,
-        help="camera images are N x N pixels (a learned executor needs its training size)",
+        help="camera images are N x N pixels (default 128; a learned executor needs its "
+        "training size)",
     )
-    parser.add_argument("--max-events", type=int, default=30, help="budget of attempted events")
-    parser.add_argument("--max-retries", type=int, default=3, help="retries of one event")
-    parser.add_argument("--wall-time", type=float, default=900.0, help="budget in seconds")
+    parser.add_argument("--max-events", type=int, help="budget of attempted events (30)")
+    parser.add_argument("--max-retries", type=int, help="retries of one event (3)")
+    parser.add_argument("--wall-time", type=float, help="budget in seconds (900)")
     parser.add_argument("--calibration", help="verifier thresholds (from `wallwm calibrate`)")
     parser.add_argument(
         "--skills-dir",
         action="append",
-        default=[],
         help="an extra folder of skill files (repeatable)",
     )
     parser.add_argument("--runs-dir", default="runs", help="where episodes and checkpoints go")
-    parser.add_argument("--resume", metavar="ID", help="continue an interrupted run")
+    parser.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue an interrupted run; the planner, VLM, human, recovery, budget and "
+        "calibration flags may change, the task, instruction, seed, faults, executor, "
+        "resolution and skill folders may not",
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines instead of the display")
     parser.set_defaults(func=run)

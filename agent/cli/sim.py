@@ -16,9 +16,10 @@ arrays.npz with frames, proprio and actions) is written next to the videos.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
+
+from agent.cli.output import refuse
 
 
 def list_tasks() -> int:
@@ -124,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return dispatch(args)
     except WallwmError as error:  # a bad task, fault or skill name: say what to do, no traceback
-        print(f"wallwm sim: error: {error}", file=sys.stderr)
-        return 2
+        return refuse(str(error))
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ Usage:
     wallwm skills list                          # every skill the agent can plan with
     wallwm skills list --skills-dir my_skills   # plus (or overriding) the skills in my_skills/
     wallwm skills list --json
-    wallwm skills check skills/wave.md          # exit 0 if valid, else 1 with file + field
+    wallwm skills check skills/wave.md          # exit 0 if valid, else 2 with file + field
     wallwm skills check my_skills/              # every <name>.md in the folder
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from agent.cli.output import refuse
 from agent.skills import (
     SKILLS_PATH_ENV,
     Skill,
@@ -29,8 +29,7 @@ def run_list(args: argparse.Namespace) -> int:
     try:
         catalogue = SkillCatalogue.load(args.skills_dir)
     except SkillFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return refuse(str(exc))
     if args.json:
         rows = [
             {**skill.model_dump(mode="json"), "path": str(skill.path)}
@@ -84,7 +83,7 @@ def run_check(args: argparse.Namespace) -> int:
             found = skill_files(path)
             if not found:
                 print(f"FAIL {path}: no <name>.md skill files in this folder")
-                return 1
+                return refuse(f"{path} holds no skill files")
             files.extend(found)
         else:
             files.append(path)
@@ -97,7 +96,9 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"FAIL {exc}")
         else:
             print(f"ok   {path}: {_summary(skill)}")
-    return 1 if failures else 0
+    if failures:
+        return refuse(f"{failures} of {len(files)} skill file(s) failed the check (see FAIL above)")
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=run_list)
     check = actions.add_parser(
-        "check", help="validate skill files; exit 1 naming the file and field of each fault"
+        "check", help="validate skill files; exit 2 naming the file and field of each fault"
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help="a skill file or a folder of them")
     check.set_defaults(func=run_check)

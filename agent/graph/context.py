@@ -75,10 +75,14 @@ class Workspace:
     executions: dict[str, Execution] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     elapsed_before: float = 0.0  # wall time of earlier runs of this task (on resume)
+    segment: int = 0  # this run's number among the runs of the task (0, then one per resume)
     seconds_outside_graph: float = 0.0  # time in planner, model, robot and recorder calls
 
+    def segment_elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
+        return self.elapsed_before + self.segment_elapsed()
 
 
 @dataclass
@@ -94,3 +98,6 @@ class AgentContext:
     monitor: TaskMonitor | None = None
     reporter: Reporter = field(default_factory=NullReporter)
     workspace: Workspace = field(default_factory=Workspace)
+    # Settings of this process's run, not of the task: a resumed run may change them.
+    human_mode: bool = False  # a person gives every event (Event Mode driven by a human)
+    recovery: bool = True  # False: divergences are recorded but not acted on (a study's baseline)

@@ -40,6 +40,8 @@ def observe(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         raise RuntimeError("no observation: the runner resets or restores the robot first")
     budgets = context.budgets
     elapsed = context.workspace.elapsed()
+    # Recorded at every step, so a run killed outright keeps the time up to its last event.
+    context.store.record_segment(context.workspace.segment, context.workspace.segment_elapsed())
     stop_reason = None
     # Every attempted event counts, executed or refused before moving, so nothing loops forever.
     if len(state.get("history", [])) >= budgets.max_events:
@@ -253,7 +255,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         detail=verdict.summary() + ("" if verdict.calibrated else " (verifier uncalibrated)"),
     )
     # With recovery off (a study's baseline) the verdict is recorded but the agent acts blind.
-    reacting = state.get("recovery", True)
+    reacting = context.recovery
     record = EventRecord(
         caption=event.next_event,
         skill=event.skill,

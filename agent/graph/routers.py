@@ -1,18 +1,24 @@
-"""Routers: side-effect-free decisions on the state, typed by the nodes they lead to."""
+"""Routers: side-effect-free decisions on the state (and the run's settings in the runtime
+context), typed by the nodes they lead to."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from langgraph.runtime import Runtime
+
+from agent.graph.context import AgentContext
 from agent.graph.state import AgentState
 
 
-def after_observe(state: AgentState) -> Literal["plan", "human", "finish"]:
+def after_observe(
+    state: AgentState, runtime: Runtime[AgentContext]
+) -> Literal["plan", "human", "finish"]:
     if state.get("stop_reason"):
         return "finish"
     if state.get("queue"):
         return "plan"  # a recovery queued events: they run before anyone is asked
-    if state.get("human_mode"):
+    if runtime.context.human_mode:
         return "human"
     return "plan"
 
@@ -33,14 +39,18 @@ def after_human(state: AgentState) -> Literal["execute", "human", "finish"]:
     return "finish" if plan["decision"] == "end" else "execute"
 
 
-def after_execute(state: AgentState) -> Literal["verify", "recover", "human"]:
+def after_execute(
+    state: AgentState, runtime: Runtime[AgentContext]
+) -> Literal["verify", "recover", "human"]:
     if not state.get("refusal"):
         return "verify"
-    return "human" if state.get("human_mode") else "recover"
+    return "human" if runtime.context.human_mode else "recover"
 
 
-def after_verify(state: AgentState) -> Literal["observe", "recover"]:
-    if not state.get("recovery", True):
+def after_verify(
+    state: AgentState, runtime: Runtime[AgentContext]
+) -> Literal["observe", "recover"]:
+    if not runtime.context.recovery:
         return "observe"  # recovery off: divergence is recorded, never acted on
     return "observe" if (state.get("last_verification") or {}).get("ok") else "recover"
 

@@ -51,10 +51,20 @@ class TaskRunner:
             for action in self.context.store.load_execution(key)["actions"]:
                 observation = self.context.robot.step(action)
                 replayed += 1
-        self.context.workspace.observation = observation
-        self.context.workspace.elapsed_before = float(self.state().get("elapsed_s", 0.0))
-        self.context.workspace.started = time.monotonic()
+        workspace = self.context.workspace
+        workspace.observation = observation
+        segments = self.context.store.segment_seconds()
+        if not segments and self.state().get("elapsed_s"):  # an episode from before segments
+            segments = [float(self.state()["elapsed_s"])]
+        workspace.elapsed_before = sum(segments)
+        workspace.segment = len(segments)
+        workspace.started = time.monotonic()
         return replayed
+
+    def record_time(self) -> None:
+        """Store this run's wall time so far in the episode (summed over resumed runs)."""
+        workspace = self.context.workspace
+        self.context.store.record_segment(workspace.segment, workspace.segment_elapsed())
 
     def run(
         self,
@@ -63,29 +73,30 @@ class TaskRunner:
         ask_human: AskHuman | None,
         recovery: bool = True,
     ) -> AgentState:
-        """Run (or continue) the task to its end; answers takeovers with ask_human."""
+        """Run (or continue) the task to its end; answers takeovers with ask_human. human_mode
+        and recovery hold for this call, so a resumed run may change them."""
+        self.context.human_mode = human_mode
+        self.context.recovery = recovery
         if self.started():
             payload: Any = None  # continue from the last checkpoint
             if self.graph.get_state(self.config).interrupts and ask_human is not None:
                 payload = Command(resume=ask_human(self._interrupt_value()))
         else:
-            payload = {
-                "instruction": instruction,
-                "human_mode": human_mode,
-                "recovery": recovery,
-                "attempts": 0,
-            }
-        while True:
-            self.graph.invoke(payload, self.config, context=self.context)
-            snapshot = self.graph.get_state(self.config)
-            if not snapshot.interrupts:
-                return snapshot.values  # type: ignore[return-value]
-            if ask_human is None:
-                raise TakeoverPending(
-                    f"task {self.thread_id} waits for a person: resume it with "
-                    f"`wallwm run --resume {self.thread_id}` in a terminal"
-                )
-            payload = Command(resume=ask_human(self._interrupt_value()))
+            payload = {"instruction": instruction, "attempts": 0}
+        try:
+            while True:
+                self.graph.invoke(payload, self.config, context=self.context)
+                snapshot = self.graph.get_state(self.config)
+                if not snapshot.interrupts:
+                    return snapshot.values  # type: ignore[return-value]
+                if ask_human is None:
+                    raise TakeoverPending(
+                        f"task {self.thread_id} waits for a person: resume it with "
+                        f"`wallwm run --resume {self.thread_id}` in a terminal"
+                    )
+                payload = Command(resume=ask_human(self._interrupt_value()))
+        finally:  # however the run stops (end, error, Ctrl-C), its time counts
+            self.record_time()
 
     def _interrupt_value(self) -> dict[str, Any]:
         return self.graph.get_state(self.config).interrupts[0].value

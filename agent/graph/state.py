@@ -16,8 +16,6 @@ Status = Literal["running", "success", "failed", "budget_exhausted", "stopped"]
 
 class AgentState(TypedDict, total=False):
     instruction: str
-    human_mode: bool  # a person gives every event (Event Mode driven by a human)
-    recovery: bool  # False: divergences are recorded but not acted on (a study's baseline)
     # The event in hand: an EventState dump from the planner, a person, or a recovery.
     plan: dict[str, Any] | None
     # Events queued by a recovery (e.g. a regrasp before retrying) to run before planning again.

@@ -30,7 +30,7 @@ def tiny_vlm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     if missing:
         pytest.skip(
             f"`transformers serve` needs the serving extras (missing {missing}): "
-            "pip install -c constraints.txt 'transformers[serving]'"
+            "scripts/install.sh installs them from requirements.lock"
         )
     try:
         server = start_tiny_vlm_server(tmp_path_factory.mktemp("tiny-llava"))
@@ -60,12 +60,12 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.fixture
-def scripted_server() -> Iterator[Callable[[list[Reply]], ScriptedServer]]:
-    """Start scripted servers: `scripted_server([Reply(500), Reply.chat("{}")])`."""
+def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Start scripted servers: `scripted_server([Reply(500), Reply.chat("{}")], models=["m"])`."""
     servers: list[ScriptedServer] = []
 
-    def start(replies: list[Reply]) -> ScriptedServer:
-        servers.append(start_scripted_server(replies))
+    def start(replies: list[Reply], models: list[str] | None = None) -> ScriptedServer:
+        servers.append(start_scripted_server(replies, models))
         return servers[-1]
 
     yield start

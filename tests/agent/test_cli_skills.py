@@ -47,8 +47,12 @@ def test_check_passes_the_bundled_folder(capsys):
 def test_check_fails_with_the_exact_fault(tmp_path, capsys):
     bad = tmp_path / "wave.md"
     bad.write_text(WAVE.replace("retry_limit: 1", "retry_limit: 11"))
-    assert main(["skills", "check", str(bad)]) == 1
-    assert capsys.readouterr().out == (
+    assert main(["skills", "check", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err == "wallwm: error: 1 of 1 skill file(s) failed the check (FAIL lines above)\n"
+    )
+    assert captured.out == (
         f"FAIL {bad}: field 'retry_limit': input should be less than or equal to 10, got 11; "
         "expected how many times the event may be retried before recovery escalates (0-10)\n"
     )
@@ -66,11 +70,12 @@ def test_check_of_a_good_file_summarises_it(tmp_path, capsys):
 
 def test_list_fails_on_a_bad_file_in_an_extra_folder(tmp_path, capsys):
     (tmp_path / "wave.md").write_text(WAVE.replace("name: wave", "name: Wave"))
-    assert main(["skills", "list", "--skills-dir", str(tmp_path)]) == 1
-    assert "field 'name'" in capsys.readouterr().err
+    assert main(["skills", "list", "--skills-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wallwm: error: ") and "field 'name'" in err and err.count("\n") == 1
 
 
 def test_check_of_a_missing_file_says_so(tmp_path, capsys):
     missing = tmp_path / "nope.md"
-    assert main(["skills", "check", str(missing)]) == 1
+    assert main(["skills", "check", str(missing)]) == 2
     assert capsys.readouterr().out == f"FAIL {missing}: cannot be read: No such file or directory\n"

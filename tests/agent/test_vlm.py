@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.settings import VLMSettings
+from agent.settings import SettingsError, VLMSettings
 from agent.vlm import (
     VLMClient,
     VLMClientConfig,
@@ -103,7 +103,7 @@ def test_connection_refused_is_retried_then_unavailable():
     elapsed = time.monotonic() - started
     assert elapsed >= FAST.backoff(1) + FAST.backoff(2)  # waited 0.05 s, then 0.1 s
     message = str(info.value)
-    assert f"the VLM at {url} did not answer after 3 attempt(s)" in message
+    assert f"the VLM at {url} did not answer: 3 attempt(s)" in message
     assert "ConnectError" in message and "vllm serve" in message
 
 
@@ -130,6 +130,35 @@ def test_a_hang_times_out_then_unavailable(scripted_server):
     with pytest.raises(VLMUnavailableError, match="ReadTimeout"), client_for(server.url) as client:
         client.complete(ASK)
     assert len(server.requests) == FAST.max_attempts
+
+
+def test_a_hung_server_is_given_up_when_the_request_budget_is_spent(scripted_server):
+    server = scripted_server([Reply(200, "{}", delay_s=5.0)])
+    config = VLMClientConfig(budget_s=1.0, timeout_s=30.0, max_attempts=4, backoff_s=0.05)
+    started = time.monotonic()
+    with pytest.raises(VLMUnavailableError) as info, client_for(server.url, config) as client:
+        client.complete(ASK)
+    assert 0.9 <= time.monotonic() - started < 2.0  # the budget, not 4 x 30 s of read timeouts
+    assert len(server.requests) == 1  # no time was left for a second attempt
+    assert "of a 1 s budget per request" in str(info.value)
+    assert "--vlm-timeout" in str(info.value)
+
+
+def test_the_default_budget_gives_up_on_a_hung_server_within_a_minute():
+    assert VLMClientConfig().budget_s <= 60.0
+
+
+def test_budget_and_retries_come_from_flags_or_the_environment(monkeypatch):
+    monkeypatch.setenv("WALLWM_VLM_TIMEOUT", "12.5")
+    monkeypatch.setenv("WALLWM_VLM_RETRIES", "0")
+    settings = VLMSettings.resolve("http://127.0.0.1:1/v1")
+    config = VLMClientConfig.from_settings(settings)
+    assert (config.budget_s, config.max_attempts) == (12.5, 1)
+    flags = VLMSettings.resolve("http://127.0.0.1:1/v1", timeout_s=30.0, retries=2)
+    assert (flags.timeout_s, flags.retries) == (30.0, 2)  # flags win over the environment
+    monkeypatch.setenv("WALLWM_VLM_TIMEOUT", "soon")
+    with pytest.raises(SettingsError, match="WALLWM_VLM_TIMEOUT is 'soon'; expected seconds"):
+        VLMSettings.resolve("http://127.0.0.1:1/v1")
 
 
 def test_a_4xx_is_not_retried_and_says_what_to_check(scripted_server):

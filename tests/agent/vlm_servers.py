@@ -287,6 +287,9 @@ class ScriptedServer:
     replies: list[Reply]  # served in order; the last one repeats
     requests: list[dict] = field(default_factory=list)  # the JSON bodies received
     httpd: ThreadingHTTPServer | None = None
+    # What GET /models lists (servers differ: vLLM lists what it serves, `transformers serve`
+    # its hub cache); None answers 404.
+    models: list[str] | None = None
 
     def stop(self) -> None:
         if self.httpd is not None:
@@ -294,12 +297,25 @@ class ScriptedServer:
             self.httpd.server_close()
 
 
-def start_scripted_server(replies: list[Reply]) -> ScriptedServer:
-    """Serve `replies` in order to POST requests on a free loopback port."""
+def start_scripted_server(replies: list[Reply], models: list[str] | None = None) -> ScriptedServer:
+    """Serve `replies` in order to POST requests on a free loopback port, and `models` at GET
+    /models."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    script = ScriptedServer(f"http://127.0.0.1:{httpd.server_port}/v1", list(replies), httpd=httpd)
+    url = f"http://127.0.0.1:{httpd.server_port}/v1"
+    script = ScriptedServer(url, list(replies), httpd=httpd, models=models)
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/v1/models" or script.models is None:
+                self.send_error(404)
+                return
+            body = json.dumps({"data": [{"id": name} for name in script.models]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             script.requests.append(json.loads(self.rfile.read(length)))

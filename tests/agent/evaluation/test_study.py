@@ -6,7 +6,7 @@ import pytest
 
 from agent.evaluation import cases, finished_rows, run_study, summarize
 from agent.report import write_report
-from agent.session import RunSpec
+from agent.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 

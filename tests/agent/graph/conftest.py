@@ -23,7 +23,8 @@ from agent.embedded_planner import minilm_embedder
 from agent.envs.tabletop.tasks import get_task, paraphrase
 from agent.graph.runner import TaskRunner
 from agent.graph.state import AgentState
-from agent.session import RunSpec, Session, open_session
+from agent.run_spec import RunSpec
+from agent.session import Session, open_session
 
 RESOLUTION = 64  # SimConfig accepts any size; 64x64 keeps rendering and SSIM cheap
 

@@ -3,7 +3,8 @@
 import pytest
 
 from agent.graph.runner import TakeoverPending
-from agent.session import RunSpec, open_session
+from agent.run_spec import RunSpec
+from agent.session import open_session
 
 
 def test_refused_event_is_recovered_then_given_up_without_a_crash(tmp_path):
