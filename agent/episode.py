@@ -49,11 +49,17 @@ class EpisodeStore:
     """One episode's folder. Opening an existing folder continues it (resume)."""
 
     def __init__(self, root: Path, fps: int = 10) -> None:
+        """Nothing is created until something is written: opening an episode to read it (a
+        replay, a refused resume) leaves the folder as it was."""
         self.root = Path(root)
         self.fps = fps
-        for folder in ("observed", "predicted", "predictions", "executions"):
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
         self.events = self._read_events()
+
+    def _folder(self, name: str = "") -> Path:
+        """A folder of the episode (the episode's own by default), made on first write."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     # ---- reading -------------------------------------------------------------------------------
     @classmethod
@@ -118,13 +124,14 @@ class EpisodeStore:
         """Write episode.json once; reopening a started episode keeps the original."""
         path = self.root / "episode.json"
         if not path.exists():
+            self._folder()
             _atomic_write_text(path, json.dumps(header, indent=2, default=str) + "\n")
 
     def update_header(self, changes: dict[str, Any]) -> None:
         """Replace some keys of episode.json (a resumed run records the settings it changed)."""
         header = {**self.header, **changes}
         _atomic_write_text(
-            self.root / "episode.json", json.dumps(header, indent=2, default=str) + "\n"
+            self._folder() / "episode.json", json.dumps(header, indent=2, default=str) + "\n"
         )
 
     def segment_seconds(self) -> list[float]:
@@ -137,12 +144,12 @@ class EpisodeStore:
         up to its last record)."""
         segments = self.segment_seconds()
         segments = segments[:index] + [0.0] * (index - len(segments)) + [round(seconds, 3)]
-        _atomic_write_text(self.root / "segments.json", json.dumps(segments) + "\n")
+        _atomic_write_text(self._folder() / "segments.json", json.dumps(segments) + "\n")
 
     def save_execution(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         """Keep an execution's raw arrays (uncompressed: it sits on the control loop's path)
         until it is verified; also what a resumed run replays to restore a simulator."""
-        path = self.root / "executions" / f"{key}.npz"
+        path = self._folder("executions") / f"{key}.npz"
         temporary = path.with_name(path.stem + ".partial.npz")
         np.savez(temporary, **arrays)
         os.replace(temporary, path)
@@ -165,17 +172,17 @@ class EpisodeStore:
         for kind, clips in (("observed", observed), ("predicted", predicted)):
             for camera, clip in (clips or {}).items():
                 if len(clip):
-                    path = self.root / kind / f"{index:04d}_{camera}.mp4"
+                    path = self._folder(kind) / f"{index:04d}_{camera}.mp4"
                     temporary = path.with_name(path.stem + ".partial.mp4")
                     write_mp4(temporary, _even(clip), self.fps)
                     os.replace(temporary, path)
         if arrays:
-            path = self.root / "predictions" / f"{index:04d}.npz"
+            path = self._folder("predictions") / f"{index:04d}.npz"
             temporary = path.with_name(path.stem + ".partial.npz")
             np.savez_compressed(temporary, **arrays)
             os.replace(temporary, path)
         entry = {"index": index, **record}
-        _append_line(self.root / "events.jsonl", json.dumps(entry, default=_json_default))
+        _append_line(self._folder() / "events.jsonl", json.dumps(entry, default=_json_default))
         self.events.append(RecordedEvent(index, entry))
         return index
 
@@ -190,11 +197,13 @@ class EpisodeStore:
         identity = (decision["key"], decision["attempt"])
         if any((d["key"], d["attempt"]) == identity for d in self.recoveries):
             return
-        _append_line(self.root / "recoveries.jsonl", json.dumps(decision, default=_json_default))
+        line = json.dumps(decision, default=_json_default)
+        _append_line(self._folder() / "recoveries.jsonl", line)
 
     def finish(self, metrics: dict[str, Any]) -> None:
         _atomic_write_text(
-            self.root / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n"
+            self._folder() / "metrics.json",
+            json.dumps(metrics, indent=2, default=_json_default) + "\n",
         )
 
 

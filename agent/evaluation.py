@@ -14,7 +14,7 @@ steps from the fault to the first step whose divergence crossed the threshold.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +91,12 @@ def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> d
     return {**counts, "delays": delays}
 
 
-def run_case(case: EvalCase, study_dir: Path, base: RunSpec) -> dict[str, Any]:
-    """Run (or resume) one case to its end; returns its result row."""
+def run_case(case: EvalCase, study_dir: Path, base: Mapping[str, Any]) -> dict[str, Any]:
+    """Run (or resume) one case to its end; returns its result row. `base` holds the RunSpec
+    settings every case shares (executor, planner, calibration, ...)."""
     spec = RunSpec(
         **{
-            **base.to_dict(),
+            **base,
             "instruction": paraphrase(get_task(case.task), case.seed),
             "task": case.task,
             "seed": case.seed,
@@ -156,7 +157,7 @@ def finished_rows(study_dir: Path) -> dict[str, dict[str, Any]]:
 def run_study(
     study: list[EvalCase],
     study_dir: Path,
-    base: RunSpec,
+    base: Mapping[str, Any],
     on_case: Callable[[EvalCase, dict[str, Any] | None], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run every unfinished case; yields each result row (finished ones first, from disk)."""

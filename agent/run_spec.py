@@ -126,7 +126,7 @@ class RunSpec:
             raise RunSpecError(f"the resolution is {self.resolution}; expected an even number")
         _check_whole("--max-events", self.max_events, 1, 10_000)
         _check_whole("--max-retries", self.max_retries, 0, 100)
-        _check_range("--wall-time", self.wall_time_s, 1, 7 * 24 * 3600, "seconds")
+        _check_range("--wall-time", self.wall_time_s, 0.1, 7 * 24 * 3600, "seconds")
         if self.vlm_timeout_s is not None:
             _check_range("--vlm-timeout", self.vlm_timeout_s, 1, 3600, "seconds")
         if self.vlm_retries is not None:

@@ -272,7 +272,7 @@ class VLMClient:
         raise VLMUnavailableError(
             f"the VLM at {self.settings.url} did not answer: {attempt} attempt(s) over "
             f"{elapsed:.1f} s of a {self.config.budget_s:g} s budget per request (last error: "
-            f"{last_error}); {_SERVER_ADVICE}, or give a slow server more time with "
+            f"{last_error}); {_SERVER_ADVICE}; give a slow server more time with "
             "--vlm-timeout / WALLWM_VLM_TIMEOUT"
         )
 

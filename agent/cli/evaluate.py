@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,7 +28,6 @@ from agent.envs.tabletop.tasks import get_task
 
 if TYPE_CHECKING:
     from agent.evaluation import EvalCase
-    from agent.run_spec import RunSpec
 
 # The study's modules (torch, LangGraph, matplotlib) load inside the commands, so `wallwm --help`
 # starts fast.
@@ -72,7 +71,7 @@ def _progress() -> Progress:
     )
 
 
-def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[dict]:
+def _run(study: list[EvalCase], out: Path, base: dict[str, Any], label: str) -> list[dict]:
     from agent.evaluation import run_study
 
     rows = []
@@ -87,16 +86,14 @@ def _run(study: list[EvalCase], out: Path, base: RunSpec, label: str) -> list[di
 def calibrate(args: argparse.Namespace) -> int:
     from agent.episode import EpisodeStore
     from agent.evaluation import cases
-    from agent.run_spec import RunSpec
     from agent.verify.calibration import ScoreSample, fit_thresholds
 
-    base = RunSpec(
-        instruction="",
-        executor=args.executor,
-        planner="embedded",
-        resolution=args.resolution,
-        measure=args.measure,
-    )
+    base = {
+        "executor": args.executor,
+        "planner": "embedded",
+        "resolution": args.resolution,
+        "measure": args.measure,
+    }
     out = Path(args.out)
     study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
     rows = _run(study, out, base, "calibrating")
@@ -124,16 +121,14 @@ def calibrate(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from agent.evaluation import cases
     from agent.report import write_report
-    from agent.run_spec import RunSpec
 
-    base = RunSpec(
-        instruction="",
-        executor=args.executor,
-        planner="embedded",
-        calibration=args.calibration,
-        max_events=args.max_events,
-        resolution=args.resolution,
-    )
+    base = {
+        "executor": args.executor,
+        "planner": "embedded",
+        "calibration": args.calibration,
+        "max_events": args.max_events,
+        "resolution": args.resolution,
+    }
     out = Path(args.out)
     recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
     study = cases(

@@ -49,9 +49,7 @@ def test_check_fails_with_the_exact_fault(tmp_path, capsys):
     bad.write_text(WAVE.replace("retry_limit: 1", "retry_limit: 11"))
     assert main(["skills", "check", str(bad)]) == 2
     captured = capsys.readouterr()
-    assert (
-        captured.err == "wallwm: error: 1 of 1 skill file(s) failed the check (FAIL lines above)\n"
-    )
+    assert captured.err == "wallwm: error: 1 of 1 skill file(s) failed the check (see FAIL above)\n"
     assert captured.out == (
         f"FAIL {bad}: field 'retry_limit': input should be less than or equal to 10, got 11; "
         "expected how many times the event may be retried before recovery escalates (0-10)\n"

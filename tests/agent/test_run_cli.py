@@ -177,3 +177,42 @@ def test_a_stopped_run_ends_its_json_output_with_the_error(tmp_path, monkeypatch
     last = json.loads(captured.out.splitlines()[-1])
     assert last["event"] == "stopped" and last["error"] == "VLMUnavailableError"
     assert f"wallwm run --resume {last['episode']}" in captured.err
+
+
+def test_a_run_that_lost_its_vlm_finishes_offline_on_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
+    runs = tmp_path / "runs"
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the VLM is gone
+    fast = [*FAST[:4], "--planner", "vlm", "--json", "--vlm-url", url, "--vlm-model", "m"]
+    started = ["run", "--task", "push_then_bowl", "--runs-dir", str(runs), *fast]
+    assert main([*started, "--vlm-timeout", "2", "--vlm-retries", "1"]) == 1
+    (episode,) = (path.parent for path in runs.glob("*/episode.json"))
+    spec = json.loads((episode / "episode.json").read_text())["spec"]
+    assert (spec["vlm_timeout_s"], spec["vlm_retries"]) == (2.0, 1)
+    first = json.loads((episode / "segments.json").read_text())
+    capsys.readouterr()
+
+    resume = ["run", "--resume", episode.name, "--runs-dir", str(runs), "--json"]
+    assert main([*resume, "--planner", "embedded", "--max-events", "12"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["status"] == "success" and result["planner"] == "embedded"
+    spec = json.loads((episode / "episode.json").read_text())["spec"]
+    assert (spec["planner"], spec["max_events"], spec["seed"]) == ("embedded", 12, 0)
+    segments = json.loads((episode / "segments.json").read_text())
+    assert len(segments) == 2 and segments[0] == first[0] > 0
+    assert result["wall_time_s"] == pytest.approx(sum(segments), abs=0.05)  # both runs count
+
+
+def test_resume_refuses_a_setting_that_cannot_change(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
+    runs = tmp_path / "runs"
+    args = ["run", "--task", "push_then_bowl", "--runs-dir", str(runs), *FAST, "--max-events", "1"]
+    assert main(args) == 1  # the event budget stops it after one event
+    (episode,) = (path.parent for path in runs.glob("*/episode.json"))
+    header = (episode / "episode.json").read_text()
+    capsys.readouterr()
+    resume = ["run", "--resume", episode.name, "--runs-dir", str(runs)]
+    assert main([*resume, "--fault", "grasp_slip", "--executor", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wallwm: error: executor, faults cannot change when a run resumes")
+    assert (episode / "episode.json").read_text() == header  # nothing rewritten

@@ -6,7 +6,6 @@ import pytest
 
 from agent.evaluation import cases, finished_rows, run_study, summarize
 from agent.report import write_report
-from agent.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    base = RunSpec(instruction="", executor="oracle", planner="embedded", resolution=64)
+    base = {"executor": "oracle", "planner": "embedded", "resolution": 64}
     plan = cases(["bowl_red_blue"], [None, "grasp_slip"], [0], [False, True])
     rows = list(run_study(plan, out, base))
     return out, base, plan, rows

@@ -136,7 +136,7 @@ def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions
     with pytest.raises(VLMUnavailableError) as error:
         runner.run(spec.instruction, False, None)
     waited = time.monotonic() - started
-    assert "did not answer after 4 attempt(s)" in str(error.value)
+    assert "did not answer: 4 attempt(s)" in str(error.value)
     assert len(server.requests) == 2  # the third request never reached a server
     assert waited < 15  # 4 tries with 0.5 + 1 + 2 s of backoff, plus two events
     before = recorded_keys(session)
@@ -181,7 +181,7 @@ def test_http_500_and_timeouts_are_retried_then_unavailable(
     settings = VLMSettings(url=server.url, model="scripted", api_key=None)
     runner.context.planner = VLMPlanner(VLMClient(settings, config), runner.context.skills)
     runner.restore_robot(spec.seed)
-    with pytest.raises(VLMUnavailableError, match="did not answer after 3 attempt") as error:
+    with pytest.raises(VLMUnavailableError, match="did not answer: 3 attempt") as error:
         runner.run(spec.instruction, False, None)
     assert expected in str(error.value)
     assert len(server.requests) == 3
