@@ -1,7 +1,8 @@
-"""Append a benchmark's table to benchmarks/RESULTS.md with the date, machine and commit.
+"""Write a benchmark's table to benchmarks/RESULTS.md with the date, machine and commit.
 
 Every benchmark script prints its table and calls `record(title, table)`, so results are never
-copied by hand.
+copied by hand. `in_place=True` rewrites the section of that title where it stands (the file says
+where things stand now; git keeps the history); otherwise the section is appended.
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def record(title: str, table: str, notes: str = "", print_only: bool = False) -> None:
-    """Print `table` and append it to RESULTS.md under a dated heading; with `print_only` (a
-    benchmark's --no-record), print the table and notes and leave RESULTS.md as it is."""
+def record(
+    title: str, table: str, notes: str = "", print_only: bool = False, in_place: bool = False
+) -> None:
+    """Print `table` and write it to RESULTS.md under a dated heading: appended, or with
+    `in_place` replacing the section of the same title; with `print_only` (a benchmark's
+    --no-record), print the table and notes and leave RESULTS.md as it is."""
     if print_only:
         print(table, notes, sep="\n\n")
         return
@@ -70,5 +74,13 @@ def record(title: str, table: str, notes: str = "", print_only: bool = False) ->
     if notes:
         section += f"\n{notes}\n"
     print(section)
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    heading = f"\n## {title}\n"
+    if in_place and heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + (text[end:] if end >= 0 else "")
+        RESULTS.write_text(text)
+        return
     with RESULTS.open("a") as handle:
         handle.write(section)
