@@ -20,11 +20,12 @@ import numpy as np
 
 from agent.envs.tabletop.episode import Episode
 from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
-from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.sim import PROPRIO_COMPONENTS, SimConfig, TabletopSim
 from agent.envs.tabletop.tasks import FAMILIES, Task, tasks_of
 from worldmodel.data.episode import EpisodeRecord, EventAnnotation
 from worldmodel.data.writer import DatasetWriter
 from worldmodel.errors import ContractError
+from worldmodel.types import ARM_COMPONENTS
 
 EVAL_SEED_OFFSET = 1_000_000  # simulator seeds at or above this are held out for evaluation
 SEED_STRIDE = 100_000  # simulator seed = dataset seed * stride + episode index
@@ -102,6 +103,7 @@ def episode_to_record(episode: Episode, recovery: bool = False) -> EpisodeRecord
     metadata.pop("captions")  # stored as annotations
     metadata["recovery"] = recovery
     metadata["hold_action_appended"] = True
+    arms = range(episode.proprio.shape[1] // len(PROPRIO_COMPONENTS))
     return EpisodeRecord(
         task=episode.instruction,
         cameras=episode.cameras,
@@ -111,6 +113,8 @@ def episode_to_record(episode: Episode, recovery: bool = False) -> EpisodeRecord
         annotations=annotations,
         fps=CONTROL_FPS,
         metadata=metadata,
+        state_names=tuple(f"arm{a}.{c}" for a in arms for c in PROPRIO_COMPONENTS),
+        action_names=tuple(f"arm{a}.{c}" for a in arms for c in ARM_COMPONENTS),
     )
 
 

@@ -41,7 +41,7 @@ def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "b"), "--episodes", "1"]) == 0
     assert main([*args, "--out", str(tmp_path / "b"), "--episodes", "2"]) == 0
     assert "episodes/min" in capsys.readouterr().out
-    for name in ("data/chunk-000/file-001.parquet", "meta/events/chunk-000/file-001.parquet"):
+    for name in ("data/chunk-000/file-001.parquet", "meta/episodes/chunk-000/file-001.parquet"):
         assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))
     reader = DatasetReader(tmp_path / "b")
     assert len(reader) == 2 and reader.load(1).frames["wrist"].shape[1:] == (24, 24, 3)
