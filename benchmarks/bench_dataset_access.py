@@ -206,8 +206,8 @@ def main() -> None:
     notes = (
         "An item is one frame of every camera (3 cameras here); first/last: median over episodes "
         "of the item at frame 0 and at the last frame; items/s over random frames; reader: "
-        "`DatasetReader.load` decoding whole episodes. Sources: " + ", ".join(args.data) + "."
-    )
+        "`DatasetReader.load` decoding whole episodes. Sources: " + ", ".join(args.data) + ". "
+    ) + args.about
     if args.gop_sweep:
         sweep = gop_sweep(Path(args.data[-1].partition("=")[2]), fps, [1, 2, 4, 8, 1000])
         table += (
