@@ -199,12 +199,6 @@ def _episode_problems(root: Path, info: dict[str, Any], rows: list[dict[str, Any
         problems.append(
             f"meta/info.json total_frames: {info.get('total_frames')}; the episodes have {frames}"
         )
-    for key in (fmt.EVENTS_KEY, fmt.EPISODE_KEY):
-        if key not in features:
-            problems.append(
-                f"feature {key!r} is missing: our events and episode metadata are not where "
-                "LeRobot's tools carry them"
-            )
     return problems
 
 

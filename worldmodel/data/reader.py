@@ -98,7 +98,7 @@ class DatasetReader:
     @property
     def legacy(self) -> bool:
         """Written by wallwm's earlier writer (see `wallwm data upgrade`)."""
-        return fmt.EVENTS_KEY not in self.info["features"]
+        return fmt.legacy_layout(self.root)
 
     @cached_property
     def _extras(self) -> tuple[dict[int, list[EventAnnotation]], dict[int, dict[str, Any]]]:
@@ -108,7 +108,7 @@ class DatasetReader:
             row["episode_index"]: [] for row in self.episodes
         }
         metadata: dict[int, dict[str, Any]] = {index: {} for index in events}
-        if self.legacy:
+        if fmt.EVENTS_KEY not in self.info["features"]:  # the earlier layout, or not ours
             for row in self.episodes:
                 metadata[row["episode_index"]] = json.loads(row.get("wallwm/metadata") or "{}")
             for path in sorted((self.root / "meta" / "events").glob("chunk-*/file-*.parquet")):

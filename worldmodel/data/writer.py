@@ -118,10 +118,7 @@ class DatasetWriter:
                 f"dataset {self.root} has committed episodes {indices[:10]}...; expected a "
                 "contiguous range from 0. Move the folder aside and regenerate."
             )
-        if (
-            indices
-            and (self.root / fmt.LEGACY_EVENTS_PATH.format(**fmt.episode_location(0))).exists()
-        ):
+        if fmt.legacy_layout(self.root):
             raise ContractError(
                 f"dataset {self.root} has the earlier wallwm layout; run `wallwm data upgrade "
                 f"{self.root}` before adding episodes to it"

@@ -39,7 +39,7 @@ def test_the_reader_reads_the_earlier_layout(legacy, episode_factory):
     problems = "\n".join(layout_problems(legacy))
     assert "meta/tasks.parquet: columns ['task_index', 'task'] with a plain row index" in problems
     assert "'data_files_size_in_mb' is missing" in problems
-    assert "feature 'wallwm.events' is missing" in problems
+    assert "extra columns ['wallwm/metadata', 'wallwm/cameras', 'wallwm/fps']" in problems
 
 
 def test_upgrade_keeps_every_episode_and_conforms(legacy):
