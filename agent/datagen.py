@@ -20,11 +20,13 @@ import numpy as np
 
 from agent.envs.tabletop.episode import Episode
 from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
-from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.sim import PROPRIO_COMPONENTS, SimConfig, TabletopSim
 from agent.envs.tabletop.tasks import FAMILIES, Task, tasks_of
 from worldmodel.data.episode import EpisodeRecord, EventAnnotation
+from worldmodel.data.lerobot_format import KEYFRAME_INTERVAL
 from worldmodel.data.writer import DatasetWriter
 from worldmodel.errors import ContractError
+from worldmodel.types import ARM_COMPONENTS
 
 EVAL_SEED_OFFSET = 1_000_000  # simulator seeds at or above this are held out for evaluation
 SEED_STRIDE = 100_000  # simulator seed = dataset seed * stride + episode index
@@ -111,7 +113,20 @@ def episode_to_record(episode: Episode, recovery: bool = False) -> EpisodeRecord
         annotations=annotations,
         fps=CONTROL_FPS,
         metadata=metadata,
+        **tabletop_names(episode.proprio.shape[1], actions.shape[1]),
     )
+
+
+def tabletop_names(state_width: int, action_width: int) -> dict[str, tuple[str, ...]]:
+    """Per-dimension names of the tabletop's proprio and actions ("arm0.x", ...); none when the
+    widths are not the tabletop's."""
+    arms = range(action_width // len(ARM_COMPONENTS))
+    if state_width != len(arms) * len(PROPRIO_COMPONENTS) or not arms:
+        return {}
+    return {
+        "state_names": tuple(f"arm{a}.{c}" for a in arms for c in PROPRIO_COMPONENTS),
+        "action_names": tuple(f"arm{a}.{c}" for a in arms for c in ARM_COMPONENTS),
+    }
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,7 @@ class GenerationConfig:
     seed: int = 0
     width: int = 128
     height: int = 128
+    keyframe_interval: int = KEYFRAME_INTERVAL  # frames between mp4 keyframes (random access)
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -129,6 +145,10 @@ class GenerationConfig:
             raise ContractError(f"unknown task families {unknown}; expected some of {FAMILIES}")
         if self.episodes < 1:
             raise ContractError(f"--episodes {self.episodes}; expected at least 1")
+        if self.keyframe_interval < 1:
+            raise ContractError(
+                f"--keyframe-interval {self.keyframe_interval}; expected at least 1 frame"
+            )
 
 
 class Generator:
@@ -136,7 +156,7 @@ class Generator:
 
     def __init__(self, out: Path, config: GenerationConfig) -> None:
         self.config = config
-        self.writer = DatasetWriter(Path(out))
+        self.writer = DatasetWriter(Path(out), keyframe_interval=config.keyframe_interval)
         self.sim = TabletopSim(SimConfig(width=config.width, height=config.height))
 
     @property

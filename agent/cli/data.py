@@ -4,9 +4,12 @@ Usage:
     wallwm data generate --out /work/data/tabletop --episodes 200 --recovery-fraction 0.2
     wallwm data generate --out /tmp/small --episodes 4 --families containers drawer --size 32
     wallwm data check /work/data/tabletop
+    wallwm data upgrade /work/data/tabletop600
 
 Generation is resumable: run the same command again after an interruption and it continues at
 the next episode (a partially written episode is discarded); the result is the same dataset.
+`check` loads every episode and checks the layout against what LeRobot 0.4 writes, naming each
+field that is off; `upgrade` rewrites a dataset of the earlier wallwm layout in the current one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         width=args.size,
         height=args.size,
+        keyframe_interval=args.keyframe_interval,
     )
     generator = Generator(Path(args.out), config)
     if generator.writer.discarded:
@@ -76,10 +80,12 @@ def generate(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     from rich.progress import track
 
+    from worldmodel.data.conformance import UPGRADE_HINT, keyframe_interval, layout_problems
     from worldmodel.data.reader import DatasetError, DatasetReader
 
+    root = Path(args.root)
     try:
-        reader = DatasetReader(Path(args.root))
+        reader = DatasetReader(root)
     except DatasetError as error:
         print(f"not a usable dataset: {error}")
         return 1
@@ -98,21 +104,66 @@ def check(args: argparse.Namespace) -> int:
         reader.stats  # noqa: B018 - the statistics must exist for training
     except DatasetError as error:
         problems.append(str(error))
+    layout = layout_problems(root)
+    first = next(iter(sorted(root.glob("videos/*/chunk-*/file-*.mp4"))), None)
+    keyframes = f"a keyframe every {keyframe_interval(first):.0f} frames" if first else "no video"
     levels = ", ".join(f"{k} {v}" for k, v in reader.level_counts().items())
     print(
         f"{args.root}: {len(reader)} episodes ({recovery} recovery), {frames} frames, cameras "
-        f"{reader.camera_names}, events: {levels}; {folder_size(Path(args.root)) / 2**20:.1f} MiB"
+        f"{reader.camera_names} ({keyframes}), events: {levels}; "
+        f"{folder_size(root) / 2**20:.1f} MiB"
     )
     for problem in problems:
         print(f"PROBLEM: {problem}")
-    print("ok" if not problems else f"{len(problems)} problem(s)")
-    return 0 if not problems else 1
+    if reader.legacy:
+        for problem in layout:
+            print(f"OUTDATED: {problem}")
+        print(
+            f"the episodes are usable, in wallwm's earlier layout: LeRobot reads it but loses "
+            f"the task text, cannot append and drops our events; {UPGRADE_HINT.format(root=root)}"
+        )
+        layout = []
+    else:
+        for problem in layout:
+            print(f"LAYOUT: {problem}")
+    failures = len(problems) + len(layout)
+    print("ok" if not failures else f"{failures} problem(s)")
+    return 0 if not failures else 1
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from agent.datagen import tabletop_names
+    from worldmodel.data.reader import DatasetError, DatasetReader
+    from worldmodel.data.upgrade import upgrade as upgrade_dataset
+
+    root = Path(args.root)
+    reader = DatasetReader(root)
+    if not reader.legacy:
+        raise DatasetError(f"{root} is already in the current layout; nothing to upgrade")
+    features = reader.info["features"]
+    names = {}
+    if reader.info.get("robot_type") == "wallwm-tabletop":
+        widths = (features[k]["shape"][0] for k in ("observation.state", "action"))
+        names = tabletop_names(*widths)
+    with Progress(
+        "upgrading", BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+    ) as progress:
+        bar = progress.add_task("episodes", total=len(reader))
+        count = upgrade_dataset(
+            root, **names, progress=lambda done, _: progress.update(bar, completed=done)
+        )
+    print(f"{root}: {count} episodes rewritten in the current layout")
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from agent.envs.tabletop.tasks import FAMILIES
+    from worldmodel.data.lerobot_format import KEYFRAME_INTERVAL
 
-    parser = subparsers.add_parser("data", help="generate and check event datasets")
+    parser = subparsers.add_parser("data", help="generate, check and upgrade event datasets")
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     gen = commands.add_parser("generate", help="record expert episodes as a LeRobot dataset")
     gen.add_argument("--out", required=True, help="dataset folder (created or resumed)")
@@ -121,7 +172,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--recovery-fraction", type=float, default=0.2)
     gen.add_argument("--seed", type=int, default=0, help="dataset seed (episode i: seed, i)")
     gen.add_argument("--size", type=int, default=128, help="camera width and height in pixels")
+    gen.add_argument(
+        "--keyframe-interval",
+        type=int,
+        default=KEYFRAME_INTERVAL,
+        help=f"frames between mp4 keyframes (default {KEYFRAME_INTERVAL}, as LeRobot)",
+    )
     gen.set_defaults(func=generate)
     chk = commands.add_parser("check", help="load every episode and report problems")
     chk.add_argument("root", help="dataset folder")
     chk.set_defaults(func=check)
+    upg = commands.add_parser(
+        "upgrade", help="rewrite a dataset of the earlier wallwm layout as LeRobot writes it"
+    )
+    upg.add_argument("root", help="dataset folder (replaced once the new one is complete)")
+    upg.set_defaults(func=upgrade)

@@ -1,5 +1,10 @@
 """`wallwm data generate/check`: expert episodes become a LeRobot dataset that resumes exactly."""
 
+import json
+import shutil
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -41,7 +46,7 @@ def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "b"), "--episodes", "1"]) == 0
     assert main([*args, "--out", str(tmp_path / "b"), "--episodes", "2"]) == 0
     assert "episodes/min" in capsys.readouterr().out
-    for name in ("data/chunk-000/file-001.parquet", "meta/events/chunk-000/file-001.parquet"):
+    for name in ("data/chunk-000/file-001.parquet", "meta/episodes/chunk-000/file-001.parquet"):
         assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))
     reader = DatasetReader(tmp_path / "b")
     assert len(reader) == 2 and reader.load(1).frames["wrist"].shape[1:] == (24, 24, 3)
@@ -56,3 +61,34 @@ def test_check_names_the_broken_episode(tmp_path, capsys):
     assert main(["data", "check", str(root)]) == 1
     out = capsys.readouterr().out
     assert "PROBLEM: episode 0" in out and "observation.images.side" in out
+
+
+def test_check_and_upgrade_an_earlier_dataset(tmp_path, capsys, monkeypatch):
+    from agent.cli.main import entry
+
+    root = tmp_path / "old"
+    shutil.copytree(Path(__file__).parents[1] / "worldmodel/data/legacy_dataset", root)
+    assert main(["data", "check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "OUTDATED: meta/tasks.parquet" in out and f"`wallwm data upgrade {root}`" in out
+    assert main(["data", "upgrade", str(root)]) == 0
+    assert main(["data", "check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "OUTDATED" not in out and "a keyframe every 2 frames" in out and out.endswith("ok\n")
+    monkeypatch.setattr(sys, "argv", ["wallwm", "data", "upgrade", str(root)])
+    assert entry() == 2
+    assert capsys.readouterr().err == (
+        f"wallwm: error: {root} is already in the current layout; nothing to upgrade\n"
+    )
+
+
+def test_check_names_a_field_that_is_off(tmp_path, capsys):
+    root = tmp_path / "d"
+    main(["data", "generate", "--out", str(root), "--episodes", "1", "--size", "24"])
+    stats = json.loads((root / "meta/stats.json").read_text())
+    del stats["observation.images.front"]
+    (root / "meta/stats.json").write_text(json.dumps(stats))
+    capsys.readouterr()
+    assert main(["data", "check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "LAYOUT: meta/stats.json: feature 'observation.images.front' has no statistics" in out

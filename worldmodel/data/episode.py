@@ -55,6 +55,8 @@ class EpisodeRecord:
     annotations: list[EventAnnotation]
     fps: int
     metadata: dict[str, Any] = field(default_factory=dict)  # seed, task id, faults, recovery...
+    state_names: tuple[str, ...] | None = None  # one per proprio value ("arm0.x", ...)
+    action_names: tuple[str, ...] | None = None  # one per action value
 
     def __post_init__(self) -> None:
         steps = len(self.actions)

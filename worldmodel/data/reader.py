@@ -95,40 +95,78 @@ class DatasetReader:
             for key, values in raw.items()
         }
 
+    @property
+    def legacy(self) -> bool:
+        """Written by wallwm's earlier writer (see `wallwm data upgrade`)."""
+        return fmt.legacy_layout(self.root)
+
     @cached_property
-    def events(self) -> dict[int, list[EventAnnotation]]:
-        """Captioned frame ranges per episode (empty lists for datasets without them)."""
-        by_episode: dict[int, list[EventAnnotation]] = {
+    def _extras(self) -> tuple[dict[int, list[EventAnnotation]], dict[int, dict[str, Any]]]:
+        """(events, metadata) per episode index: from the string features of the data rows, or
+        from meta/events/ and the episode rows in the earlier layout."""
+        events: dict[int, list[EventAnnotation]] = {
             row["episode_index"]: [] for row in self.episodes
         }
-        for path in sorted((self.root / "meta" / "events").glob("chunk-*/file-*.parquet")):
-            for row in pq.read_table(path).to_pylist():
-                if row["episode_index"] not in by_episode:
-                    continue  # leftovers of an uncommitted episode
-                by_episode[row["episode_index"]].append(
-                    EventAnnotation(
-                        level=row["level"],
-                        caption=row["caption"],
-                        start=row["start"],
-                        end=row["end"],
-                        skill=row["skill"],
-                        arguments=json.loads(row["arguments"]),
+        metadata: dict[int, dict[str, Any]] = {index: {} for index in events}
+        if fmt.EVENTS_KEY not in self.info["features"]:  # the earlier layout, or not ours
+            for row in self.episodes:
+                metadata[row["episode_index"]] = json.loads(row.get("wallwm/metadata") or "{}")
+            for path in sorted((self.root / "meta" / "events").glob("chunk-*/file-*.parquet")):
+                for row in pq.read_table(path).to_pylist():
+                    if row["episode_index"] in events:  # else: leftovers of an uncommitted one
+                        events[row["episode_index"]].append(
+                            EventAnnotation(
+                                level=row["level"],
+                                caption=row["caption"],
+                                start=row["start"],
+                                end=row["end"],
+                                skill=row["skill"],
+                                arguments=json.loads(row["arguments"]),
+                            )
+                        )
+            return events, metadata
+        columns = ["episode_index", "frame_index", fmt.EVENTS_KEY, fmt.EPISODE_KEY]
+        for path in sorted({self._data_path(row) for row in self.episodes}):
+            if not path.exists():
+                continue  # load_low_dim names the missing file
+            table = pq.read_table(path, columns=columns).to_pydict()
+            for episode, frame, starting, about in zip(*table.values(), strict=True):
+                if episode not in events:
+                    continue
+                if frame == 0 and about:
+                    metadata[episode] = json.loads(about)
+                for event in json.loads(starting) if starting else []:
+                    events[episode].append(
+                        EventAnnotation(
+                            level=event["level"],
+                            caption=event["caption"],
+                            start=frame,
+                            end=event["end"],
+                            skill=event["skill"],
+                            arguments=event["arguments"],
+                        )
                     )
-                )
-        return by_episode
+        for found in events.values():  # by start, then level from task down: a stable order
+            found.sort(key=lambda e: (e.start, CAPTION_LEVELS.index(e.level), e.end))
+        return events, metadata
+
+    @property
+    def events(self) -> dict[int, list[EventAnnotation]]:
+        """Captioned frame ranges per episode (empty lists for datasets without them)."""
+        return self._extras[0]
 
     def cameras(self) -> tuple[CameraSpec, ...]:
         """Camera specs, with the geometry our writer stores (absent for foreign datasets)."""
-        geometry = json.loads(self.episodes[0].get("wallwm/cameras") or "{}")
+        legacy = json.loads(self.episodes[0].get("wallwm/cameras") or "{}")
         specs = []
         for name in self.camera_names:
-            shape = self.info["features"][fmt.video_key(name)]["shape"]
-            known = geometry.get(name, {})
+            feature = self.info["features"][fmt.video_key(name)]
+            known = feature.get(fmt.CAMERA_GEOMETRY_KEY) or legacy.get(name, {})
             specs.append(
                 CameraSpec(
                     name=name,
-                    width=int(shape[1]),
-                    height=int(shape[0]),
+                    width=int(feature["shape"][1]),
+                    height=int(feature["shape"][0]),
                     intrinsics=None
                     if known.get("intrinsics") is None
                     else np.array(known["intrinsics"]),
@@ -142,19 +180,26 @@ class DatasetReader:
 
     def metadata(self, position: int) -> dict[str, Any]:
         """The wallwm metadata of episode number `position` (empty for datasets without it)."""
-        return json.loads(self.episodes[position].get("wallwm/metadata") or "{}")
+        return self._extras[1][self.episodes[position]["episode_index"]]
+
+    def _data_path(self, row: dict[str, Any]) -> Path:
+        return self.root / self.info["data_path"].format(
+            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        )
 
     def load_low_dim(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """(proprio (T, P), actions (T, A)) of episode number `position`, checked; no video."""
         row = self.episodes[position]
         index = int(row["episode_index"])
         where = f"episode {index} of {self.root}"
-        data_path = self.root / self.info["data_path"].format(
-            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
-        )
+        data_path = self._data_path(row)
         if not data_path.exists():
             raise DatasetError(f"{where}: data file {data_path} is missing")
-        table = pq.read_table(data_path)
+        names = pq.read_schema(data_path).names
+        table = pq.read_table(
+            data_path,
+            columns=[k for k in (fmt.STATE_KEY, fmt.ACTION_KEY, "episode_index") if k in names],
+        )
         if "episode_index" in table.column_names:
             mask = np.asarray(table["episode_index"]) == index
             table = table.filter(mask)

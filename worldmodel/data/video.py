@@ -9,9 +9,12 @@ import av
 import numpy as np
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 18) -> Path:
-    """Encode uint8 (T, H, W, 3) frames as H.264; an odd H or W loses its last row or column
-    (yuv420p needs even sizes)."""
+def write_mp4(
+    path: str | Path, frames: np.ndarray, fps: int, crf: int = 18, gop: int | None = None
+) -> Path:
+    """Encode uint8 (T, H, W, 3) frames as H.264 with a keyframe every `gop` frames (None: the
+    encoder's default, one keyframe for a short clip); an odd H or W loses its last row or
+    column (yuv420p needs even sizes)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames have shape {frames.shape} {frames.dtype}; expected (T, H, W, 3)")
@@ -24,6 +27,8 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int = 18) -> 
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
+        if gop is not None:
+            stream.options |= {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         for image in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             container.mux(stream.encode(frame))
