@@ -72,3 +72,27 @@ def record(title: str, table: str, notes: str = "", print_only: bool = False) ->
     print(section)
     with RESULTS.open("a") as handle:
         handle.write(section)
+
+
+def record_section(title: str, table: str, notes: str = "", print_only: bool = False) -> None:
+    """Like `record`, but rewrite the section headed `## title` in place (or append it when
+    there is none): RESULTS.md then says where this benchmark stands now; git keeps the history."""
+    if print_only:
+        print(table, notes, sep="\n\n")
+        return
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    body = (
+        f"{stamp} · {machine_description()} · load {load:.2f} · commit {current_commit()}\n\n"
+        f"{table}\n" + (f"\n{notes}\n" if notes else "")
+    )
+    print(f"## {title}\n\n{body}")
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    heading = f"\n## {title}\n"
+    start = text.find(heading)
+    if start < 0:
+        RESULTS.write_text(text + heading + "\n" + body)
+        return
+    following = text.find("\n## ", start + len(heading))
+    end = len(text) if following < 0 else following
+    RESULTS.write_text(text[:start] + heading + "\n" + body + text[end:])

@@ -18,7 +18,7 @@ from agent.goals.errors import (
 )
 from agent.goals.parser import InstructionParser
 from agent.goals.relations import Goal, Relation, Stage, relations
-from agent.goals.resolve import Resolver
+from agent.goals.resolve import Resolver, ground
 from agent.goals.scene import COLOUR_CLASSES, Scene
 
 _PARSER: InstructionParser | None = None
@@ -34,7 +34,7 @@ def read_goal(instruction: str, scene: Scene, parser: InstructionParser | None =
     if parser is None:
         _PARSER = _PARSER or InstructionParser()
         parser = _PARSER
-    return Resolver(scene).run(parser.parse(instruction).commands)
+    return ground(parser.parse(instruction).readings, scene)
 
 
 __all__ = [
@@ -47,9 +47,11 @@ __all__ = [
     "MissingObjectError",
     "Relation",
     "RelationSyntaxError",
+    "Resolver",
     "Scene",
     "Stage",
     "UnsolvableGoalError",
+    "ground",
     "read_goal",
     "relations",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedEOF, UnexpectedInput, VisitError
+from lark.visitors import CollapseAmbiguities
 
 from agent.goals.errors import ClarificationError
 from agent.goals.vocabulary import Reading, WordMapper
@@ -62,33 +63,32 @@ class Command:
 
 @dataclass(frozen=True)
 class Parse:
-    """The commands of an instruction (an empty tuple for "nothing to do") and its reading."""
+    """The readings of an instruction, best first (each a tuple of commands; an empty tuple is
+    "nothing to do"), and how its words were read."""
 
-    commands: tuple[Command, ...]
+    readings: tuple[tuple[Command, ...], ...]
     reading: Reading
 
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return self.readings[0]
 
-def _score(value: object) -> tuple[int, int]:
-    """Lower is better: incomplete commands first, then relative clauses ("the block in ...")."""
+
+def _score(value: object) -> tuple[int, int, int]:
+    """Lower is better: fewer incomplete commands, then fewer relative clauses ("the block in
+    the bowl"), then longer exceptions ("all but the red and blue ones" excepts both)."""
+    own = (0, 0, 0)
+    inner: list[object] = []
     if isinstance(value, Command):
-        inner = [
-            *value.objects,
-            *([value.dest] if value.dest else []),
-            *(r for r, _ in value.tower),
-        ]
-        scores = [_score(r) for r in inner]
-        return (int(value.incomplete) + sum(s[0] for s in scores), sum(s[1] for s in scores))
-    if isinstance(value, Ref):
-        inner = [*value.excluded, *([value.location[1]] if value.location else [])]
-        scores = [_score(r) for r in inner]
-        return (
-            sum(s[0] for s in scores),
-            int(value.location is not None) + sum(s[1] for s in scores),
-        )
-    if isinstance(value, tuple | list):
-        scores = [_score(v) for v in value]
-        return (sum(s[0] for s in scores), sum(s[1] for s in scores))
-    return (0, 0)
+        own = (int(value.incomplete), 0, 0)
+        inner = [*value.objects, value.dest, *(r for r, _ in value.tower)]
+    elif isinstance(value, Ref):
+        own = (0, int(value.location is not None), -len(value.excluded))
+        inner = [*value.excluded, value.location[1] if value.location else None]
+    elif isinstance(value, tuple | list):
+        inner = list(value)
+    scores = [own, *(_score(v) for v in inner if v is not None)]
+    return (sum(s[0] for s in scores), sum(s[1] for s in scores), sum(s[2] for s in scores))
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class _ToCommands(Transformer):
         return tuple(commands)
 
     def forbid(self, children: list) -> Command:
-        command: Command = children[0]
+        command: Command = children[-1]  # after the NOT token
         return Command(**{**command.__dict__, "forbidden": True})
 
     def group(self, refs: list) -> tuple[Ref, ...]:
@@ -182,6 +182,9 @@ class _ToCommands(Transformer):
     def ditto(self, children: list) -> Command:
         return Command("ditto", children[0])
 
+    def again(self, children: list) -> Command:
+        return Command("again", (), children[0].preposition, children[0].ref)
+
     def intro(self, _: list) -> Command:
         return Command("intro")
 
@@ -200,16 +203,20 @@ class _ToCommands(Transformer):
         group: tuple[Ref, ...] = next((c for c in children if isinstance(c, tuple)), ())
         size = next((c for c in children if isinstance(c, int)), None)
         body = next((c for c in children if isinstance(c, _Body)), _Body((), None))
-        return Command("tower", group, tower=body.items, direction=body.direction, size=size)
+        direction = [str(c) for c in children if isinstance(c, Token) and c.type == "DIRECTION"]
+        return Command(
+            "tower",
+            group,
+            tower=body.items,
+            direction=body.direction or (direction[0] if direction else None),
+            size=size,
+        )
 
     def it(self, _: list) -> Ref:
         return Ref(pronoun="it")
 
     def them(self, _: list) -> Ref:
         return Ref(pronoun="them")
-
-    def both(self, _: list) -> Ref:
-        return Ref(pronoun="both")
 
     def located(self, children: list) -> _Location:
         return _Location(str(children[0]), children[1])
@@ -250,7 +257,23 @@ class _ToCommands(Transformer):
 def _lark() -> Lark:
     text = GRAMMAR.read_text(encoding="utf-8").replace("except: ", "except_: ")
     text = text.replace("except?", "except_?")
-    return Lark(text, parser="earley", ambiguity="explicit")
+    # The basic lexer (every word is one token) is several times faster than Earley's dynamic one.
+    return Lark(text, parser="earley", lexer="basic", ambiguity="explicit")
+
+
+MAX_READINGS = 64  # beyond this many, each ambiguity is settled on its own by _score
+
+
+def _readings(tree: Tree) -> tuple[tuple[Command, ...], ...]:
+    """Every reading of the parse forest (best first by _score), or the locally best one when
+    there are more than MAX_READINGS."""
+    count = 1
+    for node in tree.find_data("_ambig"):
+        count *= len(node.children)
+    trees = CollapseAmbiguities().transform(tree) if count <= MAX_READINGS else [tree]
+    readings = [_ToCommands().transform(t) for t in trees]
+    unique = list(dict.fromkeys(readings))
+    return tuple(sorted(unique, key=_score))
 
 
 class InstructionParser:
@@ -275,8 +298,7 @@ class InstructionParser:
             )
         text = " ".join(reading.tokens)
         try:
-            tree: Tree = _lark().parse(text)
-            commands = _ToCommands().transform(tree)
+            readings = _readings(_lark().parse(text))
         except UnexpectedEOF:
             raise ClarificationError(
                 f"The instruction stops mid-way ({instruction!r}): how does it go on?",
@@ -294,4 +316,4 @@ class InstructionParser:
             raise ClarificationError(
                 f"I cannot follow {instruction!r}; could you rephrase it?", str(exc.orig_exc)
             ) from None
-        return Parse(commands, reading)
+        return Parse(readings, reading)

@@ -10,7 +10,9 @@ Grounding rules (each failure is a specific error, never a guess):
 - "it" is the object just moved (or, for open and close, the drawer); "them" the objects just
   moved; "... in it" the place just named; "drop it in" the container just named;
 - towers: listed bottom-up or top-down as the words say ("from the bottom", "red on top"); a
-  tower whose order the words leave open -> ClarificationError.
+  tower whose order the words leave open -> ClarificationError;
+- a drawer found closed is left closed after things are put in it, unless the words say
+  otherwise ("hide the green block in the drawer": in(green_block, drawer), closed(drawer)).
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from agent.goals.errors import ClarificationError, MissingObjectError
+from agent.goals.errors import ClarificationError, GoalInputError, MissingObjectError
 from agent.goals.parser import Command, Ref
 from agent.goals.relations import Goal, Relation, Stage
-from agent.goals.scene import COLOUR_CLASSES, OPENABLE, Scene, colour, kind, placement
+from agent.goals.scene import (
+    COLOUR_CLASSES,
+    CONTAINERS,
+    OPENABLE,
+    Scene,
+    colour,
+    kind,
+    placement,
+)
 
 _PLACES = ("bowl", "plate", "drawer")
 _LOCATED = ("in", "on", "near", "holding")  # relations whose first argument is where X is
@@ -49,14 +59,18 @@ class Resolver:
         self.mentioned: list[str] = []  # every object named so far, in order
         self.moved: tuple[str, ...] = ()  # the objects of the last command
         self.last: Command | None = None  # the last placement, for "and so does the blue one"
-        self.steps: list[Relation] = []
+        self.steps: list[list[Relation]] = []  # the relations of each command, in order
         self.avoid: set[Relation] = set()
+        self.objects: tuple[str, ...] = ()  # the objects of the command being grounded
 
     # ---- descriptions -> names ------------------------------------------------------------------
     def names(self, ref: Ref, role: str = "object") -> list[str]:
-        """The objects `ref` describes; `role` is 'object', 'dest' or 'openable' (for pronouns)."""
+        """The objects `ref` describes. `role` says what a pronoun may stand for: 'object',
+        'openable', or 'in'/'on'/'near'/'to' for a destination ("in it" is a container)."""
         if ref.pronoun is not None:
             return self._pronoun(ref.pronoun, role)
+        if ref.quantifier == "both" and ref == Ref(quantifier="both"):  # "put both in the bowl"
+            return self._pronoun("both", role)
         if ref.noun in _PLACES or (ref.noun and ref.noun not in ("block", "blocks", "one", "ones")):
             if ref.noun not in self.scene.objects:
                 raise MissingObjectError(f"the {ref.noun}", self.scene.listing())
@@ -80,8 +94,9 @@ class Resolver:
                     "'both'",
                 )
             return blocks
-        if role == "dest":
-            named = [o for o in reversed(self.mentioned) if o not in self.moved]
+        if role in ("in", "on", "near", "to", "under"):
+            recent = [*(self.moved if len(self.moved) == 1 else ()), *reversed(self.mentioned)]
+            named = [o for o in recent if o not in self.objects and _fits(o, role)]
         elif pronoun == "them":
             named = list(self.moved)
         else:
@@ -112,7 +127,7 @@ class Resolver:
         return self._count(ref, candidates)
 
     def _located(self, block: str, preposition: str, where: Ref) -> bool:
-        places = self.names(where, "dest")
+        places = self.names(where, preposition)
         facts = self.scene.relations
         if preposition == "under":
             return any(Relation("on", (p, block)) in facts for p in places)
@@ -125,7 +140,9 @@ class Resolver:
             what += f" {ref.location[0]} {_describe(ref.location[1])}"
         if not candidates:
             raise MissingObjectError(what, self.scene.listing())
-        expected = ref.count or (2 if ref.quantifier == "both" else None)
+        # "both blocks" counts; "both the red and the blue blocks" lists them
+        both = ref.quantifier == "both" and ref.colour is None
+        expected = ref.count or (2 if both else None)
         if expected is not None and len(candidates) != expected:
             if len(candidates) < expected:
                 raise MissingObjectError(f"{expected} such blocks", self.scene.listing())
@@ -149,16 +166,34 @@ class Resolver:
     def run(self, commands: Sequence[Command]) -> Goal:
         for command in commands:
             self._command(command)
-        if not self.steps and not self.avoid and commands:
+        if not any(self.steps) and not self.avoid and commands:
             raise ClarificationError(
                 "I understood no placement to make: what should end up where?", "no goal"
             )
+        self._close_what_was_closed()
         return Goal(tuple(Stage(s) for s in stages(self.steps)), frozenset(self.avoid))
 
+    def _close_what_was_closed(self) -> None:
+        """A drawer found closed is left closed: things put away in it ("hide the green block in
+        the drawer") end with it shut, as the task suite's success checks expect, unless the
+        instruction says what the drawer should be."""
+        for drawer in (o for o in self.scene.objects if kind(o) in OPENABLE):
+            said = any(r.args == (drawer,) for batch in self.steps for r in batch)
+            if said or Relation("closed", (drawer,)) not in self.scene.relations:
+                continue
+            used = [i for i, b in enumerate(self.steps) if any(r.args[1:] == (drawer,) for r in b)]
+            if used:
+                self.steps[used[-1]].append(Relation("closed", (drawer,)))
+
     def _add(self, relation: Relation, command: Command) -> None:
-        (self.avoid.add if command.forbidden else self.steps.append)(relation)
+        (self.avoid.add if command.forbidden else self.steps[-1].append)(relation)
 
     def _command(self, command: Command) -> None:
+        self.steps.append([])
+        self._ground(command)
+        self.objects = ()
+
+    def _ground(self, command: Command) -> None:
         kind_ = command.kind
         if kind_ == "intro":
             return
@@ -177,7 +212,14 @@ class Resolver:
                 raise ClarificationError("Where should it go too? Name the place.", "'too'")
             command = Command(self.last.kind, command.objects, self.last.preposition,
                               self.last.dest, command.forbidden)  # fmt: skip
-        objects = [o for ref in command.objects for o in self.names(ref)]
+        if kind_ == "again":  # "..., then in the bowl": the same objects somewhere else
+            if not self.moved:
+                raise ClarificationError("What should go there? Name the object.", "no object")
+            command = Command("place", (), command.preposition, command.dest, command.forbidden)
+            objects = list(self.moved)
+        else:
+            objects = [o for ref in command.objects for o in self.names(ref)]
+        self.objects = tuple(objects)
         if kind_ == "nowhere":
             raise ClarificationError(f"Where should {_words(objects)} go?", "no destination")
         if kind_ == "take":
@@ -200,7 +242,7 @@ class Resolver:
                 raise ClarificationError("In what? Name the bowl or the drawer.", "no container")
             return named[0]
         assert command.dest is not None
-        return self.one(command.dest, "dest")
+        return self.one(command.dest, command.preposition or "to")
 
     def _relation(self, command: Command, obj: str, dest: str) -> Relation:
         if kind(obj) != "block":
@@ -220,7 +262,11 @@ class Resolver:
         self.mentioned.extend(objects)
 
     def _tower(self, command: Command) -> None:
-        items = [(self.one(ref, "object"), position) for ref, position in command.tower]
+        listed = command.tower or tuple((ref, None) for ref in command.objects)
+        named = [(self.names(ref), position) for ref, position in listed]
+        items = [(names[0], position) for names, position in named if len(names) == 1]
+        if len(items) < len(named):  # "stack all four blocks into one tower": no order given
+            items = []
         size = command.size or len([o for ref in command.objects for o in self.names(ref)]) or None
         if not items or (size is not None and size != len(items)):
             named = f"you named {len(items)}" if items else "you named none in order"
@@ -246,6 +292,13 @@ class Resolver:
         self._moved(order)
 
 
+def _fits(name: str, preposition: str) -> bool:
+    """Whether "<preposition> it" can mean `name`: "in it" a container, "on it" anything else."""
+    if preposition == "in":
+        return kind(name) in CONTAINERS
+    return preposition != "on" or kind(name) not in CONTAINERS
+
+
 def conflicts(old: Relation, new: Relation) -> bool:
     """Whether `new` undoes `old`: the same object somewhere else, a drawer opened then closed,
     two blocks on one block, or two blocks each on the other."""
@@ -259,20 +312,33 @@ def conflicts(old: Relation, new: Relation) -> bool:
     return False
 
 
-def stages(steps: Sequence[Relation]) -> list[frozenset[Relation]]:
-    """Steps in order -> cumulative stages; a new stage starts when a step undoes an earlier one.
+def stages(steps: Sequence[Sequence[Relation]]) -> list[frozenset[Relation]]:
+    """The relations of each command, in order -> cumulative stages. A new stage starts when a
+    command undoes what an earlier one made ("... then move them to the plate").
 
     Holding an object before placing it is a means, not a stage ("pick up the red block and put
     it in the bowl" is one stage: in(red_block, bowl)).
     """
     done: list[frozenset[Relation]] = []
     current: list[Relation] = []
-    for step in steps:
-        if step in current:
-            continue
-        undone = [r for r in current if conflicts(r, step)]
-        means = [r for r in undone if r.name == "holding" and r.args[0] == step.args[0]]
-        if len(means) < len(undone) and current:
+    for batch in steps:
+        new = [r for r in batch if r not in current]
+        undone = [r for r in current if any(conflicts(r, n) for n in new)]
+        means = [r for r in undone if r.name == "holding"]
+        if len(means) < len(undone):
             done.append(frozenset(current))
-        current = [r for r in current if r not in undone] + [step]
+        current = [r for r in current if r not in undone] + new
     return [*done, frozenset(current)] if current else done
+
+
+def ground(readings: Sequence[Sequence[Command]], scene: Scene) -> Goal:
+    """The goal of the first reading that grounds in the scene; if none does, the best
+    reading's error (readings come best first)."""
+    first: GoalInputError | None = None
+    for commands in readings:
+        try:
+            return Resolver(scene).run(commands)
+        except GoalInputError as exc:
+            first = first or exc
+    assert first is not None, "an instruction has at least one reading"
+    raise first

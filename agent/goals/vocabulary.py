@@ -55,7 +55,7 @@ _WORDS: dict[str, str] = {
     "one": "one",
     "ones": "ones",
     "bowl": "bowl bowls container basin",
-    "plate": "plate plates dish saucer",
+    "plate": "plate plates dish",
     "drawer": "drawer drawers",
     "tower": "tower",
     "towers": "towers stacks",
@@ -77,7 +77,7 @@ _WORDS: dict[str, str] = {
     "": "the a an please can could would will you kindly robot now carefully gently quickly "
     "slowly just also first i want like need me we us let lets some away up do does should must "
     "be colour colours coloured color colors colored single hey okay ok there again as well for "
-    "way same own its their right safely neatly",
+    "way same own its their right safely neatly back thanks thank yes",
 }
 _SELF = ("to", "with", "of", "from", "and", "too", "so", "top", "nothing")
 LEXICON: dict[str, str] = {
@@ -120,6 +120,9 @@ PHRASES: dict[str, str] = {
     "by colour": "",
     "by color": "",
     "pick up": "take",
+    "each of": "all",
+    "all of": "all",
+    "every one of": "all",
     "clean up": "sort",
     "after that": "then",
     "after this": "then",
@@ -152,7 +155,7 @@ PHRASES: dict[str, str] = {
 VERB_TOKENS = frozenset({"put", "stack", "open", "close", "push", "build", "fill", "sort", "take"})
 _NOUN_TOKENS = frozenset({"block", "blocks", "bowl", "plate", "drawer", "tower"})
 _CONTENT_TOKENS = VERB_TOKENS | _NOUN_TOKENS | {*COLOURS, *OTHER_COLOURS, *CLASSES, *ABSENT_NOUNS}
-MINILM_THRESHOLD = 0.58  # measured: platter->plate 0.59, cupboard->drawer 0.63; sandwich 0.54
+MINILM_THRESHOLD = 0.58  # measured: platter->plate 0.59, cabinet->drawers 0.60; sandwich 0.54
 _TOKEN = re.compile(r"[a-z0-9]+|[,;:.()]")
 
 Embed = Callable[[list[str]], np.ndarray]  # words -> (N, D) unit vectors
@@ -193,6 +196,11 @@ class WordMapper:
         self._embed = embed
         self.threshold = threshold
         self._content = sorted(w for w, t in LEXICON.items() if t in _CONTENT_TOKENS)
+        # MiniLM only maps onto verbs and the objects we have: its single-word similarity ranks
+        # colours badly (crimson -> purple) and a guess at an absent thing helps nobody.
+        self._similar_words = sorted(
+            w for w, t in LEXICON.items() if t in VERB_TOKENS | _NOUN_TOKENS
+        )
         self._vectors: np.ndarray | None = None
         self._phrases = sorted(
             ((p.split(), t.split()) for p, t in PHRASES.items()), key=lambda p: -len(p[0])
@@ -254,10 +262,10 @@ class WordMapper:
         if self._embed is None:
             self._embed = minilm_words()
         if self._vectors is None:
-            self._vectors = self._embed(self._content)
-        scores = self._vectors @ self._embed([word])[0]  # (content words,)
+            self._vectors = self._embed(self._similar_words)
+        scores = self._vectors @ self._embed([word])[0]  # (verbs and object nouns,)
         best = int(np.argmax(scores))
-        return self._content[best] if scores[best] >= self.threshold else None
+        return self._similar_words[best] if scores[best] >= self.threshold else None
 
 
 def _swapped(a: str, b: str) -> bool:
