@@ -17,6 +17,8 @@ COLOUR_CLASSES: dict[str, tuple[str, ...]] = {
     "warm": ("red", "yellow"),
     "cool": ("green", "blue"),
 }
+# The relations perception reports (the rest of a planner's facts are its own bookkeeping).
+PERCEIVED: frozenset[str] = frozenset({"in", "on", "near", "open", "closed", "holding"})
 CONTAINERS: tuple[str, ...] = ("bowl", "drawer")  # a block goes *in* these, *on* anything else
 OPENABLE: tuple[str, ...] = ("drawer",)
 
