@@ -39,9 +39,7 @@ class MissingObjectError(GoalInputError):
         self.missing = missing
         self.present = tuple(present)
         there = ", ".join(self.present) or "nothing"
-        super().__init__(
-            f"{missing} is not in the scene; there is: {there}. Name one of these objects."
-        )
+        super().__init__(f"not in the scene: {missing}; there is: {there}. Name one of these.")
 
 
 class UnsolvableGoalError(GoalError):

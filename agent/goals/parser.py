@@ -157,6 +157,13 @@ class _ToCommands(Transformer):
         group, dest = children[0], children[-1]  # a "goes" in between is None
         return Command("place", group, dest.preposition, dest.ref)
 
+    def place_except(self, children: list) -> Command:
+        """ "put all the blocks in the bowl except the yellow one": the exception comes last."""
+        group, dest, excluded = children
+        last = group[-1]
+        kept = Ref(**{**last.__dict__, "excluded": (*last.excluded, *excluded)})
+        return Command("place", (*group[:-1], kept), dest.preposition, dest.ref)
+
     def push(self, children: list) -> Command:
         group, dest = children
         return Command("push", group, dest.preposition, dest.ref)

@@ -48,7 +48,9 @@ def _describe(ref: Ref) -> str:
     noun = "blocks" if ref.plural else "block"
     if ref.colour in COLOUR_CLASSES:
         return f"a {ref.colour} block ({' or '.join(COLOUR_CLASSES[ref.colour])})"
-    return f"the {ref.colour} {noun}" if ref.colour else f"a {noun}"
+    if ref.colour:
+        return f"the {ref.colour} {noun}"
+    return "blocks" if ref.plural else "a block"
 
 
 class Resolver:

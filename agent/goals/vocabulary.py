@@ -30,7 +30,7 @@ CLASSES = ("warm", "cool")
 # Things people may name that this scene never has: reported as absent, not as unknown words.
 ABSENT_NOUNS = (
     "cup", "mug", "shelf", "basket", "bin", "table", "tray", "jar", "ball", "apple", "sink",
-    "pot", "pan", "bottle", "can", "sponge", "floor", "cylinder", "sphere", "banana", "book",
+    "pot", "pan", "bottle", "tin", "sponge", "floor", "cylinder", "sphere", "banana", "book",
 )  # fmt: skip
 NUMBERS = {"two": "two", "three": "three", "four": "four", "five": "five", "2": "two",
            "3": "three", "4": "four", "5": "five"}  # fmt: skip
@@ -38,7 +38,7 @@ NUMBERS = {"two": "two", "three": "three", "four": "four", "five": "five", "2": 
 # Grammar token -> the surface words read as it ("" = filler words that carry nothing).
 _WORDS: dict[str, str] = {
     "put": "put place set drop move stow store hide bring transfer carry insert deposit lay "
-    "position relocate toss leave return",
+    "position relocate toss leave return get",
     "stack": "stack pile",
     "open": "open opened",
     "close": "close shut",
@@ -77,7 +77,7 @@ _WORDS: dict[str, str] = {
     "": "the a an please can could would will you kindly robot now carefully gently quickly "
     "slowly just also first i want like need me we us let lets some away up do does should must "
     "be colour colours coloured color colors colored single hey okay ok there again as well for "
-    "way same own its their right safely neatly back thanks thank yes",
+    "way same own its their right safely neatly back thanks thank yes out there down",
 }
 _SELF = ("to", "with", "of", "from", "and", "too", "so", "top", "nothing")
 LEXICON: dict[str, str] = {
@@ -95,6 +95,8 @@ PHRASES: dict[str, str] = {
     "stay put": "nothing",
     "leave everything as it is": "nothing",
     "leave everything where it is": "nothing",
+    "leave it there": "",
+    "leave it where it is": "",
     "next to": "near",
     "close to": "near",
     "up to": "near",
@@ -105,6 +107,8 @@ PHRASES: dict[str, str] = {
     "on the bottom": "bottom",
     "at the base": "bottom",
     "at the top": "top",
+    "in the middle": "middle",
+    "in between": "middle",
     "on top": "top",
     "from the bottom": "bottom_up",
     "from bottom to top": "bottom_up",
@@ -196,11 +200,10 @@ class WordMapper:
         self._embed = embed
         self.threshold = threshold
         self._content = sorted(w for w, t in LEXICON.items() if t in _CONTENT_TOKENS)
-        # MiniLM only maps onto verbs and the objects we have: its single-word similarity ranks
-        # colours badly (crimson -> purple) and a guess at an absent thing helps nobody.
-        self._similar_words = sorted(
-            w for w, t in LEXICON.items() if t in VERB_TOKENS | _NOUN_TOKENS
-        )
+        # MiniLM only maps onto the objects we have: its single-word similarity ranks colours
+        # badly (crimson -> purple), puts adverbs next to verbs (somewhere -> place), and a guess
+        # at an absent thing helps nobody.
+        self._similar_words = sorted(w for w, t in LEXICON.items() if t in _NOUN_TOKENS)
         self._vectors: np.ndarray | None = None
         self._phrases = sorted(
             ((p.split(), t.split()) for p, t in PHRASES.items()), key=lambda p: -len(p[0])
@@ -246,14 +249,13 @@ class WordMapper:
         if len(word) < 3 or word.isdigit():
             return None
         # A three-letter word may only have two letters swapped ("rde"): one edit of a short word
-        # reaches too many others ("bed" is not "red").
+        # reaches too many others ("bed" is not "red"). Any known word may be swapped ("teh").
         limit = 1 if len(word) >= 4 else 0
         best = [
             w
             for w in self._content
-            if abs(len(w) - len(word)) <= 1
-            and (edit_distance(word, w) <= limit or _swapped(word, w))
-        ]
+            if abs(len(w) - len(word)) <= 1 and edit_distance(word, w) <= limit
+        ] or [w for w in LEXICON if _swapped(word, w)]
         return min(best, key=lambda w: (edit_distance(word, w), w)) if best else None
 
     def _similar(self, word: str) -> str | None:

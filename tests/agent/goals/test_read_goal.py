@@ -30,8 +30,8 @@ def test_an_absent_object_is_one_line_naming_it_and_what_is_there(
     assert caught.value.missing == "the green block"
     assert caught.value.present == ("blue_block", "red_block", "bowl")
     assert str(caught.value) == (
-        "the green block is not in the scene; there is: blue_block, red_block, bowl. "
-        "Name one of these objects."
+        "not in the scene: the green block; there is: blue_block, red_block, bowl. "
+        "Name one of these."
     )
     assert "\n" not in str(caught.value)
 
