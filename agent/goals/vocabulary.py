@@ -248,13 +248,15 @@ class WordMapper:
     def _misspelt(self, word: str) -> str | None:
         if len(word) < 3 or word.isdigit():
             return None
-        # A three-letter word may only have two letters swapped ("rde"): one edit of a short word
-        # reaches too many others ("bed" is not "red"). Any known word may be swapped ("teh").
-        limit = 1 if len(word) >= 4 else 0
+        # A three-letter word may only miss a letter ("bwl") or have two swapped ("rde"): a
+        # changed letter in a short word reaches too many others ("bed" is not "red"). Any known
+        # word may be swapped ("teh").
         best = [
             w
             for w in self._content
-            if abs(len(w) - len(word)) <= 1 and edit_distance(word, w) <= limit
+            if abs(len(w) - len(word)) <= 1
+            and edit_distance(word, w) <= 1
+            and (len(word) >= 4 or len(w) > len(word))
         ] or [w for w in LEXICON if _swapped(word, w)]
         return min(best, key=lambda w: (edit_distance(word, w), w)) if best else None
 
