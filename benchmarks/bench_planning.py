@@ -15,7 +15,6 @@ import argparse
 import statistics
 import time
 
-from pyperplan import grounding
 from pyperplan.heuristics.lm_cut import LmCutHeuristic
 from pyperplan.heuristics.relaxation import hFFHeuristic
 from pyperplan.search import astar_search, greedy_best_first_search, weighted_astar_search
@@ -65,7 +64,7 @@ def stages(planner: Planner) -> list[tuple[str, Scene, Stage]]:
         scene = case.scene
         for stage in case.goal.stages:
             out.append((case.instruction, scene, stage))
-            scene = planner._solve(scene, stage)[1]
+            scene = planner.plan_and_predict(scene, stage)[1]
     return out
 
 
@@ -77,10 +76,8 @@ def compare(planner: Planner, work: list[tuple[str, Scene, Stage]]) -> str:
         for _, scene, stage in work:
             if stage.relations <= scene.relations:
                 continue
-            planner._parser.probInput = planner.problem(scene, stage.relations)
             began = time.perf_counter()
-            problem = planner._parser.parse_problem(planner._pddl_domain, read_from_file=False)
-            solution = search(grounding.ground(problem))
+            solution = search(planner.task(scene, stage.relations))
             took = time.perf_counter() - began
             events, seconds, worst = events + len(solution), seconds + took, max(worst, took)
         rows.append([name, events, f"{seconds:.2f}", f"{worst * 1000:.0f}"])

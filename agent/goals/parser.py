@@ -69,10 +69,6 @@ class Parse:
     readings: tuple[tuple[Command, ...], ...]
     reading: Reading
 
-    @property
-    def commands(self) -> tuple[Command, ...]:
-        return self.readings[0]
-
 
 def _score(value: object) -> tuple[int, int, int]:
     """Lower is better: fewer incomplete commands, then fewer relative clauses ("the block in
@@ -234,7 +230,7 @@ class _ToCommands(Transformer):
     def not_colour(self, children: list) -> _NotColour:
         return _NotColour(str(children[1]))
 
-    def except_(self, children: list) -> _Excluded:
+    def exception(self, children: list) -> _Excluded:
         return _Excluded(children[0])
 
     def thing(self, children: list) -> Ref:
@@ -262,8 +258,7 @@ class _ToCommands(Transformer):
 
 @cache
 def _lark() -> Lark:
-    text = GRAMMAR.read_text(encoding="utf-8").replace("except: ", "except_: ")
-    text = text.replace("except?", "except_?")
+    text = GRAMMAR.read_text(encoding="utf-8")
     # The basic lexer (every word is one token) is several times faster than Earley's dynamic one.
     return Lark(text, parser="earley", lexer="basic", ambiguity="explicit")
 

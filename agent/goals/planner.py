@@ -27,6 +27,7 @@ from pyperplan import grounding
 from pyperplan.heuristics.relaxation import hFFHeuristic
 from pyperplan.pddl.parser import Parser
 from pyperplan.search import weighted_astar_search
+from pyperplan.task import Task
 
 from agent.goals.errors import MissingObjectError, UnsolvableGoalError
 from agent.goals.pddl import (
@@ -98,19 +99,25 @@ class Planner:
         Raises MissingObjectError (the stage names an object the scene lacks) or
         UnsolvableGoalError (no sequence of the skills reaches it).
         """
-        return self._solve(scene, stage)[0]
+        return self.plan_and_predict(scene, stage)[0]
 
     def plan_goal(self, scene: Scene, goal: Goal) -> list[list[SkillCall]]:
         """Every stage in order, each planned from the scene the previous plan leads to."""
         plans = []
         for stage in goal.stages:
-            calls, scene = self._solve(scene, stage)
+            calls, scene = self.plan_and_predict(scene, stage)
             plans.append(calls)
         return plans
 
-    def _solve(
+    def task(self, scene: Scene, wanted: Iterable[str | Relation]) -> Task:
+        """The stage as a grounded pyperplan task (for any of pyperplan's searches)."""
+        self._parser.probInput = self.problem(scene, wanted)
+        return grounding.ground(self._parser.parse_problem(self._pddl_domain, read_from_file=False))
+
+    def plan_and_predict(
         self, scene: Scene, stage: Stage | Iterable[str | Relation]
     ) -> tuple[list[SkillCall], Scene]:
+        """The plan, and the scene it should leave (perceivable relations only)."""
         wanted = stage.relations if isinstance(stage, Stage) else relations(stage)
         absent = sorted({a for r in wanted for a in r.args} - scene.objects)
         if absent:
@@ -124,11 +131,7 @@ class Planner:
                 f"{clash[0]} and {clash[1]} cannot hold together (a block is in one place, and "
                 "one block fits on another); split them into stages or drop one"
             )
-        facts = initial_facts(scene)
-        self._parser.probInput = compile_problem(
-            self.domain, scene, facts, sorted(goal_facts(wanted))
-        )
-        task = grounding.ground(self._parser.parse_problem(self._pddl_domain, read_from_file=False))
+        task = self.task(scene, wanted)
         try:
             solution = weighted_astar_search(
                 task, _BudgetedFF(task, MAX_EVALUATIONS), SEARCH_WEIGHT
@@ -147,7 +150,7 @@ class Planner:
                 f"{now}); check the goal is possible (a block cannot be on two others) and the "
                 "skill files' preconditions and effects"
             )
-        calls = []
+        calls, facts = [], initial_facts(scene)
         for operator in solution:
             name, *values = operator.name.strip("()").split()
             action = self.domain.actions[name]
