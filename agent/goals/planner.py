@@ -49,6 +49,9 @@ SEARCH_WEIGHT = 2  # weighted A*: f = g + 2 h (see the module docstring for the 
 MAX_EVALUATIONS = 10_000
 
 
+_IN_GRIPPER = ("holding", "lifted", "above", "placed")  # the planner's steps of carrying X
+
+
 class _SearchBudgetSpent(Exception):
     """The search evaluated MAX_EVALUATIONS states without reaching the goal."""
 
@@ -159,8 +162,14 @@ class Planner:
             for relation in action.deletes:
                 facts.discard(_bind(relation, bound))
             facts |= {_bind(r, bound) for r in action.adds}
-        after = frozenset(r for r in facts if r.name in PERCEIVED and r.args[-1] != "table")
-        return calls, Scene(scene.objects, after)
+        return calls, Scene(scene.objects, _perceivable(facts))
+
+
+def _perceivable(facts: Iterable[Relation]) -> frozenset[Relation]:
+    """Planner facts as perception would report them: its bookkeeping dropped, an object in the
+    gripper at any height `holding(X)`."""
+    held = {Relation("holding", r.args[:1]) for r in facts if r.name in _IN_GRIPPER}
+    return frozenset(r for r in facts if r.name in PERCEIVED and r.args[-1] != "table") | held
 
 
 def _bind(relation: Relation, values: Mapping[str, str]) -> Relation:

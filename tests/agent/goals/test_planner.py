@@ -78,6 +78,13 @@ def test_stages_are_planned_from_the_scene_the_previous_stage_leaves(
     assert placements(second) == [("red_block", "plate")] and len(second) == 6
 
 
+def test_picking_up_ends_with_the_block_held_up(planner: Planner) -> None:
+    calls, after = planner.plan_and_predict(FULL, ["holding(yellow_block)"])
+    assert [c.skill for c in calls] == ["reach", "grasp", "lift"]
+    assert "holding(yellow_block)" in {str(r) for r in after.relations}
+    assert planner.plan(after, ["holding(yellow_block)"]) == []
+
+
 def test_a_goal_that_already_holds_needs_no_event(planner: Planner) -> None:
     done = Scene.of(OBJECTS, ["closed(drawer)", "in(red_block, bowl)"])
     assert planner.plan(done, ["in(red_block, bowl)", "closed(drawer)"]) == []
