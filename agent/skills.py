@@ -31,6 +31,7 @@ from pydantic import (
     field_validator,
 )
 
+from agent.goals.relations import Relation, RelationSyntaxError
 from agent.resources import resource_dir
 from agent.state import MAX_EVENT_FRAMES
 from worldmodel.errors import ContractError, WallwmError
@@ -66,6 +67,62 @@ class SkillArgument(BaseModel):
     examples: tuple[str, ...] = Field(
         default=(), description="a list of example values, e.g. [red_block, bowl]"
     )
+
+
+class PlanningCase(BaseModel):
+    """One way the skill changes the scene, for the goal planner (agent/goals/pddl.py).
+
+    Relations are spelt as perception spells them, with parameter names for objects:
+    `on(object, target)`; an effect starting with `not ` stops holding. A name that is not a
+    parameter is an object of that name (`gripper`, `drawer`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameters: dict[str, str | tuple[str, ...]] = Field(
+        min_length=1,
+        description="a mapping from parameter name to an object type or a list of types "
+        "(block, bowl, plate, drawer, table); every argument of the skill is a parameter, "
+        "others are only for the planner (e.g. where the object is taken from)",
+    )
+    preconditions: tuple[str, ...] = Field(
+        default=(),
+        description="relations that must hold before, e.g. 'holding(object)'; no 'not': write "
+        "the opposite relation (closed(drawer), empty(gripper))",
+    )
+    effects: tuple[str, ...] = Field(
+        min_length=1,
+        description="relations that hold after ('in(object, target)') or stop holding "
+        "('not holding(object)')",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _names_and_types(cls, value: dict[str, str | tuple[str, ...]]) -> dict:
+        for name, types in value.items():
+            for item in (name, *((types,) if isinstance(types, str) else types)):
+                if not re.match(_NAME_PATTERN, item):
+                    raise ValueError(f"parameter or type {item!r} is not lower_snake_case")
+        return value
+
+    @field_validator("preconditions", "effects")
+    @classmethod
+    def _relations(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for text in value:
+            negated = text.startswith("not ")
+            if negated and info.field_name == "preconditions":
+                raise ValueError(
+                    f"precondition {text!r} is negative; the planner takes positive ones only: "
+                    "write the opposite relation, e.g. 'closed(drawer)' for 'not open(drawer)'"
+                )
+            try:
+                Relation.parse(text.removeprefix("not ") if negated else text)
+            except RelationSyntaxError as exc:
+                hint = ""
+                if "(" in text and ")" not in text:  # YAML split "[on(a, b)]" at its comma
+                    hint = "; in a [flow, list] the comma splits a relation: write a block list"
+                raise ValueError(f"{exc}{hint}") from None
+        return value
 
 
 class Skill(BaseModel):
@@ -106,6 +163,11 @@ class Skill(BaseModel):
         description="how many times the event may be retried before recovery escalates "
         f"(0-{MAX_RETRY_LIMIT})",
     )
+    planning: tuple[PlanningCase, ...] = Field(
+        default=(),
+        description="a list of {parameters, preconditions, effects} for the goal planner; a "
+        "skill without it (a recovery such as regrasp) is never planned",
+    )
     prompt: str = Field(
         min_length=1, description="the prompt text after the front matter (non-empty)"
     )
@@ -125,6 +187,22 @@ class Skill(BaseModel):
         repeated = sorted({s for s in value if value.count(s) > 1})
         if repeated:
             raise ValueError(f"strategies {repeated} appear more than once")
+        return value
+
+    @field_validator("planning")
+    @classmethod
+    def _planning_covers_arguments(
+        cls, value: tuple[PlanningCase, ...], info: ValidationInfo
+    ) -> tuple[PlanningCase, ...]:
+        if "arguments" not in info.data:
+            return value
+        for case in value:
+            missing = sorted(set(info.data["arguments"]) - set(case.parameters))
+            if missing:
+                raise ValueError(
+                    f"planning parameters {sorted(case.parameters)} lack the argument(s) "
+                    f"{missing}; every argument of the skill is a planning parameter"
+                )
         return value
 
     @field_validator("captions")
@@ -258,6 +336,8 @@ def _describe_validation_error(path: Path, exc: ValidationError) -> str:
 def _allowed_fields(parent: Sequence[str]) -> list[str]:
     if len(parent) == 2 and parent[0] == "arguments":
         return list(SkillArgument.model_fields)
+    if len(parent) == 2 and parent[0] == "planning":
+        return list(PlanningCase.model_fields)
     return [name for name in Skill.model_fields if name not in ("path", "prompt")]
 
 
@@ -266,6 +346,8 @@ def _expected(location: Sequence[str]) -> str:
         return "a YAML mapping of skill fields"
     if location[0] == "arguments" and len(location) >= 3:
         field = SkillArgument.model_fields.get(location[2])
+    elif location[0] == "planning" and len(location) >= 3:
+        field = PlanningCase.model_fields.get(location[2])
     else:
         field = Skill.model_fields.get(location[0])
     return field.description or "" if field else ""
