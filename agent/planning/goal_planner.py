@@ -1,0 +1,122 @@
+"""The embedded planner: the instruction read into a goal, planned from the perceived scene.
+
+At the start it perceives the scene in the cameras (agent.perception), reads the instruction into
+a goal grounded in that scene (agent.goals: stages of relations; an absent object or an
+unreadable instruction is refused before anything moves) and plans the goal's first stage with
+PDDL compiled from the skill files (pyperplan). It then hands out that plan one event at a time,
+and plans again from the perceived scene when an event failed or diverged, when something else
+ran in between (a recovery's regrasp), when the plan is spent, and after a resume (a new process
+has no plan). It says "end" when the cameras show the goal's last stage holding, so its end is
+what the scene shows, never its own reading of the instruction.
+
+Stages are taken in order and never revisited: a stage once reached stays behind, even when its
+relations stop holding because a later stage moves the same block on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from agent.goals import Goal, Scene, read_goal
+from agent.goals.planner import Planner, SkillCall
+from agent.perception import Scene as PerceivedScene
+from agent.perception import perceive
+from agent.skills import SkillCatalogue
+from agent.state import EventRecord, EventState, Verification
+from worldmodel.types import Observation
+
+Perceive = Callable[[Observation], PerceivedScene]
+
+
+def goal_scene(perceived: PerceivedScene) -> Scene:
+    """The objects the cameras found and the relations that hold among them, as goals read."""
+    present = [name for name in perceived.objects if perceived.seen(name)]
+    return Scene.of(present, perceived.relations())
+
+
+class GoalPlanner:
+    """Plans every event of a goal from what the cameras show; see the module docstring."""
+
+    name = "embedded"
+
+    def __init__(self, skills: SkillCatalogue, perceive_scene: Perceive = perceive) -> None:
+        self.skills = skills
+        self.perceive = perceive_scene
+        self.solver = Planner([skill for skill in skills.values() if skill.planning])
+        self.goal: Goal | None = None
+        self.stage = 0  # the stage being worked on
+        self.steps: list[SkillCall] = []  # the rest of its plan; steps[0] is the event handed out
+
+    def understand(self, instruction: str, observation: Observation) -> Goal:
+        """Read the instruction into a goal in the scene the cameras show now.
+
+        Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
+        """
+        self.goal = read_goal(instruction, goal_scene(self.perceive(observation)))
+        return self.goal
+
+    def plan(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: Sequence[EventRecord],
+        last_verification: Verification | None,
+    ) -> EventState:
+        goal = self.goal or self.understand(instruction, observation)
+        scene = goal_scene(self.perceive(observation))
+        last = history[-1] if history else None
+        went_wrong = last is not None and not last.ok
+        handed_out = self.steps[0] if self.steps else None
+        if handed_out is not None and last is not None and last.ok and _same(last, handed_out):
+            self.steps.pop(0)  # the event handed out was done: its plan goes on
+        elif handed_out is not None:
+            self.steps = []  # it failed, or something else ran: plan again from the cameras
+        holding = goal.stages_holding(scene.relations)
+        reached = max((i for i, held in enumerate(holding) if held), default=-1)
+        stage = max(self.stage, reached + 1)
+        if stage != self.stage:
+            self.stage, self.steps = stage, []
+        while self.stage < len(goal.stages) and not self.steps:
+            self.steps = self.solver.plan(scene, goal.stages[self.stage])
+            if not self.steps:  # the stage holds already: on to the next
+                self.stage += 1
+        if self.stage >= len(goal.stages):
+            return _end(goal, history)
+        call = self.steps[0]
+        progress = round(100 * self.stage / len(goal.stages))
+        return EventState(
+            next_event=self.caption(call),
+            skill=call.skill,
+            arguments=call.arguments,
+            frames=self.skills[call.skill].typical_frames,
+            progress=min(progress, 99),
+            decision="replan" if went_wrong else "continue",
+            failure=last.failure if went_wrong and last is not None else "none",
+            reason=f"stage {self.stage + 1} of {len(goal.stages)} "
+            f"({goal.stages[self.stage].words()}): {len(self.steps)} event(s) to go",
+        )
+
+    def caption(self, call: SkillCall) -> str:
+        """The event in words, from the skill's caption templates ("in the bowl", "on the
+        plate": a skill whose second template is for surfaces uses it for them)."""
+        skill = self.skills[call.skill]
+        target = call.arguments.get("target", "")
+        on_a_surface = len(skill.captions) > 1 and target and target not in ("bowl", "drawer")
+        return skill.caption(call.arguments, 1 if on_a_surface else 0)
+
+
+def _same(record: EventRecord, call: SkillCall) -> bool:
+    return record.skill == call.skill and dict(record.arguments) == dict(call.arguments)
+
+
+def _end(goal: Goal, history: Sequence[EventRecord]) -> EventState:
+    last = history[-1] if history else None
+    return EventState(
+        next_event="end",
+        skill=last.skill if last is not None else "reach",
+        arguments=dict(last.arguments) if last is not None else {},
+        frames=1,
+        progress=100,
+        decision="end",
+        reason=f"the cameras show the goal met: {goal.words()}",
+    )
