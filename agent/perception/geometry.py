@@ -9,6 +9,7 @@ at (u, v) = (j + 0.5, i + 0.5); `CameraSpec.pinhole_intrinsics` puts the princip
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,10 +28,14 @@ class View:
     def origin(self) -> np.ndarray:
         return self.pose[:3, 3]
 
+    @cached_property
+    def _pixel_to_base(self) -> np.ndarray:
+        """(3, 3) rotation times inverse intrinsics: pixel (u, v, 1) -> base-frame direction."""
+        return self.pose[:3, :3] @ np.linalg.inv(self.intrinsics)
+
     def ray(self, u: float, v: float) -> np.ndarray:
         """Unit direction in the base frame of the ray through pixel point (u, v)."""
-        local = np.linalg.solve(self.intrinsics, np.array([u, v, 1.0]))
-        direction = self.pose[:3, :3] @ local
+        direction = self._pixel_to_base @ np.array([u, v, 1.0])
         return direction / np.linalg.norm(direction)
 
     def project(self, point: np.ndarray) -> tuple[float, float] | None:
@@ -82,6 +87,5 @@ def on_plane_y(origins: np.ndarray, directions: np.ndarray, y: float) -> np.ndar
 
 def pixel_rays(view: View, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
     """(N, 3) unit base-frame directions of the rays through pixel points (us, vs)."""
-    local = np.linalg.solve(view.intrinsics, np.stack([us, vs, np.ones_like(us)]))  # (3, N)
-    directions = (view.pose[:3, :3] @ local).T
+    directions = (view._pixel_to_base @ np.stack([us, vs, np.ones_like(us)])).T  # (N, 3)
     return directions / np.linalg.norm(directions, axis=1, keepdims=True)

@@ -38,6 +38,7 @@ class PerceptionConfig:
 
     min_pixels: int = 4  # fewer pixels of a colour are noise or a sliver: not a sighting
     partial_weight: float = 0.2  # a cut-off centroid counts this much in triangulation
+    min_ray_angle: float = 20.0  # degrees: narrower, a pixel of error is centimetres of depth
     max_spread: float = 0.03  # m: rays further apart than this do not see the same thing
     dark_level: float = 8.0  # mean pixel value below this is a black frame (verify uses 8 too)
     # the wrist camera's headlight washes the table out to the plate's white
@@ -100,24 +101,53 @@ def _frame_faults(
     return faults
 
 
-def _sightings(name: str, labels: np.ndarray, config: PerceptionConfig) -> Sighting | None:
-    rows, cols = np.nonzero(labels == CLASS_OF[name])
+def _pixels_by_class(labels: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(rows, cols) of every non-background class in one pass over the image."""
+    flat = labels.ravel()
+    index = np.flatnonzero(flat)
+    classes = flat[index]
+    order = np.argsort(classes, kind="stable")
+    index, classes = index[order], classes[order]
+    present, starts = np.unique(classes, return_index=True)
+    ends = [*starts[1:], len(index)]
+    width = labels.shape[1]
+    return {
+        int(c): (index[a:b] // width, index[a:b] % width)
+        for c, a, b in zip(present, starts, ends, strict=True)
+    }
+
+
+def _sighting(
+    name: str,
+    camera: str,
+    labels: np.ndarray,
+    pixels: dict[int, tuple[np.ndarray, np.ndarray]],
+    config: PerceptionConfig,
+) -> Sighting | None:
+    rows, cols = pixels.get(CLASS_OF[name], (np.empty(0, int), np.empty(0, int)))
     if len(rows) < config.min_pixels:
         return None
     height, width = labels.shape
-    # drop strays far from the bulk (a few pixels of the same paint elsewhere)
-    if len(rows) > 2 * config.min_pixels:
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    if (bottom - top + 1) * (right - left + 1) > 3 * len(rows) + 30:
+        # spread out more than one compact object: drop strays far from the bulk
         centre_r, centre_c = np.median(rows), np.median(cols)
         radius = max(6.0, 3.0 * np.sqrt(len(rows)))
         keep = (rows - centre_r) ** 2 + (cols - centre_c) ** 2 <= radius**2
         rows, cols = rows[keep], cols[keep]
-    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+        top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
     partial = top == 0 or left == 0 or bottom == height - 1 or right == width - 1
     if not partial and name != DRAWER:  # the drawer's own handle is as dark as the fingers
         window = labels[max(0, top - 1) : bottom + 2, max(0, left - 1) : right + 2]
         partial = bool(np.any(window == colour.GRIPPER))
     u, v = float(cols.mean()) + 0.5, float(rows.mean()) + 0.5
-    return Sighting("", (u, v), (u / width, v / height), int(len(rows)), bool(partial))
+    return Sighting(camera, (u, v), (u / width, v / height), len(rows), bool(partial))
+
+
+def _widest_angle(directions: list[np.ndarray]) -> float:
+    """The largest angle (degrees) between any two of the rays."""
+    cosines = [abs(float(a @ b)) for i, a in enumerate(directions) for b in directions[i + 1 :]]
+    return float(np.degrees(np.arccos(min(1.0, min(cosines, default=1.0)))))
 
 
 def _locate_block(
@@ -128,6 +158,8 @@ def _locate_block(
     rays = {n: (views[n].origin, views[n].ray(*sightings[n].pixel)) for n in names}
     whole = [n for n in names if not sightings[n].partial]
     while len(names) >= 2:
+        if _widest_angle([rays[n][1] for n in names]) < config.min_ray_angle:
+            break  # nearly parallel rays (front and wrist) do not fix the depth
         weights = [1.0 if n in whole else config.partial_weight for n in names]
         point, spread = triangulate(
             [rays[n][0] for n in names], [rays[n][1] for n in names], weights
@@ -137,7 +169,8 @@ def _locate_block(
             point[2] = max(point[2], config.geometry.block_half)
             return point, confidence, f"triangulated from {', '.join(names)}"
         names = names[:-1]  # the least trustworthy sighting goes first
-    only = names[0]
+    # one ray: the steepest whole sighting meets the table plane most exactly
+    only = max(names, key=lambda n: (not sightings[n].partial, abs(rays[n][1][2])))
     origin, direction = rays[only]
     point = on_plane_z(origin, direction, config.geometry.block_half)
     if point is None:
@@ -245,6 +278,7 @@ def perceive(
     faults.update(_frame_faults(observation, views, previous, config))
     usable = {n: v for n, v in views.items() if n not in faults}
     labels = {n: colour.classify(observation.images[n]) for n in usable}
+    pixels = {n: _pixels_by_class(labels[n]) for n in usable}
     objects: dict[str, PerceivedObject] = {}
     opening = handle = None
     for name in OBJECTS:
@@ -252,11 +286,9 @@ def perceive(
         for camera in usable:
             if name == "plate" and camera in config.plate_cameras_exclude:
                 continue
-            found = _sightings(name, labels[camera], config)
+            found = _sighting(name, camera, labels[camera], pixels[camera], config)
             if found is not None:
-                sightings[camera] = Sighting(
-                    camera, found.pixel, found.point, found.pixels, found.partial
-                )
+                sightings[camera] = found
         if not sightings:
             reason = (
                 "no usable camera: " + "; ".join(f"{c}: {why}" for c, why in faults.items())

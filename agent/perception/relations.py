@@ -54,7 +54,7 @@ def relations_of(
             if abs(local[0]) < inner and abs(local[1]) < inner and local[2] < g.drawer_floor + 0.03:
                 out.append(f"in({block}, drawer)")
         for below in BLOCKS:
-            if below == block or below not in where or below == holding:
+            if below in (block, holding) or below not in where:
                 continue
             q = where[below]
             if (
