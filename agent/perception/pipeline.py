@@ -74,8 +74,10 @@ def _frame_faults(
     previous: Observation | None,
     config: PerceptionConfig,
 ) -> dict[str, str]:
-    """Black frames, and frames identical to the previous step's while the world visibly changed
-    (another fixed camera's frame changed, or this camera moved)."""
+    """Black frames, and frames identical to the previous step's while something they show
+    changed: another fixed camera's frame, this camera's own pose, or the gripper in view after
+    the robot moved (its proprio changed). A rendered still scene repeats exactly, so an
+    identical frame alone is no fault."""
     faults = {}
     for name in views:
         if float(observation.images[name].mean()) < config.dark_level:
@@ -90,13 +92,19 @@ def _frame_faults(
 
     fixed = [n for n in views if n not in observation.camera_poses]
     world_changed = any(not same(n) for n in fixed)
+    robot_moved = previous.proprio.shape == observation.proprio.shape and not np.allclose(
+        previous.proprio, observation.proprio, atol=1e-3
+    )
     for name in views:
         if name in faults or not same(name):
             continue
         moved = name in observation.camera_poses and not np.allclose(
             observation.camera_poses[name], previous.camera_poses.get(name, np.eye(4)), atol=1e-4
         )
-        if moved or world_changed:
+        gripper_in_view = robot_moved and bool(
+            np.any(colour.classify(observation.images[name]) == colour.GRIPPER)
+        )
+        if moved or world_changed or gripper_in_view:
             faults[name] = "frozen frame (identical to the previous step's)"
     return faults
 
