@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from agent.prompts import PromptLibrary
 from agent.skills import SkillCatalogue
 from agent.state import (
+    CAMERA_NAME_PATTERN,
     EventRecord,
     EventState,
     Verification,
@@ -47,6 +48,33 @@ class VLMPlannerConfig:
     max_history_events: int = 20  # older events are summarised as a count, keeping prompts short
 
 
+def targets_schema(description: str, name: dict[str, Any]) -> dict[str, Any]:
+    """The targets a VLM points with, inline (no $ref): role, object id and a point per camera in
+    normalised image coordinates. No table position: perception adds it."""
+    number = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    point = {
+        "type": "object",
+        "properties": {
+            "camera": {"type": "string", "pattern": CAMERA_NAME_PATTERN},
+            "x": {**number, "description": "0 = left edge of the image, 1 = right edge"},
+            "y": {**number, "description": "0 = top edge of the image, 1 = bottom edge"},
+        },
+        "required": ["camera", "x", "y"],
+        "additionalProperties": False,
+    }
+    target = {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": ["object", "destination"]},
+            "name": name,
+            "points": {"type": "array", "items": point},
+        },
+        "required": ["role", "name", "points"],
+        "additionalProperties": False,
+    }
+    return {"description": description, "type": "array", "items": target, "maxItems": 2}
+
+
 def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
     """EventState's JSON schema narrowed to a skill catalogue: one alternative per skill with its
     name and exactly its arguments, so a server that constrains decoding (vLLM) can only answer
@@ -57,6 +85,7 @@ def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
     for skill in skills.values():
         properties = {
             **base["properties"],
+            "targets": targets_schema(base["properties"]["targets"]["description"], value),
             "skill": {
                 "description": base["properties"]["skill"]["description"],
                 "const": skill.name,
@@ -144,15 +173,17 @@ class VLMPlanner:
         )
         return [{"role": "user", "content": [{"type": "text", "text": text}, *images]}]
 
-    def validate(self, data: dict[str, Any]) -> EventState:
+    def validate(self, data: dict[str, Any], cameras: Sequence[str] = ()) -> EventState:
         """An EventState whose skill and arguments exist in the catalogue (checked when the
-        decision runs an event: continue or replan)."""
+        decision runs an event: continue or replan) and whose points name only `cameras`."""
         try:
             state = EventState.model_validate(data)
         except ValidationError as exc:
             raise ValueError(f"not a valid EventState: {describe_validation_error(exc)}") from None
         if state.decision in ("continue", "replan"):
             self.skills.check_call(state.skill, state.arguments)
+        if cameras:
+            state.check_cameras(cameras)
         return state
 
     def plan(
@@ -164,6 +195,11 @@ class VLMPlanner:
     ) -> EventState:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
         messages = self.messages(instruction, observation, history, last_verification)
+        cameras = observation.camera_names
         return self.client.complete_json(
-            messages, "event_state", self.schema, self.validate, schema_hint=schema_text()
+            messages,
+            "event_state",
+            self.schema,
+            lambda data: self.validate(data, cameras),
+            schema_hint=schema_text(),
         )

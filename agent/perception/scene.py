@@ -65,12 +65,13 @@ class Scene:
             return None
         if camera in found.sightings:
             return found.sightings[camera].point
+        return None if found.position is None else self.project(found.position, camera)
+
+    def project(self, position: Position, camera: str) -> Point | None:
+        """A base-frame point in `camera`, normalised; None outside the image or the camera."""
         view = self.views.get(camera)
-        position = self.drawer_handle if name == "drawer" else found.position
-        if view is None or position is None:
-            return None
-        pixel = view.project(position)  # type: ignore[arg-type]
-        if pixel is None or not view.contains(*pixel):
+        pixel = None if view is None else view.project(position)  # type: ignore[arg-type]
+        if view is None or pixel is None or not view.contains(*pixel):
             return None
         return (pixel[0] / view.width, pixel[1] / view.height)
 
