@@ -18,7 +18,7 @@ from agent.graph.context import AgentContext, Execution
 from agent.graph.human import parse_human_answer
 from agent.graph.state import AgentState
 from agent.perception import perceive
-from agent.perception.targets import fill_targets
+from agent.perception.targets import fill_targets, needs_targets
 from agent.state import EventRecord, EventState, Verification
 from worldmodel.errors import WallwmError
 from worldmodel.types import EventPrediction, EventRequest, EventTarget
@@ -97,7 +97,7 @@ def _attempts_after_planning(state: AgentState, decided: EventState) -> int:
 def _grounded(event: EventState, context: AgentContext) -> EventState:
     """The event with the targets its planner left out (a person's event, a recovery's, a VLM's
     missing table positions) filled from perception of the live observation."""
-    if event.decision not in ("continue", "replan"):
+    if not needs_targets(event):
         return event
     return fill_targets(event, perceive(context.workspace.observation))
 

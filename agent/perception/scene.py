@@ -1,10 +1,9 @@
 """What perception reports: the objects found in the cameras, where they are, and the relations
-that hold between them. Small, frozen and JSON-friendly: episodes record it as it is."""
+that hold between them. Small and frozen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent.perception.geometry import View
 
@@ -74,26 +73,3 @@ class Scene:
         if view is None or pixel is None or not view.contains(*pixel):
             return None
         return (pixel[0] / view.width, pixel[1] / view.height)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-friendly record: positions (cm precision), confidences, reasons, relations."""
-        return {
-            "step": self.step,
-            "objects": {
-                name: (
-                    {
-                        "position": [round(v, 4) for v in found.position or ()],
-                        "confidence": round(found.confidence, 3),
-                        "cameras": sorted(found.sightings),
-                    }
-                    if found.seen
-                    else {"seen": False, "reason": found.reason}
-                )
-                for name, found in self.objects.items()
-            },
-            "relations": self.relations(),
-            "camera_faults": dict(self.camera_faults),
-            "drawer_opening": None
-            if self.drawer_opening is None
-            else round(self.drawer_opening, 4),
-        }

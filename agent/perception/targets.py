@@ -64,6 +64,19 @@ def targets_for(scene: Scene, arguments: Mapping[str, str]) -> list[Target]:
     return out
 
 
+def needs_targets(state: EventState) -> bool:
+    """Whether perception has something to add: a role the event's arguments name without a
+    target, or a target without a table position."""
+    if state.decision not in ("continue", "replan"):
+        return False
+    for role, argument in ROLE_ARGUMENTS.items():
+        if state.arguments.get(argument):
+            target = state.target(role)
+            if target is None or target.position is None:
+                return True
+    return False
+
+
 def fill_targets(state: EventState, scene: Scene) -> EventState:
     """`state` with the targets it lacks taken from perception: a role the planner left out gets
     perception's target, a target without a table position gets perception's position. Points
@@ -78,7 +91,7 @@ def fill_targets(state: EventState, scene: Scene) -> EventState:
             continue
         perceived = target_for(scene, role, name)
         target = given.get(role)
-        if target is None:
+        if target is None or target.name != name:  # a target on another object than named
             target = perceived
         elif target.position is None and perceived is not None and perceived.name == target.name:
             target = target.model_copy(update={"position": perceived.position})

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
 from agent.graph.human import parse_human_answer
 from agent.perception import perceive
-from agent.perception.targets import fill_targets
+from agent.perception.targets import fill_targets, needs_targets
 from agent.skills import SkillCatalogue
 from agent.state import EventState, Target, TargetPoint
 
@@ -54,7 +54,10 @@ def test_event_state_checks_cameras_and_roles():
     target = Target(role="object", name="red_block", points=[TargetPoint(camera="top", x=0, y=1)])
     state = EventState(**PLACE, targets=[target])
     with pytest.raises(ValueError, match=r"targets.0.points.0.camera: camera 'top' is not one"):
-        state.check_cameras(["front", "side", "wrist"])
+        state.check_targets(["front", "side", "wrist"])
+    blue = target.model_copy(update={"name": "blue_block", "points": []})
+    with pytest.raises(ValueError, match=r"targets.0.name: 'blue_block' is not the event's obj"):
+        EventState(**PLACE, targets=[blue]).check_targets(["front"])
     with pytest.raises(ValidationError, match="one target per role"):
         EventState(**PLACE, targets=[target, target])
     assert EventState(**PLACE).targets == []  # targets are optional
@@ -88,6 +91,14 @@ def test_a_planners_points_are_kept_and_given_a_position(world):
     assert red.points == pointed.points  # the VLM's own points stay
     assert np.linalg.norm(np.subtract(red.position, truth["red_block"])) < 0.01
     assert filled.target("destination").name == "bowl"
+
+
+def test_a_target_on_another_object_is_replaced_by_perceptions(world):
+    scene, _, _ = world
+    blue = Target(role="object", name="blue_block", points=[])
+    filled = fill_targets(EventState(**PLACE, targets=[blue]), scene)
+    assert filled.target("object").name == "red_block"
+    assert needs_targets(EventState(**PLACE)) and not needs_targets(filled)
 
 
 def test_the_drawer_is_targeted_at_its_handle(world):
