@@ -6,8 +6,11 @@
    image border or the gripper cuts them (then the centroid may be off).
 3. Positions: a block is triangulated from the rays through its centroids (the silhouette of a
    cube is nearly centrally symmetric about its centre's projection); seen in one camera only,
-   it is assumed to rest on the table. The bowl and the plate stand on the table. The drawer's
-   opening is the length of the cabinet seen across its side, less the cabinet's depth.
+   or by cameras whose rays are nearly parallel, it is assumed to rest on the table. A block
+   that is not held then takes the resting height of what lies under it (a block sunk in the
+   bowl or the drawer shows only its top). The bowl and the plate stand on the table. The
+   drawer's opening is the length of the cabinet seen across its side, less the cabinet's depth
+   (its back edge from the camera looking along the slide when something hides it).
 4. Relations follow from the positions with the thresholds the task suite's predicates use;
    `holding(X)` also reads the gripper's own opening and end-effector point from proprio.
 
