@@ -400,10 +400,10 @@ def _rest_blocks(
     `rest_snap` of the height it would rest at, take that height. A block sunk in the bowl or
     the drawer shows only its top, whose centroid sits above the block's centre."""
     g = config.geometry
-    for name in BLOCKS:
+    seen = [n for n in BLOCKS if n != holding and objects[n].position is not None]
+    # bottom up, so a block in a tower rests on the block below at its corrected height
+    for name in sorted(seen, key=lambda n: objects[n].position[2]):  # type: ignore[index]
         found = objects[name]
-        if name == holding or not found.seen or found.position is None:
-            continue
         where = np.asarray(found.position)
         rest = _support_height(name, where, objects, opening, g) + g.block_half
         if abs(where[2] - rest) < config.rest_snap:

@@ -182,3 +182,23 @@ def test_one_camera_alone_assumes_the_table_and_says_so(sim):
         found = scene.objects[block]
         assert found.confidence < 0.5 and "assumed on the table" in found.reason
         assert np.linalg.norm(np.subtract(found.position, truth[block])) < 0.03
+
+
+def test_a_tower_of_three_is_two_on_relations(sim):
+    # the middle block shows only its sides: its raw height is low, and the top block must rest
+    # on its corrected height (perception settles blocks bottom up)
+    sim.reset(2_000_105)
+    base, _ = sim.object_pose("yellow_block")
+    for level, block in enumerate(("blue_block", "green_block"), start=1):
+        sim.set_object_position(block, base + np.array([0.0, 0.0, 0.0405 * level]))
+    for _ in range(6):
+        sim.apply(sim.hold_action())
+    top, _ = sim.object_pose("green_block")
+    sim.set_gripper_pose(0, top + np.array([0.0, 0.0, 0.12]), 0.0, grip=0.35)  # just released
+    scene = perceive(sim.observe())
+    relations = set(scene.relations())
+    assert {"on(blue_block, yellow_block)", "on(green_block, blue_block)"} <= relations
+    assert relations == true_relations(sim)
+    truth = true_positions(sim)
+    for block in ("yellow_block", "blue_block", "green_block"):
+        assert abs(scene.objects[block].position[2] - truth[block][2]) < 0.004, block
