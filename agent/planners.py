@@ -175,16 +175,16 @@ class VLMPlanner:
 
     def validate(self, data: dict[str, Any], cameras: Sequence[str] = ()) -> EventState:
         """An EventState whose skill and arguments exist in the catalogue (checked when the
-        decision runs an event: continue or replan) whose targets are on the objects its
-        arguments name and whose points name only `cameras`."""
+        decision runs an event: continue or replan) whose points name only `cameras`. A target
+        on another object than the arguments name is replaced by perception's afterwards."""
         try:
             state = EventState.model_validate(data)
         except ValidationError as exc:
             raise ValueError(f"not a valid EventState: {describe_validation_error(exc)}") from None
         if state.decision in ("continue", "replan"):
             self.skills.check_call(state.skill, state.arguments)
-        if state.decision in ("continue", "replan"):
-            state.check_targets(cameras)
+        if cameras:
+            state.check_cameras(cameras)
         return state
 
     def plan(

@@ -155,19 +155,11 @@ class EventState(BaseModel):
         """The target of `role` ("object" or "destination"), if given."""
         return next((t for t in self.targets if t.role == role), None)
 
-    def check_targets(self, cameras: Sequence[str]) -> None:
-        """Raise ValueError naming the field of a target on another object than its argument
-        names, or of a point on a camera not in `cameras` (when given)."""
-        arguments = {"object": "object", "destination": "target"}
+    def check_cameras(self, cameras: Sequence[str]) -> None:
+        """Raise ValueError naming the field of a point on a camera not in `cameras`."""
         for i, target in enumerate(self.targets):
-            named = self.arguments.get(arguments[target.role])
-            if target.name != named:
-                raise ValueError(
-                    f"field targets.{i}.name: {target.name!r} is not the event's "
-                    f"{arguments[target.role]} argument ({named!r})"
-                )
             for j, point in enumerate(target.points):
-                if cameras and point.camera not in cameras:
+                if point.camera not in cameras:
                     raise ValueError(
                         f"field targets.{i}.points.{j}.camera: camera {point.camera!r} is not "
                         f"one of the robot's cameras {list(cameras)}"
