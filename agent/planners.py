@@ -48,14 +48,19 @@ class VLMPlannerConfig:
     max_history_events: int = 20  # older events are summarised as a count, keeping prompts short
 
 
-def targets_schema(description: str, name: dict[str, Any]) -> dict[str, Any]:
+def targets_schema(
+    description: str, name: dict[str, Any], cameras: Sequence[str] = ()
+) -> dict[str, Any]:
     """The targets a VLM points with, inline (no $ref): role, object id and a point per camera in
-    normalised image coordinates. No table position: perception adds it."""
+    normalised image coordinates, at most one per camera when the cameras are known. No table
+    position: perception adds it."""
     number = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    named = {"enum": list(cameras)} if cameras else {"pattern": CAMERA_NAME_PATTERN}
+    camera = {"type": "string", **named}
     point = {
         "type": "object",
         "properties": {
-            "camera": {"type": "string", "pattern": CAMERA_NAME_PATTERN},
+            "camera": camera,
             "x": {**number, "description": "0 = left edge of the image, 1 = right edge"},
             "y": {**number, "description": "0 = top edge of the image, 1 = bottom edge"},
         },
@@ -67,7 +72,7 @@ def targets_schema(description: str, name: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "role": {"type": "string", "enum": ["object", "destination"]},
             "name": name,
-            "points": {"type": "array", "items": point},
+            "points": {"type": "array", "items": point, "maxItems": len(cameras) or 8},
         },
         "required": ["role", "name", "points"],
         "additionalProperties": False,
@@ -75,7 +80,7 @@ def targets_schema(description: str, name: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "type": "array", "items": target, "maxItems": 2}
 
 
-def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
+def catalogue_schema(skills: SkillCatalogue, cameras: Sequence[str] = ()) -> dict[str, Any]:
     """EventState's JSON schema narrowed to a skill catalogue: one alternative per skill with its
     name and exactly its arguments, so a server that constrains decoding (vLLM) can only answer
     with a known skill called with the arguments it takes."""
@@ -85,7 +90,7 @@ def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
     for skill in skills.values():
         properties = {
             **base["properties"],
-            "targets": targets_schema(base["properties"]["targets"]["description"], value),
+            "targets": targets_schema(base["properties"]["targets"]["description"], value, cameras),
             "skill": {
                 "description": base["properties"]["skill"]["description"],
                 "const": skill.name,
@@ -145,6 +150,7 @@ class VLMPlanner:
         self.prompts = prompts or client.prompts
         self.config = config or VLMPlannerConfig()
         self.schema = catalogue_schema(skills)
+        self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def messages(
         self,
@@ -197,10 +203,12 @@ class VLMPlanner:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
         messages = self.messages(instruction, observation, history, last_verification)
         cameras = observation.camera_names
+        if cameras not in self._schemas:  # points may name only the robot's cameras
+            self._schemas[cameras] = catalogue_schema(self.skills, cameras)
         return self.client.complete_json(
             messages,
             "event_state",
-            self.schema,
+            self._schemas[cameras],
             lambda data: self.validate(data, cameras),
             schema_hint=schema_text(),
         )

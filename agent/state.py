@@ -76,7 +76,9 @@ class Target(BaseModel):
     )
     name: ArgumentValue = Field(description="the object id, as in the arguments")
     points: list[TargetPoint] = Field(
-        default_factory=list, description="one point per camera that shows the object"
+        default_factory=list,
+        max_length=8,
+        description="one point per camera that shows the object",
     )
     position: tuple[float, float, float] | None = Field(
         default=None, description="table position (x, y, z) in metres, robot base frame, if known"

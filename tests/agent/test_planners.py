@@ -115,7 +115,7 @@ def test_an_unknown_skill_is_reprompted_with_the_closest_name(scripted_server, s
     assert "unknown skill 'grab' (did you mean 'grasp'?)" in reprompt
     assert schema_text() in reprompt  # the compact schema the plan prompt shows, not the anyOf
     sent = server.requests[1]["response_format"]["json_schema"]["schema"]
-    assert sent == catalogue_schema(skills)
+    assert sent == catalogue_schema(skills, observation.camera_names)
 
 
 def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observation):
@@ -174,5 +174,8 @@ def test_the_vlm_points_and_a_camera_it_invents_is_reprompted(scripted_server, s
     sent = server.requests[0]["response_format"]["json_schema"]["schema"]
     targets = sent["anyOf"][0]["properties"]["targets"]
     assert "$ref" not in json.dumps(sent) and "position" not in json.dumps(targets)
-    point = targets["items"]["properties"]["points"]["items"]["properties"]
+    points = targets["items"]["properties"]["points"]
+    assert points["maxItems"] == 3  # one per camera, and only the robot's cameras
+    point = points["items"]["properties"]
+    assert point["camera"]["enum"] == ["front", "side", "wrist"]
     assert point["x"]["minimum"] == 0.0 and point["y"]["maximum"] == 1.0
