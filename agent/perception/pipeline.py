@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import combinations
 
 import numpy as np
 
@@ -162,26 +163,36 @@ def _widest_angle(directions: list[np.ndarray]) -> float:
 
 
 def _locate_block(
-    sightings: dict[str, Sighting], views: dict[str, View], config: PerceptionConfig
+    sightings: dict[str, Sighting],
+    views: dict[str, View],
+    config: PerceptionConfig,
+    heights: tuple[float, float] = (-0.01, 0.6),
 ) -> tuple[np.ndarray, float, str]:
-    """(position, confidence, how) of a block from its sightings."""
-    names = sorted(sightings, key=lambda n: sightings[n].partial)
-    rays = {n: (views[n].origin, views[n].ray(*sightings[n].pixel)) for n in names}
-    whole = [n for n in names if not sightings[n].partial]
-    while len(names) >= 2:
-        if _widest_angle([rays[n][1] for n in names]) < config.min_ray_angle:
-            break  # nearly parallel rays (front and wrist) do not fix the depth
-        weights = [1.0 if n in whole else config.partial_weight for n in names]
-        point, spread = triangulate(
-            [rays[n][0] for n in names], [rays[n][1] for n in names], weights
-        )
-        if spread <= config.max_spread:
-            confidence = min(0.95, 0.6 + 0.15 * len(whole) + 0.05 * (len(names) - len(whole)))
+    """(position, confidence, how) of an object from its sightings.
+
+    The largest set of cameras whose rays meet (within `max_spread`, at a height in `heights`)
+    wins, the tightest one among sets of that size: a few stray pixels of the same paint in one
+    camera (a shaded edge of another object) then cannot drag the point away."""
+    rays = {n: (views[n].origin, views[n].ray(*sightings[n].pixel)) for n in sightings}
+    for size in range(len(rays), 1, -1):
+        candidates = []
+        for names in combinations(sorted(rays), size):
+            if _widest_angle([rays[n][1] for n in names]) < config.min_ray_angle:
+                continue  # nearly parallel rays (front and wrist) do not fix the depth
+            weights = [config.partial_weight if sightings[n].partial else 1.0 for n in names]
+            point, spread = triangulate(
+                [rays[n][0] for n in names], [rays[n][1] for n in names], weights
+            )
+            if spread <= config.max_spread and heights[0] <= point[2] <= heights[1]:
+                candidates.append((spread, names, point))
+        if candidates:
+            _, names, point = min(candidates, key=lambda c: c[0])
+            whole = sum(not sightings[n].partial for n in names)
+            confidence = min(0.95, 0.6 + 0.15 * whole + 0.05 * (len(names) - whole))
             point[2] = max(point[2], config.geometry.block_half)
             return point, confidence, f"triangulated from {', '.join(names)}"
-        names = names[:-1]  # the least trustworthy sighting goes first
     # one ray: the steepest whole sighting meets the table plane most exactly
-    only = max(names, key=lambda n: (not sightings[n].partial, abs(rays[n][1][2])))
+    only = max(rays, key=lambda n: (not sightings[n].partial, abs(rays[n][1][2])))
     origin, direction = rays[only]
     point = on_plane_z(origin, direction, config.geometry.block_half)
     if point is None:
@@ -194,7 +205,7 @@ def _locate_container(
     name: str, sightings: dict[str, Sighting], views: dict[str, View], config: PerceptionConfig
 ) -> tuple[np.ndarray, float, str]:
     """The bowl and the plate stand on the table: triangulate their centroids, drop to z = 0."""
-    point, confidence, how = _locate_block(sightings, views, config)
+    point, confidence, how = _locate_block(sightings, views, config, heights=(-0.03, 0.08))
     if "only" in how:  # one view: meet the plane of the container's visible middle height
         g = config.geometry
         middle = g.bowl_wall_height / 2 if name == "bowl" else g.plate_height
@@ -216,7 +227,25 @@ def _locate_drawer(
     The camera that looks most across the slide (along y) measures the wood's extent along x
     on the cabinet's near side: the cabinet's depth when closed, plus the opening when open."""
     g = config.geometry
-    centre, confidence, how = _locate_block(sightings, views, config)
+    # the wood's centroid is a different part of the cabinet in each camera, so the rays never
+    # meet exactly: whole sightings first (front, side, wrist), dropping the last until the rays
+    # pass within `max_spread` (in practice the fixed front and side cameras)
+    names = sorted(sightings, key=lambda n: sightings[n].partial)
+    while len(names) >= 2:
+        directions = [views[n].ray(*sightings[n].pixel) for n in names]
+        if _widest_angle(directions) >= config.min_ray_angle:
+            centre, spread = triangulate(
+                [views[n].origin for n in names],
+                directions,
+                [config.partial_weight if sightings[n].partial else 1.0 for n in names],
+            )
+            if spread <= config.max_spread:
+                break
+        names = names[:-1]
+    else:
+        centre, _, how = _locate_block(sightings, views, config)  # the table plane, a guess
+        return np.array([centre[0], centre[1], 0.0]), 0.3, how + "; opening not measured", None
+    confidence, how = 0.6, f"cabinet centre from {', '.join(names)}"
     across = {
         n: abs(views[n].ray(views[n].width / 2, views[n].height / 2)[1])
         for n in sightings
