@@ -28,6 +28,8 @@ from typing import Literal
 
 import numpy as np
 
+from agent.perception import perceive
+from agent.perception.targets import fill_targets
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord, EventState, Verification
 from worldmodel.errors import WallwmError
@@ -268,7 +270,7 @@ class EmbeddedPlanner:
             )
         event = events[done]
         failed = bool(history) and not history[-1].ok
-        return EventState(
+        state = EventState(
             next_event=self.caption(event),
             skill=event.skill,
             arguments=event.arguments,
@@ -278,3 +280,5 @@ class EmbeddedPlanner:
             failure=history[-1].failure if failed else "none",
             reason=f"event {done + 1} of {len(events)} ({source})",
         )
+        # where the event's object and destination are, from the cameras (no simulator state)
+        return fill_targets(state, perceive(observation))

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from agent.prompts import PromptLibrary
 from agent.skills import SkillCatalogue
 from agent.state import (
+    CAMERA_NAME_PATTERN,
     EventRecord,
     EventState,
     Verification,
@@ -47,7 +48,39 @@ class VLMPlannerConfig:
     max_history_events: int = 20  # older events are summarised as a count, keeping prompts short
 
 
-def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
+def targets_schema(
+    description: str, name: dict[str, Any], cameras: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The targets a VLM points with, inline (no $ref): role, object id and a point per camera in
+    normalised image coordinates, at most one per camera when the cameras are known. No table
+    position: perception adds it."""
+    number = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    named = {"enum": list(cameras)} if cameras else {"pattern": CAMERA_NAME_PATTERN}
+    camera = {"type": "string", **named}
+    point = {
+        "type": "object",
+        "properties": {
+            "camera": camera,
+            "x": {**number, "description": "0 = left edge of the image, 1 = right edge"},
+            "y": {**number, "description": "0 = top edge of the image, 1 = bottom edge"},
+        },
+        "required": ["camera", "x", "y"],
+        "additionalProperties": False,
+    }
+    target = {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": ["object", "destination"]},
+            "name": name,
+            "points": {"type": "array", "items": point, "maxItems": len(cameras) or 8},
+        },
+        "required": ["role", "name", "points"],
+        "additionalProperties": False,
+    }
+    return {"description": description, "type": "array", "items": target, "maxItems": 2}
+
+
+def catalogue_schema(skills: SkillCatalogue, cameras: Sequence[str] = ()) -> dict[str, Any]:
     """EventState's JSON schema narrowed to a skill catalogue: one alternative per skill with its
     name and exactly its arguments, so a server that constrains decoding (vLLM) can only answer
     with a known skill called with the arguments it takes."""
@@ -57,6 +90,7 @@ def catalogue_schema(skills: SkillCatalogue) -> dict[str, Any]:
     for skill in skills.values():
         properties = {
             **base["properties"],
+            "targets": targets_schema(base["properties"]["targets"]["description"], value, cameras),
             "skill": {
                 "description": base["properties"]["skill"]["description"],
                 "const": skill.name,
@@ -116,6 +150,7 @@ class VLMPlanner:
         self.prompts = prompts or client.prompts
         self.config = config or VLMPlannerConfig()
         self.schema = catalogue_schema(skills)
+        self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def messages(
         self,
@@ -144,15 +179,18 @@ class VLMPlanner:
         )
         return [{"role": "user", "content": [{"type": "text", "text": text}, *images]}]
 
-    def validate(self, data: dict[str, Any]) -> EventState:
+    def validate(self, data: dict[str, Any], cameras: Sequence[str] = ()) -> EventState:
         """An EventState whose skill and arguments exist in the catalogue (checked when the
-        decision runs an event: continue or replan)."""
+        decision runs an event: continue or replan) whose points name only `cameras`. A target
+        on another object than the arguments name is replaced by perception's afterwards."""
         try:
             state = EventState.model_validate(data)
         except ValidationError as exc:
             raise ValueError(f"not a valid EventState: {describe_validation_error(exc)}") from None
         if state.decision in ("continue", "replan"):
             self.skills.check_call(state.skill, state.arguments)
+        if cameras:
+            state.check_cameras(cameras)
         return state
 
     def plan(
@@ -164,6 +202,13 @@ class VLMPlanner:
     ) -> EventState:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
         messages = self.messages(instruction, observation, history, last_verification)
+        cameras = observation.camera_names
+        if cameras not in self._schemas:  # points may name only the robot's cameras
+            self._schemas[cameras] = catalogue_schema(self.skills, cameras)
         return self.client.complete_json(
-            messages, "event_state", self.schema, self.validate, schema_hint=schema_text()
+            messages,
+            "event_state",
+            self._schemas[cameras],
+            lambda data: self.validate(data, cameras),
+            schema_hint=schema_text(),
         )

@@ -34,10 +34,24 @@ class JsonReporter:
         self.stream.flush()
 
 
+def describe_targets(plan: dict[str, Any]) -> str:
+    """A plan's targets in a few characters: 'red_block f.42,.61 s.55,.70 -> bowl f.30,.50'
+    (first letter of the camera, then normalised x, y)."""
+    parts = []
+    for target in plan.get("targets") or []:
+        points = " ".join(
+            f"{p['camera'][0]}{p['x']:.2f},{p['y']:.2f}".replace("0.", ".")
+            for p in target["points"]
+        )
+        parts.append(f"{target['name']} {points}".strip())
+    return " -> ".join(parts)
+
+
 @dataclass
 class _Row:
     caption: str
     source: str
+    targets: str = ""
     steps: str = ""
     divergence: str = ""
     verdict: str = "running"
@@ -77,7 +91,7 @@ class RichReporter:
         if kind == "plan":
             plan = fields["plan"]
             if plan["decision"] in ("continue", "replan"):
-                self.rows.append(_Row(plan["next_event"], fields["source"]))
+                self.rows.append(_Row(plan["next_event"], fields["source"], describe_targets(plan)))
         elif kind == "execute":
             self.executions += 1
             self.current = f"{fields['caption']}: predicting"
@@ -102,12 +116,18 @@ class RichReporter:
 
     def render(self) -> Group:
         timeline = Table(expand=True, show_edge=False)
-        for column in ("#", "event", "from", "divergence / threshold", "verdict"):
+        for column in ("#", "event", "from", "targets (x, y)", "divergence / threshold"):
             timeline.add_column(column)
+        timeline.add_column("verdict")
         for number, row in enumerate(self.rows[-12:], start=max(1, len(self.rows) - 11)):
             style = "green" if row.verdict == "ok" else "red" if "diverged" in row.verdict else ""
             timeline.add_row(
-                str(number), row.caption, row.source, row.divergence, Text(row.verdict, style)
+                str(number),
+                row.caption,
+                row.source,
+                Text(row.targets, style="dim"),
+                row.divergence,
+                Text(row.verdict, style),
             )
         elapsed = time.monotonic() - self.started
         budgets = (

@@ -9,9 +9,11 @@ checkpoints; frames and actions never do.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Decision = Literal["continue", "replan", "takeover", "end"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
@@ -43,6 +45,59 @@ MAX_REASON_CHARS = 500
 # string schema that has both a pattern and maxLength.
 ARGUMENT_VALUE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 ArgumentValue = Annotated[str, StringConstraints(pattern=ARGUMENT_VALUE_PATTERN)]
+
+
+CAMERA_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class TargetPoint(BaseModel):
+    """Where an object is in one camera: normalised image coordinates (see `worldmodel.types`):
+    x = column / width to the right, y = row / height down, (0, 0) the top-left corner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    camera: str = Field(pattern=CAMERA_NAME_PATTERN, description="the camera's name")
+    x: float = Field(
+        ge=0.0, le=1.0, allow_inf_nan=False, description="0 = left edge, 1 = right edge"
+    )
+    y: float = Field(
+        ge=0.0, le=1.0, allow_inf_nan=False, description="0 = top edge, 1 = bottom edge"
+    )
+
+
+class Target(BaseModel):
+    """The event's object (role "object") or its destination (role "destination"): a point per
+    camera that shows it, and its table position when known."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["object", "destination"] = Field(
+        description="object: what the skill acts on; destination: where it goes (a skill's target)"
+    )
+    name: ArgumentValue = Field(description="the object id, as in the arguments")
+    points: list[TargetPoint] = Field(
+        default_factory=list,
+        max_length=8,
+        description="one point per camera that shows the object",
+    )
+    position: tuple[float, float, float] | None = Field(
+        default=None, description="table position (x, y, z) in metres, robot base frame, if known"
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _one_point_per_camera(cls, points: list[TargetPoint]) -> list[TargetPoint]:
+        cameras = [point.camera for point in points]
+        if len(set(cameras)) != len(cameras):
+            raise ValueError(f"one point per camera; got cameras {cameras}")
+        return points
+
+    @field_validator("position")
+    @classmethod
+    def _finite(cls, position: tuple[float, float, float] | None) -> Any:
+        if position is not None and not all(math.isfinite(v) for v in position):
+            raise ValueError(f"position {position} is not finite")
+        return position
 
 
 class EventState(BaseModel):
@@ -83,6 +138,34 @@ class EventState(BaseModel):
         max_length=MAX_REASON_CHARS,
         description="one sentence: why this event and this decision",
     )
+    targets: list[Target] = Field(
+        default_factory=list,
+        max_length=2,
+        description="where the event's object and, for a skill with a target, its destination "
+        "are in each camera image (normalised x, y in [0, 1] from the top-left corner)",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _one_per_role(cls, targets: list[Target]) -> list[Target]:
+        roles = [target.role for target in targets]
+        if len(set(roles)) != len(roles):
+            raise ValueError(f"one target per role; got roles {roles}")
+        return targets
+
+    def target(self, role: str) -> Target | None:
+        """The target of `role` ("object" or "destination"), if given."""
+        return next((t for t in self.targets if t.role == role), None)
+
+    def check_cameras(self, cameras: Sequence[str]) -> None:
+        """Raise ValueError naming the field of a point on a camera not in `cameras`."""
+        for i, target in enumerate(self.targets):
+            for j, point in enumerate(target.points):
+                if point.camera not in cameras:
+                    raise ValueError(
+                        f"field targets.{i}.points.{j}.camera: camera {point.camera!r} is not "
+                        f"one of the robot's cameras {list(cameras)}"
+                    )
 
 
 def event_state_json_schema() -> dict[str, Any]:

@@ -8,6 +8,9 @@ Conventions
 - Images: uint8 (H, W, 3), RGB.
 - Camera extrinsics: 4x4 pose of the camera in the robot base frame (base_from_camera), OpenCV
   axes (x right, y down, z forward). Intrinsics: 3x3 pinhole matrix in pixels.
+- Image points (event targets): normalised (x, y) = (u / W, v / H) in [0, 1], x right, y down,
+  (0, 0) the image's top-left corner; pixel (row i, column j) has its centre at
+  ((j + 0.5) / W, (i + 0.5) / H).
 - Actions: per arm [x, y, z, roll, pitch, yaw, gripper]: absolute end-effector targets in the robot
   base frame, metres and radians, gripper 0 (open) .. 1 (closed).
 """
@@ -241,6 +244,58 @@ class Observation:
         return tuple(camera.name for camera in self.cameras)
 
 
+TARGET_ROLES: tuple[str, ...] = ("object", "destination")
+
+
+@dataclass(frozen=True)
+class EventTarget:
+    """Where one object of an event is: the event's object (role "object") or, for a skill that
+    has one, where it goes (role "destination").
+
+    `points` maps a camera name to a point in normalised image coordinates (x, y): x = u / W to
+    the right, y = v / H down, (0, 0) the image's top-left corner and (1, 1) its bottom-right,
+    so the centre of pixel (row i, column j) is ((j + 0.5) / W, (i + 0.5) / H). A camera that
+    does not see the object is left out. `position` is the table position (x, y, z) in metres in
+    the robot base frame, when known.
+    """
+
+    role: str
+    name: str  # the object id, e.g. "red_block"
+    points: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    position: tuple[float, float, float] | None = None
+
+    def check(self, field_name: str, cameras: Sequence[str]) -> None:
+        """Raise naming `field_name` on a role, camera, point or position that is not valid."""
+        if self.role not in TARGET_ROLES:
+            raise ContractError(
+                f"{field_name}.role is {self.role!r}; expected one of {list(TARGET_ROLES)}"
+            )
+        if not self.name:
+            raise ContractError(f"{field_name}.name is empty; expected an object id")
+        for camera, point in self.points.items():
+            where = f"{field_name}.points[{camera!r}]"
+            if camera not in cameras:
+                raise UnexpectedCameraError(
+                    f"{where}: camera {camera!r} is not declared; expected one of {list(cameras)}"
+                )
+            array = np.asarray(point, dtype=np.float64)
+            if array.shape != (2,):
+                raise ContractError(f"{where} has shape {array.shape}; expected (x, y)")
+            _require_finite(where, array)
+            if np.any(array < 0.0) or np.any(array > 1.0):
+                raise ContractError(
+                    f"{where} = {tuple(array.tolist())} lies outside the image; expected "
+                    "normalised coordinates in [0, 1] x [0, 1]"
+                )
+        if self.position is not None:
+            array = np.asarray(self.position, dtype=np.float64)
+            if array.shape != (3,):
+                raise ContractError(
+                    f"{field_name}.position has shape {array.shape}; expected (x, y, z) metres"
+                )
+            _require_finite(f"{field_name}.position", array)
+
+
 @dataclass(frozen=True)
 class EventRequest:
     """Ask the world model for one event: caption + current observation + segment length."""
@@ -253,12 +308,31 @@ class EventRequest:
     # executors with privileged knowledge (the simulator oracle) use these instead of parsing it.
     skill: str | None = None
     arguments: Mapping[str, str] = field(default_factory=dict)
+    # Where the event's object (and destination) are, per camera: a visual prompt a grounded
+    # model conditions on with the keyframes. Optional: executors that do not use them (the
+    # oracle, a caption-only model) ignore them.
+    targets: tuple[EventTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.caption or not self.caption.strip():
             raise ContractError("EventRequest.caption is empty; expected the next event in words")
         if self.frames < 1:
             raise ContractError(f"EventRequest.frames is {self.frames}; expected >= 1 control step")
+        object.__setattr__(self, "targets", tuple(self.targets))
+        roles = [target.role for target in self.targets]
+        if len(set(roles)) != len(roles):
+            raise ContractError(f"EventRequest.targets repeat a role ({roles}); one per role")
+        for index, target in enumerate(self.targets):
+            if not isinstance(target, EventTarget):
+                raise ContractError(
+                    f"EventRequest.targets[{index}] is a {type(target).__name__}; "
+                    "expected an EventTarget"
+                )
+            target.check(f"EventRequest.targets[{index}]", self.observation.camera_names)
+
+    def target(self, role: str) -> EventTarget | None:
+        """The target of `role` ("object" or "destination"), if given."""
+        return next((t for t in self.targets if t.role == role), None)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from langgraph.types import interrupt
 from agent.graph.context import AgentContext, Execution
 from agent.graph.human import parse_human_answer
 from agent.graph.state import AgentState
+from agent.perception import perceive
+from agent.perception.targets import fill_targets, needs_targets
 from agent.state import EventRecord, EventState, Verification
 from worldmodel.errors import WallwmError
-from worldmodel.types import EventPrediction, EventRequest
+from worldmodel.types import EventPrediction, EventRequest, EventTarget
 
 
 def _timed(context: AgentContext, started: float) -> None:
@@ -62,7 +64,9 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     context = runtime.context
     queue = list(state.get("queue") or [])
     if queue:
-        event = queue.pop(0)
+        # a retried event's old targets show where things were before it failed: perceive again
+        queued = EventState(**queue.pop(0)).model_copy(update={"targets": []})
+        event = _grounded(queued, context).model_dump()
         context.reporter.event("plan", source="recovery", plan=event)
         return {"plan": event, "queue": queue}
     started = time.perf_counter()
@@ -74,9 +78,10 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         history,
         Verification(**last) if last else None,
     )
-    _timed(context, started)
     if decided.decision in ("continue", "replan"):
         context.skills.check_call(decided.skill, decided.arguments)
+        decided = _grounded(decided, context)
+    _timed(context, started)
     event = decided.model_dump()
     context.reporter.event("plan", source=context.planner.name, plan=event)
     return {"plan": event, "attempts": _attempts_after_planning(state, decided)}
@@ -89,6 +94,27 @@ def _attempts_after_planning(state: AgentState, decided: EventState) -> int:
     previous = state.get("plan") or {}
     same = (previous.get("skill"), previous.get("arguments")) == (decided.skill, decided.arguments)
     return state.get("attempts", 0) if failed and same else 0
+
+
+def _grounded(event: EventState, context: AgentContext) -> EventState:
+    """The event with the targets its planner left out (a person's event, a recovery's, a VLM's
+    missing table positions) filled from perception of the live observation."""
+    if not needs_targets(event):
+        return event
+    return fill_targets(event, perceive(context.workspace.observation))
+
+
+def request_targets(event: EventState) -> tuple[EventTarget, ...]:
+    """The planner's targets as the world model's contract type."""
+    return tuple(
+        EventTarget(
+            role=target.role,
+            name=target.name,
+            points={point.camera: (point.x, point.y) for point in target.points},
+            position=target.position,
+        )
+        for target in event.targets
+    )
 
 
 # ---- human takeover -----------------------------------------------------------------------------
@@ -107,6 +133,7 @@ def human(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     decided, error = parse_human_answer(str(answer), context.skills, state.get("history", []))
     if decided is None:
         return {"human_error": error, "plan": None}
+    decided = _grounded(decided, context)
     context.reporter.event("plan", source="human", plan=decided.model_dump())
     return {"plan": decided.model_dump(), "human_error": None, "attempts": 0, "queue": []}
 
@@ -118,18 +145,19 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     event = EventState(**state["plan"])
     key = execution_key(state)
     observation = context.workspace.observation
-    request = EventRequest(
-        caption=event.next_event,
-        observation=observation,
-        frames=event.frames,
-        # a fresh seed for every attempt: a retry of a refused event must not repeat it exactly
-        seed=context.seed * 100_003 + len(state.get("history", [])),
-        skill=event.skill,
-        arguments=event.arguments,
-    )
     context.reporter.event("execute", key=key, caption=event.next_event, frames=event.frames)
     started = time.perf_counter()
     try:
+        request = EventRequest(
+            caption=event.next_event,
+            observation=observation,
+            frames=event.frames,
+            # a fresh seed for every attempt: a retry of a refused event must not repeat it
+            seed=context.seed * 100_003 + len(state.get("history", [])),
+            skill=event.skill,
+            arguments=event.arguments,
+            targets=request_targets(event),
+        )
         prediction = context.executor.predict(request)
         actions = context.robot.action_space.check(prediction.actions, ACTION_TOLERANCE)
     except WallwmError as exc:

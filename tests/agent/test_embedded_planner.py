@@ -1,5 +1,9 @@
 """The embedded planner plans every suite task and paraphrase exactly as the expert would."""
 
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 import numpy as np
 import pytest
 
@@ -10,7 +14,7 @@ from agent.embedded_planner import (
     minilm_embedder,
     parse_instruction,
 )
-from agent.envs.tabletop import TASKS
+from agent.envs.tabletop import TASKS, SimConfig, TabletopSim
 from agent.session import known_tasks
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord
@@ -98,8 +102,11 @@ def test_position_follows_history_failures_and_regrasps():
     assert planner.position(events, regrasped) == 3  # regrasp = reach + grasp + lift
 
 
-def test_plan_walks_to_the_end(planner):
-    observation = None  # the embedded planner does not look at images
+def test_plan_walks_to_the_end_with_targets_from_the_cameras(planner):
+    with TabletopSim(SimConfig()) as sim:
+        observation = sim.reset(3)
+        green, _ = sim.object_pose("green_block")
+        bowl, _ = sim.object_pose("bowl")
     history = []
     captions = []
     for _ in range(20):
@@ -107,6 +114,16 @@ def test_plan_walks_to_the_end(planner):
         if state.decision == "end":
             break
         captions.append(state.next_event)
+        # every event is grounded by perception: the block, and the bowl where it goes
+        target = state.target("object")
+        assert target.name == "green_block" and {p.camera for p in target.points} >= {"front"}
+        assert np.linalg.norm(np.subtract(target.position, green)) < 0.01
+        if state.skill in ("move", "place"):
+            destination = state.target("destination")
+            assert destination.name == "bowl"
+            assert np.linalg.norm(np.subtract(destination.position[:2], bowl[:2])) < 0.02
+        else:
+            assert state.target("destination") is None
         history.append(
             EventRecord(
                 caption=state.next_event,

@@ -115,7 +115,7 @@ def test_an_unknown_skill_is_reprompted_with_the_closest_name(scripted_server, s
     assert "unknown skill 'grab' (did you mean 'grasp'?)" in reprompt
     assert schema_text() in reprompt  # the compact schema the plan prompt shows, not the anyOf
     sent = server.requests[1]["response_format"]["json_schema"]["schema"]
-    assert sent == catalogue_schema(skills)
+    assert sent == catalogue_schema(skills, observation.camera_names)
 
 
 def test_two_bad_answers_raise_the_typed_error(scripted_server, skills, observation):
@@ -152,3 +152,30 @@ def test_schemas_avoid_what_vllm_xgrammar_refuses(skills, which):
     for node in schema_nodes(schema):
         if "pattern" in node:
             assert not {"minLength", "maxLength"} & set(node), node
+
+
+POINTED = {
+    **ANSWER,
+    "targets": [
+        {"role": "object", "name": "red_block", "points": [{"camera": "front", "x": 0.4, "y": 0.6}]}
+    ],
+}
+
+
+def test_the_vlm_points_and_a_camera_it_invents_is_reprompted(scripted_server, skills, observation):
+    invented = json.dumps({**POINTED, "targets": [{**POINTED["targets"][0], "points": [
+        {"camera": "top", "x": 0.4, "y": 0.6}]}]})  # fmt: skip
+    server = scripted_server([Reply.chat(invented), Reply.chat(json.dumps(POINTED))])
+    state = planner_for(server.url, skills).plan("pick", observation, [], None)
+    assert state.target("object").points[0].model_dump() == {"camera": "front", "x": 0.4, "y": 0.6}
+    assert "camera 'top' is not one of the robot's cameras" in server.requests[1]["messages"][2][
+        "content"]  # fmt: skip
+    # the schema asks for points inline (no $ref) and leaves the table position to perception
+    sent = server.requests[0]["response_format"]["json_schema"]["schema"]
+    targets = sent["anyOf"][0]["properties"]["targets"]
+    assert "$ref" not in json.dumps(sent) and "position" not in json.dumps(targets)
+    points = targets["items"]["properties"]["points"]
+    assert points["maxItems"] == 3  # one per camera, and only the robot's cameras
+    point = points["items"]["properties"]
+    assert point["camera"]["enum"] == ["front", "side", "wrist"]
+    assert point["x"]["minimum"] == 0.0 and point["y"]["maximum"] == 1.0

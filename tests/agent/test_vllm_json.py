@@ -8,7 +8,7 @@ images path is tested against `transformers serve` in test_vlm_server.py.
 
 import pytest
 
-from agent.planners import VLMPlanner
+from agent.planners import VLMPlanner, catalogue_schema
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import EventState, event_state_json_schema
@@ -35,7 +35,14 @@ def test_constrained_decoding_yields_a_valid_catalogue_event(vllm_server, observ
         messages = text_only(
             planner.messages("put the red block in the bowl", observation, [], None)
         )
-        state = client.complete_json(messages, "event_state", planner.schema, planner.validate)
+        # the schema of a planning request: points may name only the observation's cameras
+        schema = catalogue_schema(planner.skills, observation.camera_names)
+        state = client.complete_json(
+            messages,
+            "event_state",
+            schema,
+            lambda data: planner.validate(data, observation.camera_names),
+        )
     assert isinstance(state, EventState)
     assert len(requests) == 1  # valid at the first answer: no reprompt was needed
     skill = planner.skills[state.skill]

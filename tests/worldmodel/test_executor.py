@@ -9,7 +9,14 @@ import torch
 from worldmodel.checkpoint import NormStats, save_checkpoint
 from worldmodel.errors import ModelInputError, NonFiniteOutputError
 from worldmodel.executor import EventModeExecutor
-from worldmodel.types import CameraSpec, EventExecutor, EventPrediction, EventRequest, Observation
+from worldmodel.types import (
+    CameraSpec,
+    EventExecutor,
+    EventPrediction,
+    EventRequest,
+    EventTarget,
+    Observation,
+)
 
 NAMES = ("front", "left_wrist", "right_wrist")
 
@@ -161,3 +168,10 @@ def test_at_anchor_sigma_1_only_the_keyframes_are_encoded(executor):
     stride = config.vae.scale_factor_temporal
     assert [shape[2] for shape in clips] == [1 + stride, 1, 1]  # (1, V, frames, H, W, 3)
     assert np.array_equal(first.actions, again.actions) and np.isfinite(first.actions).all()
+
+
+def test_requests_with_targets_are_accepted_and_do_not_change_a_caption_only_model(executor):
+    plain = _request(seed=4)
+    target = EventTarget("object", "red_block", {"front": (0.25, 0.75)}, (0.1, 0.0, 0.02))
+    grounded = dataclasses.replace(plain, targets=(target,))
+    assert np.array_equal(executor.predict(plain).actions, executor.predict(grounded).actions)

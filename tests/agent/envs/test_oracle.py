@@ -5,7 +5,7 @@ import pytest
 
 from agent.envs.tabletop.errors import SkillArgumentError
 from agent.envs.tabletop.oracle import SimulatorOracleExecutor
-from worldmodel.types import EventExecutor, EventRequest
+from worldmodel.types import EventExecutor, EventRequest, EventTarget
 
 
 def test_prediction_matches_a_real_rollout(sim):
@@ -38,4 +38,19 @@ def test_oracle_needs_the_skill(sim):
     oracle = SimulatorOracleExecutor(sim)
     with pytest.raises(SkillArgumentError, match=r"needs EventRequest\.skill"):
         oracle.predict(EventRequest("grasp the red block", obs, frames=10))
+    oracle.close()
+
+
+def test_the_oracle_ignores_targets(sim):
+    obs = sim.reset(7)
+    oracle = SimulatorOracleExecutor(sim)
+    plain = EventRequest(
+        "reach the green block", obs, frames=20, skill="reach", arguments={"object": "green_block"}
+    )
+    # a target on the wrong spot changes nothing: the oracle reads the skill and its arguments
+    elsewhere = EventTarget("object", "green_block", {"front": (0.1, 0.9)}, (0.3, -0.3, 0.02))
+    grounded = EventRequest(
+        plain.caption, obs, 20, skill="reach", arguments=plain.arguments, targets=(elsewhere,)
+    )
+    np.testing.assert_array_equal(oracle.predict(plain).actions, oracle.predict(grounded).actions)
     oracle.close()

@@ -39,6 +39,12 @@ def test_suite_task_completes(sessions, task):
     assert [event["index"] for event in events] == list(range(len(events)))
     assert len(events) == metrics["events"] == len(final["history"]) == len(final["executions"])
     assert all(not event["verdict"]["diverged"] for event in events)
+    # Every event is recorded with where its object (and destination) were in the cameras.
+    for event in events:
+        plan = event["plan"]
+        roles = {t["role"]: t for t in plan["targets"]}
+        assert roles["object"]["name"] == plan["arguments"]["object"] and roles["object"]["points"]
+        assert ("destination" in roles) == ("target" in plan["arguments"])
     # The planner's progress rises monotonically to the end; the last plan is "end".
     assert final["plan"]["decision"] == "end" and final["plan"]["progress"] == 100
     # Small state: no arrays in the checkpoint (DESIGN.md "keep large arrays out").

@@ -10,6 +10,7 @@ import pytest
 
 from agent.cli.main import main
 from agent.episode import EpisodeStore
+from agent.episode_video import CAMERA_WIDTH
 from tests.agent.graph.conftest import RESOLUTION, run_to_end, task_spec
 from worldmodel.data.video import read_mp4
 
@@ -55,17 +56,27 @@ def test_timeline_table_and_video(slipped_episode, tmp_path, capsys):
         max(len(c) for c in store.frames(e.index, "predicted").values()) for e in store.events
     ]
     video = read_mp4(out)
-    # 12-pixel label, then front, side, wrist rows (2-pixel gaps); predicted | observed columns.
-    assert video.shape == (sum(lengths), 12 + 3 * RESOLUTION + 4, 2 * RESOLUTION + 2, 3)
+    # Two 12-pixel strips (the event and its targets; "predicted", "observed"), then front, side,
+    # wrist rows (2-pixel gaps), each named in a strip on its left; predicted | observed columns.
+    top, left = 24, CAMERA_WIDTH
+    assert video.shape == (sum(lengths), top + 3 * RESOLUTION + 4, left + 2 * RESOLUTION + 2, 3)
     # The slipped lift (event 3): the wrist row's halves differ; an ok event's halves agree.
-    wrist = slice(12 + 2 * RESOLUTION + 4, 12 + 3 * RESOLUTION + 4)
+    wrist = slice(top + 2 * RESOLUTION + 4, top + 3 * RESOLUTION + 4)
     start = sum(lengths[:3])
 
     def halves_differ(frame: int) -> float:
-        tile = video[frame, wrist].astype(np.int16)
+        tile = video[frame, wrist, left:].astype(np.int16)
         return float(np.abs(tile[:, :RESOLUTION] - tile[:, RESOLUTION + 2 :]).mean())
 
     assert halves_differ(start + lengths[3] - 1) > 10 * (halves_differ(lengths[0] - 1) + 1)
+    # The first event's object is ringed where its target point says, in both columns.
+    first = store.events[0].record["plan"]
+    point = next(p for p in first["targets"][0]["points"] if p["camera"] == "front")
+    row = top + int(point["y"] * RESOLUTION)
+    for column in (left, left + RESOLUTION + 2):
+        ring = video[0, row - 6 : row + 7, column + int(point["x"] * RESOLUTION) + 4]
+        cyan = (ring[:, 1] > 150) & (ring[:, 2] > 150) & (ring[:, 0] < 110)
+        assert cyan.any(), ring
 
 
 def test_not_an_episode(tmp_path, capsys):

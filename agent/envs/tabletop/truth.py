@@ -1,0 +1,83 @@
+"""Ground truth for perception: MuJoCo's segmentation render and the relations that hold in the
+simulator's state. Tests and benchmarks compare `agent.perception` against these; perception
+itself never reads them.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from agent.envs.tabletop.scene import BLOCKS, CAMERAS, DRAWER, OBJECTS
+from agent.envs.tabletop.sim import TabletopSim
+from agent.envs.tabletop.tasks import drawer_closed, drawer_open, is_in, is_on_block
+
+# A body counts as visible in a camera from this many segmentation pixels: fewer is a sliver
+# (a corner behind the gripper) that no detector can be asked to find.
+MIN_VISIBLE_PIXELS = 5
+
+
+class SegmentationRenderer:
+    """Per-pixel body ids of every camera (MuJoCo's segmentation render, shadows off)."""
+
+    def __init__(self, sim: TabletopSim):
+        self.sim = sim
+        self._renderer = mujoco.Renderer(sim.model, sim.config.height, sim.config.width)
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
+        self._renderer.enable_segmentation_rendering()
+        model = sim.model
+        # every geom of the drawer's and the cabinet's bodies count as the drawer
+        self._names = {
+            name: [sim.body_id[name]] + ([sim.body_id["cabinet"]] if name == DRAWER else [])
+            for name in OBJECTS
+        }
+        self._geom_body = model.geom_bodyid.copy()
+
+    def bodies(self, camera: str) -> np.ndarray:
+        """int (H, W): the body id seen at each pixel, -1 for the background."""
+        self._renderer.update_scene(self.sim.data, camera=camera)
+        seg = self._renderer.render()
+        geom, kind = seg[..., 0], seg[..., 1]
+        is_geom = (kind == mujoco.mjtObj.mjOBJ_GEOM) & (geom >= 0)
+        return np.where(is_geom, self._geom_body[np.clip(geom, 0, None)], -1)
+
+    def masks(self, camera: str) -> dict[str, np.ndarray]:
+        """bool (H, W) per object of the vocabulary (the drawer includes its cabinet)."""
+        bodies = self.bodies(camera)
+        return {name: np.isin(bodies, ids) for name, ids in self._names.items()}
+
+    def visible(self) -> dict[str, dict[str, np.ndarray]]:
+        """camera -> object -> mask, for every camera."""
+        return {camera: self.masks(camera) for camera in CAMERAS}
+
+    def close(self) -> None:
+        self._renderer.close()
+
+
+def true_positions(sim: TabletopSim) -> dict[str, np.ndarray]:
+    """Every object's body position in the base frame (the drawer: its sliding tray)."""
+    return {name: sim.object_pose(name)[0] for name in OBJECTS}
+
+
+def true_relations(sim: TabletopSim) -> set[str]:
+    """The relations that hold in the simulator, spelt as `agent.perception` spells them."""
+    relations: set[str] = set()
+    held = sim.held_object(0)
+    for block in BLOCKS:
+        if block == held:
+            relations.add(f"holding({block})")
+            continue
+        if is_in(block, "bowl")(sim):
+            relations.add(f"in({block}, bowl)")
+        if is_in(block, DRAWER)(sim):
+            relations.add(f"in({block}, drawer)")
+        if is_in(block, "plate")(sim):
+            relations.add(f"on({block}, plate)")
+        for below in BLOCKS:
+            if below != block and is_on_block(block, below)(sim):
+                relations.add(f"on({block}, {below})")
+    if drawer_open(sim):
+        relations.add("open(drawer)")
+    if drawer_closed(sim):
+        relations.add("closed(drawer)")
+    return relations
