@@ -78,6 +78,12 @@ def main() -> None:
         f"for the first unknown word {load_s:.1f} s. Command: "
         "`.venv/bin/python -m benchmarks.bench_instructions`."
     )
+    notes += (
+        "\n\nThe grammar was written with the first 93 cases and the suite's paraphrases in "
+        "view, so they are not a test of generalisation. The second and third rounds were: "
+        "each was scored untouched before the reader was fixed for what it showed, 30 of 40 "
+        "and 18 of 20 (48 of 60, 80%) right then; they count as right above after the fixes."
+    )
     if wrong:
         notes += "\n\nWrong:\n" + "\n".join(wrong)
     record("Instruction reading: the instruction set", table, notes, args.no_record)
