@@ -1,7 +1,7 @@
 """Live progress of a task: a rich terminal display, or JSON lines for machines.
 
 Both are Reporters (agent/graph/context.py): the nodes call `event(kind, **fields)` with kind in
-plan, execute, step, verify, recover, finish.
+plan, execute, step, verify, recover, finish; `wallwm run` reports the goal first.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class RichReporter:
     wall_time_s: float
     console: Console = field(default_factory=lambda: Console(stderr=True))
     rows: list[_Row] = field(default_factory=list)
+    goal: str = ""  # the goal in words and relations, once read
     current: str = ""
     recoveries: int = 0
     executions: int = 0
@@ -88,7 +89,10 @@ class RichReporter:
                 self.console.line()
 
     def event(self, kind: str, **fields: Any) -> None:
-        if kind == "plan":
+        if kind == "goal":
+            stages = " then ".join(" ".join(stage) for stage in fields["relations"])
+            self.goal = f"goal: {fields['words']}\n      {stages or '(nothing to do)'}"
+        elif kind == "plan":
             plan = fields["plan"]
             if plan["decision"] in ("continue", "replan"):
                 self.rows.append(_Row(plan["next_event"], fields["source"], describe_targets(plan)))
@@ -135,7 +139,11 @@ class RichReporter:
             f"time {elapsed:.0f}/{self.wall_time_s:.0f} s"
         )
         return Group(
-            Panel(Text(self.instruction, style="bold"), title="task", subtitle=self.header),
+            Panel(
+                Group(Text(self.instruction, style="bold"), Text(self.goal, style="magenta")),
+                title="task",
+                subtitle=self.header,
+            ),
             timeline,
             Text(self.current, style="cyan"),
             Text(budgets, style="dim"),

@@ -10,10 +10,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.embedded_planner import EmbeddedPlanner, KnownTask, Subgoal, minilm_embedder
 from agent.envs.tabletop import (
     TASKS,
     FaultConfig,
@@ -24,11 +24,16 @@ from agent.envs.tabletop import (
     Task,
 )
 from agent.envs.tabletop import tasks as suite
+from agent.envs.tabletop.truth import true_relations
 from agent.episode import EpisodeStore
+from agent.goals import Goal, GoalInputError
 from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
 from agent.graph.runner import TaskRunner
+from agent.perception import perceive
 from agent.planners import Planner, VLMPlanner
+from agent.planning.goal_monitor import GoalMonitor
+from agent.planning.goal_planner import GoalPlanner, read_scene_goal
 from agent.run_spec import RunSpec
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
@@ -60,41 +65,6 @@ def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
     return candidate
 
 
-def known_tasks() -> list[KnownTask]:
-    """The tabletop suite as the embedded planner knows it."""
-    known = []
-    for task in TASKS.values():
-        subgoals = []
-        for subtask in task.subtasks:
-            first = subtask.steps[0]
-            if first.skill == "reach":  # a pick-and-place: its move step names the target
-                move = next(step for step in subtask.steps if step.skill == "move")
-                subgoals.append(
-                    Subgoal("pick_place", move.arguments["object"], move.arguments["target"])
-                )
-            else:
-                subgoals.append(
-                    Subgoal(first.skill, first.arguments["object"], first.arguments.get("target"))
-                )  # type: ignore[arg-type]
-        known.append(KnownTask(task.name, task.paraphrases, tuple(subgoals)))
-    return known
-
-
-def task_from_subgoals(name: str, instruction: str, subgoals: list[Subgoal]) -> Task:
-    """A suite-style Task (with success predicates) for an instruction the planner read."""
-    parts = []
-    for goal in subgoals:
-        if goal.kind == "pick_place":
-            parts.append(suite.pick_place(goal.object, goal.target or ""))
-        elif goal.kind == "push":
-            parts.append(suite.push_toward(goal.object, goal.target or ""))
-        elif goal.kind == "open":
-            parts.append(suite.open_drawer())
-        else:
-            parts.append(suite.close_drawer())
-    return Task(name, "custom", (instruction,), tuple(parts))
-
-
 class SimMonitor:
     """Privileged task status from the simulator's state."""
 
@@ -108,6 +78,9 @@ class SimMonitor:
 
     def progress(self) -> float:
         return self.tracker.update(self.sim)
+
+    def details(self) -> dict[str, Any]:
+        return {"task_success": self.success()}
 
 
 # The learned checkpoint `--executor auto` uses. None until a shipped checkpoint passes the
@@ -137,7 +110,21 @@ def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
         choice = "vlm" if settings.configured else "embedded"
     if choice == "vlm":
         return VLMPlanner(VLMClient(settings), skills)
-    return EmbeddedPlanner(skills, known_tasks(), embed=minilm_embedder())
+    return GoalPlanner(skills)
+
+
+def read_run_goal(spec: RunSpec, planner: Planner, sim: TabletopSim) -> Goal | None:
+    """The run's goal, read in the scene the cameras show at the start (the seed's layout, the
+    same on every resume). The embedded planner refuses what it cannot read (bad input, nothing
+    moves); under a VLM or a person an instruction the grammar cannot read has no goal, and the
+    run is judged as before (the suite task's predicate, else the planner's end)."""
+    observation = sim.reset(spec.seed)
+    if isinstance(planner, GoalPlanner):
+        return planner.understand(spec.instruction, observation)
+    try:
+        return read_scene_goal(spec.instruction, observation, perceive)
+    except GoalInputError:
+        return None
 
 
 def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
@@ -161,6 +148,7 @@ class Session:
     spec: RunSpec
     sim: TabletopSim
     thread_id: str
+    goal: Goal | None = None  # what must hold at the end; None where it could not be read
 
     def close(self) -> None:
         close_executor(self.runner.context.executor)
@@ -189,10 +177,7 @@ def open_session(
         executor = build_executor(spec, sim)
         verifier = build_verifier(spec, executor)
         planner = build_planner(spec, skills)
-        task = TASKS.get(spec.task) if spec.task else None
-        if task is None and isinstance(planner, EmbeddedPlanner):
-            subgoals, _ = planner.read(spec.instruction)
-            task = task_from_subgoals("instruction", spec.instruction, subgoals)
+        goal = read_run_goal(spec, planner, sim)
     except BaseException:
         close_executor(executor)
         sim.close()
@@ -209,8 +194,14 @@ def open_session(
         store=store,
         seed=spec.seed,
         budgets=Budgets(spec.max_events, spec.max_retries, spec.wall_time_s),
-        monitor=SimMonitor(sim, task) if task is not None else None,
         reporter=reporter or NullReporter(),
     )
+    task = TASKS.get(spec.task) if spec.task else None
+    if goal is not None:
+        context.monitor = GoalMonitor(
+            goal, lambda: context.workspace.observation, perceive, lambda: true_relations(sim)
+        )
+    elif task is not None:
+        context.monitor = SimMonitor(sim, task)
     graph = build_graph(sqlite_checkpointer(runs_dir / CHECKPOINTS_FILE))
-    return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id)
+    return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id, goal)

@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         display = RichReporter(spec.instruction, header, spec.max_events, spec.wall_time_s)
         context.reporter = display
     ask = None if args.json else ask_in_terminal
+    if session.goal is not None:  # shown before the first event: what will count as done
+        context.reporter.event("goal", words=session.goal.words(), relations=session.goal.strings())
     try:
         replayed = runner.restore_robot(spec.seed)
         if args.resume and not args.json:

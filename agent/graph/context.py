@@ -32,11 +32,16 @@ class Budgets:
 
 
 class TaskMonitor(Protocol):
-    """Privileged task status (the simulator knows; a real robot has none)."""
+    """Whether the task is done: its goal judged from the cameras, or a suite task's predicate
+    on the simulator's state."""
 
     def success(self) -> bool: ...
 
     def progress(self) -> float: ...
+
+    def details(self) -> dict[str, Any]:
+        """Extra fields for metrics.json (the goal, the relations at the end)."""
+        ...
 
 
 class Reporter(Protocol):

@@ -422,6 +422,8 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "planner": context.planner.name,
         "executor": context.executor.name,
     }
+    if context.monitor is not None:
+        metrics.update(context.monitor.details())  # e.g. the goal and what held at the end
     context.store.finish(metrics)
     context.reporter.event("finish", **metrics)
     return {"status": status, "elapsed_s": context.workspace.elapsed()}

@@ -34,6 +34,14 @@ def goal_scene(perceived: PerceivedScene) -> Scene:
     return Scene.of(present, perceived.relations())
 
 
+def read_scene_goal(instruction: str, observation: Observation, perceive_scene: Perceive) -> Goal:
+    """The goal of `instruction` in the scene the cameras show now.
+
+    Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
+    """
+    return read_goal(instruction, goal_scene(perceive_scene(observation)))
+
+
 class GoalPlanner:
     """Plans every event of a goal from what the cameras show; see the module docstring."""
 
@@ -48,11 +56,8 @@ class GoalPlanner:
         self.steps: list[SkillCall] = []  # the rest of its plan; steps[0] is the event handed out
 
     def understand(self, instruction: str, observation: Observation) -> Goal:
-        """Read the instruction into a goal in the scene the cameras show now.
-
-        Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
-        """
-        self.goal = read_goal(instruction, goal_scene(self.perceive(observation)))
+        """Read the instruction into the goal this planner plans (see read_scene_goal)."""
+        self.goal = read_scene_goal(instruction, observation, self.perceive)
         return self.goal
 
     def plan(
