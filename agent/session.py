@@ -110,7 +110,7 @@ def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
         choice = "vlm" if settings.configured else "embedded"
     if choice == "vlm":
         return VLMPlanner(VLMClient(settings), skills)
-    return GoalPlanner(skills)
+    return GoalPlanner(skills, replan=spec.recovery)
 
 
 def read_run_goal(spec: RunSpec, planner: Planner, sim: TabletopSim) -> Goal | None:

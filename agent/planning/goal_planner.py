@@ -11,6 +11,10 @@ what the scene shows, never its own reading of the instruction.
 
 Stages are taken in order and never revisited: a stage once reached stays behind, even when its
 relations stop holding because a later stage moves the same block on.
+
+With `replan` off (`--no-recovery`, a study's baseline) each stage is planned once and its plan
+is carried out blind: when it is spent the next stage is planned, and after the last the planner
+ends, whatever the cameras show; the goal then judges the run.
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ class GoalPlanner:
 
     name = "embedded"
 
-    def __init__(self, skills: SkillCatalogue, perceive_scene: Perceive = perceive) -> None:
+    def __init__(
+        self, skills: SkillCatalogue, perceive_scene: Perceive = perceive, replan: bool = True
+    ) -> None:
         self.skills = skills
         self.perceive = perceive_scene
+        self.replan = replan
         self.solver = Planner([skill for skill in skills.values() if skill.planning])
         self.goal: Goal | None = None
         self.stage = 0  # the stage being worked on
@@ -74,19 +81,25 @@ class GoalPlanner:
         handed_out = self.steps[0] if self.steps else None
         if handed_out is not None and last is not None and last.ok and _same(last, handed_out):
             self.steps.pop(0)  # the event handed out was done: its plan goes on
+            if not self.steps and not self.replan:
+                self.stage += 1  # planned once, carried out blind: on to the next stage
         elif handed_out is not None:
             self.steps = []  # it failed, or something else ran: plan again from the cameras
-        holding = goal.stages_holding(scene.relations)
-        reached = max((i for i, held in enumerate(holding) if held), default=-1)
-        stage = max(self.stage, reached + 1)
-        if stage != self.stage:
-            self.stage, self.steps = stage, []
+        if self.replan:  # the latest stage the cameras show holding is behind us
+            holding = goal.stages_holding(scene.relations)
+            reached = max((i for i, held in enumerate(holding) if held), default=-1)
+            if reached + 1 > self.stage:
+                self.stage, self.steps = reached + 1, []
         while self.stage < len(goal.stages) and not self.steps:
             self.steps = self.solver.plan(scene, goal.stages[self.stage])
             if not self.steps:  # the stage holds already: on to the next
                 self.stage += 1
         if self.stage >= len(goal.stages):
             return _end(goal, history)
+        return self._next(goal, went_wrong, last)
+
+    def _next(self, goal: Goal, went_wrong: bool, last: EventRecord | None) -> EventState:
+        """The event steps[0], in words, with where the goal stands."""
         call = self.steps[0]
         progress = round(100 * self.stage / len(goal.stages))
         return EventState(

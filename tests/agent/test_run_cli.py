@@ -3,7 +3,6 @@ recorded exactly once; bad input gets a clear message and the documented exit st
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -15,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import agent.session
 from agent.cli.main import main
-from agent.embedded_planner import minilm_embedder
 from tests.agent.vlm_servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +118,6 @@ def test_help_documents_the_exit_status(capsys):
     ],
 )
 def test_bad_input_is_refused_with_exit_status_2(tmp_path, monkeypatch, capsys, args, message):
-    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
     assert main(["run", *args, "--runs-dir", str(tmp_path / "runs"), *FAST]) == 2
     assert message in capsys.readouterr().err
     assert not list((tmp_path / "runs").glob("*/episode.json"))  # no half-made episode
@@ -134,15 +130,9 @@ def test_an_unknown_task_is_refused_by_the_parser(capsys):
     assert "invalid choice: 'bowl_red_bleu'" in capsys.readouterr().err
 
 
-@functools.cache
-def shared_minilm():
-    return minilm_embedder()
-
-
 def test_human_mode_in_a_terminal_reads_answers_and_waits_when_input_ends(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
     runs = tmp_path / "runs"
     args = ["run", "--task", "push_then_bowl", "--human", "--runs-dir", str(runs), *FAST[:-1]]
     monkeypatch.setattr(sys, "stdin", io.StringIO("push the yellow block toward the plate\n"))
@@ -168,7 +158,6 @@ def test_a_bad_resolution_is_refused_by_the_parser(capsys, value):
 
 
 def test_a_stopped_run_ends_its_json_output_with_the_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the VLM is down
     args = ["run", "--task", "push_then_bowl", "--runs-dir", str(tmp_path / "runs"), *FAST]
     args[args.index("embedded")] = "vlm"
@@ -180,7 +169,6 @@ def test_a_stopped_run_ends_its_json_output_with_the_error(tmp_path, monkeypatch
 
 
 def test_a_run_that_lost_its_vlm_finishes_offline_on_resume(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
     runs = tmp_path / "runs"
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the VLM is gone
     fast = [*FAST[:4], "--planner", "vlm", "--json", "--vlm-url", url, "--vlm-model", "m"]
@@ -204,7 +192,6 @@ def test_a_run_that_lost_its_vlm_finishes_offline_on_resume(tmp_path, monkeypatc
 
 
 def test_resume_refuses_a_setting_that_cannot_change(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(agent.session, "minilm_embedder", lambda: shared_minilm())
     runs = tmp_path / "runs"
     args = ["run", "--task", "push_then_bowl", "--runs-dir", str(runs), *FAST, "--max-events", "1"]
     assert main(args) == 1  # the event budget stops it after one event

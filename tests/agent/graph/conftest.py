@@ -1,8 +1,8 @@
 """Fixtures of the agent-loop tests: real sessions (MuJoCo at 64x64, the simulator oracle, the
-embedded planner with MiniLM, the SQLite checkpointer) built cheaply.
+embedded planner with perception and the goal reader, the SQLite checkpointer) built cheaply.
 
-MiniLM loads once per test session (the real encoder, cached), and torch runs on one thread while
-these tests run: on two shared cores its thread pool oversubscribes and SSIM slows down tenfold.
+torch runs on one thread while these tests run: on two shared cores its thread pool
+oversubscribes and SSIM slows down tenfold.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-import agent.session
-from agent.embedded_planner import minilm_embedder
 from agent.envs.tabletop.tasks import get_task, paraphrase
 from agent.graph.runner import TaskRunner
 from agent.graph.state import AgentState
@@ -29,18 +26,10 @@ from agent.session import Session, open_session
 RESOLUTION = 64  # SimConfig accepts any size; 64x64 keeps rendering and SSIM cheap
 
 
-@pytest.fixture(scope="session")
-def cached_embedder() -> Callable[[list[str]], object]:
-    return functools.lru_cache(maxsize=1)(minilm_embedder)
-
-
 @pytest.fixture(autouse=True)
-def one_thread_and_cached_minilm(
-    monkeypatch: pytest.MonkeyPatch, cached_embedder: Callable[[], object]
-) -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(agent.session, "minilm_embedder", cached_embedder)
     yield
     torch.set_num_threads(threads)
 

@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-import agent.session
-from agent.embedded_planner import EmbeddedPlanner
 from agent.planners import VLMPlanner
-from agent.session import known_tasks
+from agent.planning.goal_planner import GoalPlanner
 from agent.settings import VLMSettings
 from agent.state import EventState
 from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError, VLMUnavailableError
@@ -22,17 +20,18 @@ from tests.agent.graph.conftest import task_spec
 from tests.agent.vlm_servers import Reply, ScriptedServer, free_port
 
 
-def cached_minilm():
-    return agent.session.minilm_embedder()  # the tests' cached MiniLM (see conftest.py)
+def embedded_planner(session) -> GoalPlanner:
+    """The embedded planner, planning the goal the session read."""
+    planner = GoalPlanner(session.runner.context.skills)
+    planner.goal = session.goal
+    return planner
 
 
 def resume_with_embedded_planner(sessions, spec) -> dict[str, Any]:
     """Continue the thread in a new session; the planner is swapped for the embedded one (the
     served model here can never plan), which is enough to show the thread continues cleanly."""
     session = sessions(spec)
-    session.runner.context.planner = EmbeddedPlanner(
-        session.runner.context.skills, known_tasks(), embed=cached_minilm()
-    )
+    session.runner.context.planner = embedded_planner(session)
     session.runner.restore_robot(spec.seed)
     return session.runner.run(spec.instruction, False, None)
 
@@ -71,7 +70,7 @@ def test_garbage_from_a_real_server_stops_after_one_reprompt(sessions, tiny_vlm_
     context = runner.context
     vlm_planner = context.planner
     context.reporter = HandOverAfter(context, vlm_planner, verified=2)
-    context.planner = EmbeddedPlanner(context.skills, known_tasks(), embed=cached_minilm())
+    context.planner = embedded_planner(session)
     runner.restore_robot(spec.seed)
     with pytest.raises(VLMInvalidOutputError) as error:
         runner.run(spec.instruction, False, None)

@@ -1,0 +1,61 @@
+"""The embedded planner plans the goal read from the instruction in the scene the cameras show,
+and a run is judged by that goal in the final perceived scene."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.goals import ClarificationError, MissingObjectError
+from agent.run_spec import RunSpec
+from agent.session import open_session
+from tests.agent.graph.conftest import RESOLUTION, run_to_end
+
+
+def spec(instruction: str, **overrides: object) -> RunSpec:
+    values = {"executor": "oracle", "planner": "embedded", "resolution": RESOLUTION, **overrides}
+    return RunSpec(instruction=instruction, **values)  # type: ignore[arg-type]
+
+
+def test_a_sequence_is_planned_stage_by_stage_and_judged_by_the_cameras(tmp_path):
+    instruction = "put the red block in the bowl, then move it to the plate"
+    session = open_session(spec(instruction), tmp_path)
+    try:
+        assert session.goal is not None
+        assert session.goal.strings() == [["in(red_block, bowl)"], ["on(red_block, plate)"]]
+        _, final = run_to_end(session)
+    finally:
+        session.close()
+    metrics = json.loads((session.runner.context.store.root / "metrics.json").read_text())
+    assert final["status"] == "success" and metrics["goal_met"] and metrics["goal_met_in_world"]
+    assert "on(red_block, plate)" in metrics["final_relations"]
+    assert "in(red_block, bowl)" not in metrics["final_relations"]
+    skills = [record["skill"] for record in final["history"]]
+    assert skills == ["reach", "grasp", "lift", "move", "place", "release"] * 2
+
+
+def test_a_goal_that_holds_already_succeeds_with_no_event(tmp_path):
+    session = open_session(spec("do not put the red block in the bowl"), tmp_path)
+    try:
+        _, final = run_to_end(session)
+    finally:
+        session.close()
+    metrics = json.loads((session.runner.context.store.root / "metrics.json").read_text())
+    assert final["status"] == "success" and metrics["events"] == 0
+    assert metrics["goal"] == [] and metrics["avoid"] == ["in(red_block, bowl)"]
+
+
+@pytest.mark.parametrize(
+    ("instruction", "error", "message"),
+    [
+        ("put the purple block in the bowl", MissingObjectError, "not in the scene: the purple"),
+        ("put the red block in the", ClarificationError, "stops after 'the'"),
+    ],
+)
+def test_what_cannot_be_done_is_refused_before_anything_is_made(
+    tmp_path, instruction, error, message
+):
+    with pytest.raises(error, match=message):
+        open_session(spec(instruction), tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no episode folder, no checkpoint file
