@@ -29,11 +29,16 @@ import numpy as np
 from agent.envs.tabletop.scene import BLOCKS, DRAWER, GEOMETRY, OBJECTS, SceneGeometry
 from agent.perception import colour
 from agent.perception.geometry import View, on_plane_y, on_plane_z, pixel_rays, triangulate
-from agent.perception.relations import relations_of
+from agent.perception.relations import OPEN_AT, relations_of
 from agent.perception.scene import PerceivedObject, Scene, Sighting
 from worldmodel.types import CameraSpec, Observation
 
 CLASS_OF: dict[str, int] = {name: colour.CLASS_NAMES.index(name) for name in OBJECTS}
+# The cabinet as `scene.py` builds it: plates and walls 10 cm either side of its centre, top plate
+# 9 cm high; the drawer's front panel is 19 cm wide.
+CABINET_HALF = 0.1
+CABINET_TOP = 0.09
+FRONT_PANEL_WIDTH = 0.19
 
 
 @dataclass(frozen=True)
@@ -256,21 +261,21 @@ def _locate_drawer(
         return np.array([centre[0], centre[1], 0.0]), 0.4, how + "; opening not measured", None
     view = views[side]
     rows, cols = np.nonzero(labels[side] == colour.WOOD)
-    near = centre[1] - 0.1 if view.origin[1] < centre[1] else centre[1] + 0.1
+    near = centre[1] + (-CABINET_HALF if view.origin[1] < centre[1] else CABINET_HALF)
     hits = on_plane_y(view.origin, pixel_rays(view, cols + 0.5, rows + 0.5), near)
     # only the near face itself (up to the top plate, 9 cm): rays to the far half of the top
     # plate cross the near plane higher up, and closer to the camera's own x
-    on_face = np.isfinite(hits[:, 0]) & (hits[:, 2] > -0.005) & (hits[:, 2] < 0.095)
+    on_face = np.isfinite(hits[:, 0]) & (hits[:, 2] > -0.005) & (hits[:, 2] < CABINET_TOP + 0.005)
     if not np.any(on_face):
         return np.array([centre[0], centre[1], 0.0]), 0.4, how + "; opening not measured", None
     xs = hits[on_face, 0]
-    cabinet_depth = 0.2  # the cabinet's top and bottom plates are 20 cm deep (scene.py)
+    cabinet_depth = 2 * CABINET_HALF
     front, back = float(xs.min()), float(xs.max())
     if (front - view.origin[0]) * (back - front) > 0:
-        # the camera sees the front faces too (they face it): their far end, 19 cm deeper than
-        # the near plane, lands closer to the camera's own x; scale it back out to the edge
+        # the camera sees the front faces too (they face it): their far end, a panel's width
+        # deeper than the near plane, lands closer to the camera's own x; scale it back out
         depth = abs(near - view.origin[1])
-        front = view.origin[0] + (front - view.origin[0]) * (depth + 0.19) / depth
+        front = view.origin[0] + (front - view.origin[0]) * (depth + FRONT_PANEL_WIDTH) / depth
     # closed, the drawer's front panel (its outer face 9 cm before the tray's centre) sits 1 cm
     # behind the cabinet's front edge: the extent grows only once the drawer is out that far
     recess = cabinet_depth / 2 - (g.drawer_inner_half + 0.01)
@@ -280,7 +285,7 @@ def _locate_drawer(
     extent = back - front
     opening = extent - cabinet_depth + recess if extent > cabinet_depth + 0.002 else 0.0
     opening = float(np.clip(opening, 0.0, g.drawer_travel))
-    cabinet_x = back - 0.1
+    cabinet_x = back - CABINET_HALF
     tray = np.array([cabinet_x - opening, centre[1], 0.0])
     return tray, max(confidence, 0.8), f"cabinet measured across in {side}", opening
 
@@ -298,7 +303,7 @@ def _cabinet_back_along(
     rows, cols = np.nonzero(labels[name] == colour.WOOD)
     top = rows.min()
     u = float(cols[rows == top].mean()) + 0.5
-    hit = on_plane_z(views[name].origin, views[name].ray(u, float(top) + 0.5), 0.09)
+    hit = on_plane_z(views[name].origin, views[name].ray(u, float(top) + 0.5), CABINET_TOP)
     return None if hit is None else float(hit[0])
 
 
@@ -397,7 +402,7 @@ def _support_height(
         return None if found is None or found.position is None else np.asarray(found.position)
 
     drawer = at(DRAWER)
-    if drawer is not None and opening is not None and opening > 0.1:
+    if drawer is not None and opening is not None and opening > OPEN_AT:
         local = where - drawer
         if abs(local[0]) < g.drawer_inner_half and abs(local[1]) < g.drawer_inner_half:
             return g.drawer_floor
