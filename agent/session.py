@@ -26,14 +26,13 @@ from agent.envs.tabletop import (
 from agent.envs.tabletop import tasks as suite
 from agent.envs.tabletop.truth import true_relations
 from agent.episode import EpisodeStore
-from agent.goals import Goal, GoalInputError
+from agent.goals import Goal, GoalInputError, read_goal
 from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
 from agent.graph.runner import TaskRunner
-from agent.perception import perceive
 from agent.planners import Planner, VLMPlanner
 from agent.planning.goal_monitor import GoalMonitor
-from agent.planning.goal_planner import GoalPlanner, read_scene_goal
+from agent.planning.goal_planner import GoalPlanner, SceneMemory
 from agent.run_spec import RunSpec
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
@@ -101,7 +100,7 @@ def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
     return EventModeExecutor.from_checkpoint(checkpoint_folder(choice))
 
 
-def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
+def build_planner(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> Planner:
     settings = VLMSettings.resolve(
         spec.vlm_url, spec.vlm_model, timeout_s=spec.vlm_timeout_s, retries=spec.vlm_retries
     )
@@ -110,10 +109,12 @@ def build_planner(spec: RunSpec, skills: SkillCatalogue) -> Planner:
         choice = "vlm" if settings.configured else "embedded"
     if choice == "vlm":
         return VLMPlanner(VLMClient(settings), skills)
-    return GoalPlanner(skills, replan=spec.recovery)
+    return GoalPlanner(skills, memory, replan=spec.recovery)
 
 
-def read_run_goal(spec: RunSpec, planner: Planner, sim: TabletopSim) -> Goal | None:
+def read_run_goal(
+    spec: RunSpec, planner: Planner, sim: TabletopSim, memory: SceneMemory
+) -> Goal | None:
     """The run's goal, read in the scene the cameras show at the start (the seed's layout, the
     same on every resume). The embedded planner refuses what it cannot read (bad input, nothing
     moves); under a VLM or a person an instruction the grammar cannot read has no goal, and the
@@ -122,7 +123,7 @@ def read_run_goal(spec: RunSpec, planner: Planner, sim: TabletopSim) -> Goal | N
     if isinstance(planner, GoalPlanner):
         return planner.understand(spec.instruction, observation)
     try:
-        return read_scene_goal(spec.instruction, observation, perceive)
+        return read_goal(spec.instruction, memory.scene(observation))
     except GoalInputError:
         return None
 
@@ -176,8 +177,9 @@ def open_session(
     try:
         executor = build_executor(spec, sim)
         verifier = build_verifier(spec, executor)
-        planner = build_planner(spec, skills)
-        goal = read_run_goal(spec, planner, sim)
+        memory = SceneMemory()  # the scene as the planner and the goal's judge see it
+        planner = build_planner(spec, skills, memory)
+        goal = read_run_goal(spec, planner, sim, memory)
     except BaseException:
         close_executor(executor)
         sim.close()
@@ -199,7 +201,7 @@ def open_session(
     task = TASKS.get(spec.task) if spec.task else None
     if goal is not None:
         context.monitor = GoalMonitor(
-            goal, lambda: context.workspace.observation, perceive, lambda: true_relations(sim)
+            goal, lambda: context.workspace.observation, memory, lambda: true_relations(sim)
         )
     elif task is not None:
         context.monitor = SimMonitor(sim, task)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.envs.tabletop.scene import BLOCKS, DRAWER, SceneGeometry
+from agent.envs.tabletop.scene import BLOCKS, DRAWER, SceneGeometry, near_relations
 from agent.perception.scene import PerceivedObject
 
 OPEN_AT = 0.1  # m: the drawer counts as open beyond this (tasks.drawer_open)
@@ -21,7 +21,7 @@ def relations_of(
     g: SceneGeometry,
 ) -> list[str]:
     """Sorted relation strings: in(X, bowl), in(X, drawer), on(X, plate), on(X, Y),
-    open(drawer), closed(drawer), holding(X)."""
+    near(X, Y), open(drawer), closed(drawer), holding(X)."""
     where = {
         name: np.asarray(found.position)
         for name, found in objects.items()
@@ -62,6 +62,7 @@ def relations_of(
                 and abs(p[2] - q[2] - 2 * g.block_half) < STACK_TOLERANCE
             ):
                 out.append(f"on({block}, {below})")
+    out.extend(near_relations(set(out), where, holding))
     if opening is not None:
         if opening > OPEN_AT:
             out.append("open(drawer)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.goals import Goal
-from agent.planning.goal_planner import Perceive
+from agent.planning.goal_planner import SceneMemory
 from worldmodel.types import Observation
 
 
@@ -22,14 +22,14 @@ from worldmodel.types import Observation
 class GoalMonitor:
     goal: Goal
     observe: Callable[[], Observation | None]  # the latest observation of the robot
-    perceive: Perceive
+    memory: SceneMemory  # the planner's, where it has one: what was shut in the drawer
     truth: Callable[[], set[str]] | None = None  # the world's own relations, where it has them
 
     def relations(self) -> frozenset[str]:
         observation = self.observe()
         if observation is None:
             return frozenset()
-        return frozenset(self.perceive(observation).relations())
+        return frozenset(str(relation) for relation in self.memory.scene(observation).relations)
 
     def success(self) -> bool:
         seen = self.relations()

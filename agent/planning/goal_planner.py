@@ -38,12 +38,24 @@ def goal_scene(perceived: PerceivedScene) -> Scene:
     return Scene.of(present, perceived.relations())
 
 
-def read_scene_goal(instruction: str, observation: Observation, perceive_scene: Perceive) -> Goal:
-    """The goal of `instruction` in the scene the cameras show now.
+class SceneMemory:
+    """The scene as goals read it, with the one thing a single observation cannot show: a block
+    shut in the drawer is in no camera, so a block last seen in the drawer, unseen since, stays
+    in it while the drawer is closed (object permanence, kept for this process's run)."""
 
-    Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
-    """
-    return read_goal(instruction, goal_scene(perceive_scene(observation)))
+    def __init__(self, perceive_scene: Perceive = perceive) -> None:
+        self.perceive = perceive_scene
+        self.in_drawer: set[str] = set()
+
+    def scene(self, observation: Observation) -> Scene:
+        now = goal_scene(self.perceive(observation))
+        facts = {str(relation) for relation in now.relations}
+        self.in_drawer = {block for block in self.in_drawer if block not in now.objects}
+        self.in_drawer |= {block for block in now.objects if f"in({block}, drawer)" in facts}
+        if "closed(drawer)" not in facts:
+            return now
+        hidden = self.in_drawer - now.objects
+        return Scene.of(now.objects | hidden, facts | {f"in({b}, drawer)" for b in hidden})
 
 
 class GoalPlanner:
@@ -52,10 +64,10 @@ class GoalPlanner:
     name = "embedded"
 
     def __init__(
-        self, skills: SkillCatalogue, perceive_scene: Perceive = perceive, replan: bool = True
+        self, skills: SkillCatalogue, memory: SceneMemory | None = None, replan: bool = True
     ) -> None:
         self.skills = skills
-        self.perceive = perceive_scene
+        self.memory = memory or SceneMemory()
         self.replan = replan
         self.solver = Planner([skill for skill in skills.values() if skill.planning])
         self.goal: Goal | None = None
@@ -63,8 +75,11 @@ class GoalPlanner:
         self.steps: list[SkillCall] = []  # the rest of its plan; steps[0] is the event handed out
 
     def understand(self, instruction: str, observation: Observation) -> Goal:
-        """Read the instruction into the goal this planner plans (see read_scene_goal)."""
-        self.goal = read_scene_goal(instruction, observation, self.perceive)
+        """Read the instruction into the goal this planner plans, in the scene the cameras show.
+
+        Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
+        """
+        self.goal = read_goal(instruction, self.memory.scene(observation))
         return self.goal
 
     def plan(
@@ -75,7 +90,7 @@ class GoalPlanner:
         last_verification: Verification | None,
     ) -> EventState:
         goal = self.goal or self.understand(instruction, observation)
-        scene = goal_scene(self.perceive(observation))
+        scene = self.memory.scene(observation)
         last = history[-1] if history else None
         went_wrong = last is not None and not last.ok
         handed_out = self.steps[0] if self.steps else None
@@ -85,7 +100,9 @@ class GoalPlanner:
                 self.stage += 1  # planned once, carried out blind: on to the next stage
         elif handed_out is not None:
             self.steps = []  # it failed, or something else ran: plan again from the cameras
-        if self.replan:  # the latest stage the cameras show holding is behind us
+        # Between events of a plan the plan is followed; once it is spent (or dropped) the latest
+        # stage the cameras show holding is behind us.
+        if self.replan and not self.steps:
             holding = goal.stages_holding(scene.relations)
             reached = max((i for i, held in enumerate(holding) if held), default=-1)
             if reached + 1 > self.stage:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.envs.tabletop.errors import UnknownNameError
-from agent.envs.tabletop.scene import BLOCKS
+from agent.envs.tabletop.scene import BLOCKS, near
 from agent.envs.tabletop.sim import TabletopSim
 
 FAMILIES: tuple[str, ...] = ("containers", "stacking", "sorting", "drawer", "mixed")
@@ -98,11 +98,13 @@ def is_on_block(obj: str, below: str) -> Predicate:
     return check
 
 
-def is_near(obj: str, target: str, distance: float) -> Predicate:
+def is_near(obj: str, target: str) -> Predicate:
+    """obj rests next to target: their footprints at most scene.NEAR_GAP apart on the table."""
+
     def check(sim: TabletopSim) -> bool:
         a, _ = sim.object_pose(obj)
         b, _ = sim.object_pose(target)
-        return float(np.linalg.norm(a[:2] - b[:2])) < distance
+        return near(obj, a, target, b)
 
     return check
 
@@ -156,14 +158,11 @@ def close_drawer() -> Subtask:
     return Subtask("close the drawer", (PlanStep("close", {"object": "drawer"}),), drawer_closed)
 
 
-PUSH_NEAR = 0.17  # a pushed block counts as "next to" its target within this distance (m)
-
-
 def push_toward(obj: str, target: str) -> Subtask:
     return Subtask(
         f"push {display(obj)} next to {display(target)}",
         (PlanStep("push", {"object": obj, "target": target}),),
-        is_near(obj, target, PUSH_NEAR),
+        is_near(obj, target),
     )
 
 

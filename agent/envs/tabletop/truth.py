@@ -8,7 +8,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from agent.envs.tabletop.scene import BLOCKS, CAMERAS, DRAWER, OBJECTS
+from agent.envs.tabletop.scene import BLOCKS, CAMERAS, DRAWER, OBJECTS, near_relations
 from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.tasks import drawer_closed, drawer_open, is_in, is_on_block
 
@@ -76,6 +76,7 @@ def true_relations(sim: TabletopSim) -> set[str]:
         for below in BLOCKS:
             if below != block and is_on_block(block, below)(sim):
                 relations.add(f"on({block}, {below})")
+    relations |= near_relations(relations, true_positions(sim), held)
     if drawer_open(sim):
         relations.add("open(drawer)")
     if drawer_closed(sim):
