@@ -28,7 +28,11 @@ from worldmodel.types import Observation
 
 @runtime_checkable
 class Planner(Protocol):
-    """Decides the next event from the task, the cameras and what happened so far."""
+    """Decides the next event from the task, the cameras and what happened so far.
+
+    A planner that keeps a plan between events may also offer `memory_state() -> dict` and
+    `restore_memory(dict)`: the graph checkpoints the first after every plan and a resumed run
+    hands it back, so the plan goes on where it stopped (agent/planning/goal_planner.py)."""
 
     name: str
 

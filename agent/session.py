@@ -117,10 +117,10 @@ def read_run_goal(
 ) -> Goal | None:
     """The run's goal, read in the scene the cameras show at the start (the seed's layout, the
     same on every resume). The embedded planner refuses what it cannot read (bad input, nothing
-    moves); under a VLM or a person an instruction the grammar cannot read has no goal, and the
-    run is judged as before (the suite task's predicate, else the planner's end)."""
+    moves); under a VLM or a person (--human) an instruction the grammar cannot read has no goal,
+    and the run is judged as before (the suite task's predicate, else the planner's end)."""
     observation = sim.reset(spec.seed)
-    if isinstance(planner, GoalPlanner):
+    if isinstance(planner, GoalPlanner) and not spec.human:
         return planner.understand(spec.instruction, observation)
     try:
         return read_goal(spec.instruction, memory.scene(observation))

@@ -84,7 +84,11 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     _timed(context, started)
     event = decided.model_dump()
     context.reporter.event("plan", source=context.planner.name, plan=event)
-    return {"plan": event, "attempts": _attempts_after_planning(state, decided)}
+    update = {"plan": event, "attempts": _attempts_after_planning(state, decided)}
+    remember = getattr(context.planner, "memory_state", None)
+    if remember is not None:  # a planner with a plan in hand: it resumes where it was
+        update["planner_memory"] = remember()
+    return update
 
 
 def _attempts_after_planning(state: AgentState, decided: EventState) -> int:

@@ -51,6 +51,10 @@ class TaskRunner:
             for action in self.context.store.load_execution(key)["actions"]:
                 observation = self.context.robot.step(action)
                 replayed += 1
+        memory = self.state().get("planner_memory")
+        restore = getattr(self.context.planner, "restore_memory", None)
+        if memory and restore is not None:
+            restore(memory)
         workspace = self.context.workspace
         workspace.observation = observation
         segments = self.context.store.segment_seconds()

@@ -40,3 +40,6 @@ class AgentState(TypedDict, total=False):
     # Why the task stopped early (a budget was spent), set by observe; None while within budget.
     stop_reason: str | None
     elapsed_s: float  # wall time spent on this task, summed over resumed runs
+    # What the planner keeps between events (the embedded planner: its plan and stage), so a
+    # resumed run continues that plan instead of planning anew.
+    planner_memory: dict[str, Any] | None

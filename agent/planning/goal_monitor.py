@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.goals import Goal
+from agent.goals import Goal, relations
 from agent.planning.goal_planner import SceneMemory
 from worldmodel.types import Observation
 
@@ -36,12 +36,19 @@ class GoalMonitor:
         return self.goal.holds(seen) and not self.goal.violated(seen)
 
     def progress(self) -> float:
-        """Percent of the goal's stages the cameras show reached (the latest holding one)."""
-        if not self.goal.stages:
+        """Percent of the goal the cameras show done: the stages up to the latest one holding,
+        and the share of the next stage's relations that hold."""
+        stages = self.goal.stages
+        if not stages:
             return 100.0
-        holding = self.goal.stages_holding(self.relations())
+        seen = self.relations()
+        holding = self.goal.stages_holding(seen)
         reached = max((i + 1 for i, held in enumerate(holding) if held), default=0)
-        return 100.0 * reached / len(self.goal.stages)
+        if reached == len(stages):
+            return 100.0
+        wanted = stages[reached].relations
+        share = len(wanted & relations(seen)) / len(wanted)
+        return 100.0 * (reached + share) / len(stages)
 
     def details(self) -> dict[str, Any]:
         """The goal and what held at the end, for metrics.json."""

@@ -20,6 +20,7 @@ ends, whatever the cameras show; the goal then judges the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from agent.goals import Goal, Scene, read_goal
 from agent.goals.planner import Planner, SkillCall
@@ -130,6 +131,20 @@ class GoalPlanner:
             reason=f"stage {self.stage + 1} of {len(goal.stages)} "
             f"({goal.stages[self.stage].words()}): {len(self.steps)} event(s) to go",
         )
+
+    def memory_state(self) -> dict[str, Any]:
+        """The plan in hand, for the run's checkpoint (see restore_memory)."""
+        return {
+            "stage": self.stage,
+            "steps": [[call.skill, dict(call.arguments)] for call in self.steps],
+            "in_drawer": sorted(self.memory.in_drawer),
+        }
+
+    def restore_memory(self, state: dict[str, Any]) -> None:
+        """Continue the plan a checkpoint holds (a resumed run)."""
+        self.stage = int(state["stage"])
+        self.steps = [SkillCall(skill, dict(arguments)) for skill, arguments in state["steps"]]
+        self.memory.in_drawer = set(state["in_drawer"])
 
     def caption(self, call: SkillCall) -> str:
         """The event in words, from the skill's caption templates ("in the bowl", "on the

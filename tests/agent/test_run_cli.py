@@ -114,7 +114,7 @@ def test_help_documents_the_exit_status(capsys):
     [
         (["--resume", "20990101-000000-nothing"], "is not a recorded episode (no episode.json)"),
         ([], "give an instruction, --task NAME, or --resume ID"),
-        (["juggle the moon"], "the embedded planner cannot read 'juggle the moon'"),
+        (["juggle the moon"], "I do not know the word 'juggle'"),
     ],
 )
 def test_bad_input_is_refused_with_exit_status_2(tmp_path, monkeypatch, capsys, args, message):

@@ -125,9 +125,32 @@ def always_diverging() -> Verifier:
     return Verifier(Thresholds("simulator-oracle", "ssim", 0.05, 3, values={"*": cameras}))
 
 
+class SameEvent:
+    """A planner that plans one event again and again: the graph's retry limits and recovery
+    strategies, not a planner's choices, decide how a persistent failure escalates."""
+
+    name = "same-event"
+
+    def __init__(self, skill: str, caption: str, **arguments: str) -> None:
+        self.event = EventState(
+            next_event=caption,
+            skill=skill,
+            arguments=arguments,
+            frames=30,
+            progress=0,
+            decision="continue",
+        )
+
+    def plan(self, instruction, observation, history, last_verification) -> EventState:
+        return self.event
+
+
 def test_a_persistent_failure_escalates_to_a_person_within_the_retry_limit(sessions):
     runner = sessions(task_spec("push_then_bowl")).runner
     runner.context.verifier = always_diverging()
+    runner.context.planner = SameEvent(
+        "push", "push the yellow block toward the plate", object="yellow_block", target="plate"
+    )
     runner.restore_robot(0)
     shown = []
     final = runner.run(
@@ -180,6 +203,7 @@ def test_a_failed_drawer_opening_is_retried_not_regrasped(sessions):
     # (the oracle refuses object='drawer'), so the run skips to backing off and retrying.
     runner = sessions(task_spec("drawer_red")).runner
     runner.context.verifier = always_diverging()
+    runner.context.planner = SameEvent("open", "open the drawer", object="drawer")
     runner.restore_robot(0)
     final = runner.run(task_spec("drawer_red").instruction, False, lambda payload: "end")
     assert [r["strategy"] for r in final["recoveries"]] == [

@@ -10,7 +10,7 @@ from agent.session import open_session
 def test_refused_event_is_recovered_then_given_up_without_a_crash(tmp_path):
     # The oracle refuses to grasp a bowl; nothing moves, the skill's strategies run out.
     spec = RunSpec(
-        instruction="grasp the bowl",
+        instruction="put the red block and the blue block in the bowl",
         task="bowl_red_blue",
         executor="oracle",
         planner="embedded",
@@ -57,7 +57,7 @@ class BowlGrasper:
 
 def test_refusals_escalate_through_the_skill_strategies_to_a_person(tmp_path):
     spec = RunSpec(
-        instruction="grasp the bowl",
+        instruction="put the red block and the blue block in the bowl",
         task="bowl_red_blue",
         executor="oracle",
         planner="embedded",

@@ -147,7 +147,9 @@ def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions
     final = resume_with_embedded_planner(sessions, spec)
     assert final["status"] == "success"
     keys = recorded_keys(sessions(spec))
-    assert keys[:2] == before and len(keys) == len(set(keys)) == 7
+    # The embedded planner takes over with no plan of the VLM's: it plans from the cameras, where
+    # the reached red block is not yet held, so it reaches it once more (8 events, not 7).
+    assert keys[:2] == before and len(keys) == len(set(keys)) == 8
 
 
 def test_a_closed_port_is_unavailable_not_a_crash(sessions):

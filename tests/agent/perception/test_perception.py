@@ -100,7 +100,7 @@ def test_relations_match_the_simulator(scenes):
 
 
 def test_relation_spelling(scenes):
-    pattern = r"^(in|on|holding|open|closed)\((\w+)(, \w+)?\)$"
+    pattern = r"^(in|on|near|holding|open|closed)\((\w+)(, \w+)?\)$"
     for _, scene, _, _, _ in scenes:
         for relation in scene.relations():
             assert __import__("re").match(pattern, relation), relation
