@@ -2,9 +2,9 @@
 
 The served model is tiny and random, so its answers are garbage: these tests check that the real
 server accepts our requests (labelled base64 images, the plan prompt, response_format json_schema)
-and that garbage takes the documented path: one reprompt, then VLMInvalidOutputError.
-Measured fact these tests pin down: `transformers serve` accepts `response_format` but does not
-constrain decoding with it (it logs "Ignoring unsupported fields"); vLLM does (test_vllm_json.py).
+and that garbage takes the documented path: one reprompt, then VLMInvalidOutputError. Whether a
+server constrains decoding with `response_format` is its own affair (vLLM does:
+test_vllm_json.py).
 """
 
 import pytest
@@ -52,15 +52,14 @@ def test_labelled_images_reach_the_vision_tower(tiny_vlm_server, observation):
     assert seen.attempts == 1
 
 
-def test_json_schema_request_is_accepted_but_not_honoured(tiny_vlm_server):
+def test_a_json_schema_request_is_answered_by_a_server_that_may_ignore_it(tiny_vlm_server):
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     response_format = {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}
     with client_for(tiny_vlm_server) as client:
         answer = client.complete([{"role": "user", "content": "n?"}], response_format)
+    # Whether the server constrains decoding is its own business (validation catches what it
+    # lets through); what is ours: the request is sent once and answered.
     assert answer.attempts == 1 and isinstance(answer.text, str)
-    assert "Ignoring unsupported fields in the request: {'response_format'}" in (
-        tiny_vlm_server.log.read_text()
-    )
 
 
 def test_planner_garbage_is_reprompted_once_then_a_typed_error(tiny_vlm_server, observation):
