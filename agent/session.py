@@ -185,8 +185,8 @@ def open_session(
         sim.close()
         raise
     store = EpisodeStore(runs_dir / thread_id)
-    store.write_header({"thread_id": thread_id, "spec": spec.to_dict()})
-    store.update_header({"spec": spec.to_dict()})  # a resumed run's changed settings
+    # A new run's header, or a resumed run's with the settings it changed.
+    store.update_header({"thread_id": thread_id, "spec": spec.to_dict()})
     context = AgentContext(
         robot=sim,
         executor=executor,
