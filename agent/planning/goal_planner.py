@@ -5,9 +5,10 @@ a goal grounded in that scene (agent.goals: stages of relations; an absent objec
 unreadable instruction is refused before anything moves) and plans the goal's first stage with
 PDDL compiled from the skill files (pyperplan). It then hands out that plan one event at a time,
 and plans again from the perceived scene when an event failed or diverged, when something else
-ran in between (a recovery's regrasp), when the plan is spent, and after a resume (a new process
-has no plan). It says "end" when the cameras show the goal's last stage holding, so its end is
-what the scene shows, never its own reading of the instruction.
+ran in between (a recovery's regrasp), and when the plan is spent. Its plan and stage go into
+the run's checkpoint (`memory_state`), so a resumed run carries on with them. It says "end" when
+the cameras show the goal's last stage holding, so its end is what the scene shows, never its
+own reading of the instruction.
 
 Stages are taken in order and never revisited: a stage once reached stays behind, even when its
 relations stop holding because a later stage moves the same block on.
@@ -42,7 +43,7 @@ def goal_scene(perceived: PerceivedScene) -> Scene:
 class SceneMemory:
     """The scene as goals read it, with the one thing a single observation cannot show: a block
     shut in the drawer is in no camera, so a block last seen in the drawer, unseen since, stays
-    in it while the drawer is closed (object permanence, kept for this process's run)."""
+    in it while the drawer is closed (object permanence; checkpointed with the planner's plan)."""
 
     def __init__(self, perceive_scene: Perceive = perceive) -> None:
         self.perceive = perceive_scene
