@@ -113,9 +113,15 @@ class Planner:
         return plans
 
     def task(self, scene: Scene, wanted: Iterable[str | Relation]) -> Task:
-        """The stage as a grounded pyperplan task (for any of pyperplan's searches)."""
+        """The stage as a grounded pyperplan task (for any of pyperplan's searches).
+
+        pyperplan grounds through sets, so its operators come in an order that changes with
+        Python's string hashing from one process to the next; sorted, the search and so the
+        plan are the same in every run."""
         self._parser.probInput = self.problem(scene, wanted)
-        return grounding.ground(self._parser.parse_problem(self._pddl_domain, read_from_file=False))
+        task = grounding.ground(self._parser.parse_problem(self._pddl_domain, read_from_file=False))
+        task.operators = sorted(task.operators, key=lambda operator: operator.name)
+        return task
 
     def plan_and_predict(
         self, scene: Scene, stage: Stage | Iterable[str | Relation]

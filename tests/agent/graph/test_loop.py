@@ -67,7 +67,8 @@ def test_grasp_slip_is_detected_and_recovered_by_a_regrasp(sessions):
     assert recovery["strategy"] == "regrasp" and recovery["attempt"] == 1
     assert recovery["evidence"]["ok"] is False and recovery["evidence"]["failure"] == "missed_grasp"
     assert recovery["evidence"]["divergence"] == pytest.approx(wrist["score"], abs=1e-3)
-    assert recovery["queued"] == ["regrasp the red block", "lift the red block"]
+    block = slip["plan"]["arguments"]["object"].replace("_", " ")  # the block being lifted
+    assert recovery["queued"] == [f"regrasp the {block}", f"lift the {block}"]
     regrasps = [h for h in final["history"] if h["skill"] == "regrasp"]
     assert regrasps and regrasps[0]["ok"]
     assert metrics["recoveries"] == len(final["recoveries"]) >= 1
