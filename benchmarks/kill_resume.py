@@ -89,8 +89,9 @@ def reference(task: str, seed: int) -> tuple[list[str], float]:
         episode = wait_for_episode(runs, process)
         began, last_change, count = time.monotonic(), 0.0, 0
         while process.poll() is None:
-            if len(recorded(episode)) != count:
-                count, last_change = len(recorded(episode)), time.monotonic() - began
+            now = len(recorded(episode))
+            if now != count:
+                count, last_change = now, time.monotonic() - began
             time.sleep(0.005)
         _, err = process.communicate()
         if process.returncode != 0:
