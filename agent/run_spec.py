@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.episode import EpisodeStore, EpisodeStoreError
+from agent.planning.registry import planner_names
 from worldmodel.errors import WallwmError
 from worldmodel.locate import checkpoint_folder, find_checkpoints
 
@@ -20,7 +21,6 @@ from worldmodel.locate import checkpoint_folder, find_checkpoints
 # document does not (it would only bloat every planning prompt).
 MAX_INSTRUCTION_CHARS = 1000
 MAX_SEED = 2**32 - 1  # numpy's and the simulator's seeds are unsigned 32-bit
-PLANNERS = ("auto", "embedded", "vlm")
 MEASURES = ("ssim", "latent")
 # What `wallwm run --resume` may change: how the run is driven and how long it may take, never
 # what the task is or the world it runs in (the recorded actions replay only into that world).
@@ -82,7 +82,7 @@ class RunSpec:
     task: str | None = None  # a task of the suite; its success predicate judges the run
     seed: int = 0
     executor: str = "auto"  # auto | oracle | a checkpoint folder or name
-    planner: str = "auto"  # auto | embedded | vlm
+    planner: str = "auto"  # auto or a name of agent/planning/registry.py
     vlm_url: str | None = None
     vlm_model: str | None = None
     vlm_timeout_s: float | None = None  # a VLM request's budget; None: the client's default
@@ -99,6 +99,8 @@ class RunSpec:
     # file brings its own.
     measure: str = "ssim"
     skills_dirs: tuple[str, ...] = field(default_factory=tuple)
+    # The person's answer when the instruction had to be asked back (--human); read in its place.
+    clarification: str | None = None
 
     def __post_init__(self) -> None:
         check_instruction(self.instruction)
@@ -113,7 +115,7 @@ class RunSpec:
                 f"({shipped}) nor a checkpoint folder"
             )
         for name, value, choices in (
-            ("the planner", self.planner, PLANNERS),
+            ("the planner", self.planner, planner_names()),
             ("the divergence measure", self.measure, MEASURES),
         ):
             if value not in choices:
@@ -131,6 +133,17 @@ class RunSpec:
             _check_range("--vlm-timeout", self.vlm_timeout_s, 1, 3600, "seconds")
         if self.vlm_retries is not None:
             _check_whole("--vlm-retries", self.vlm_retries, 0, 10)
+
+    @property
+    def understood(self) -> str:
+        """The text the goal is read from: the clarification a person gave, else the
+        instruction."""
+        return self.clarification or self.instruction
+
+    @property
+    def human_mode(self) -> bool:
+        """A person gives every event: --human, or the human planner."""
+        return self.human or self.planner == "human"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

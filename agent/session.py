@@ -6,8 +6,10 @@ ID` rebuilds the same pieces and continues the LangGraph thread of the same id.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,30 +17,28 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.envs.tabletop import (
-    TASKS,
     FaultConfig,
     FaultInjector,
     SimConfig,
     SimulatorOracleExecutor,
     TabletopSim,
-    Task,
 )
-from agent.envs.tabletop import tasks as suite
 from agent.envs.tabletop.truth import true_relations
 from agent.episode import EpisodeStore
-from agent.goals import Goal, GoalInputError, read_goal
+from agent.goals import ClarificationError, Goal
 from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
 from agent.graph.runner import TaskRunner
-from agent.planners import Planner, VLMPlanner
+from agent.planning.base import Planner
 from agent.planning.goal_monitor import GoalMonitor
-from agent.planning.goal_planner import GoalPlanner, SceneMemory
-from agent.run_spec import RunSpec
+from agent.planning.memory import SceneMemory
+from agent.planning.registry import build_planner as build_registered
+from agent.planning.registry import resolve
+from agent.run_spec import RunSpec, check_instruction
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds
 from agent.verify.verifier import Verifier
-from agent.vlm import VLMClient
 from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.types import EventExecutor
 
@@ -64,24 +64,6 @@ def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
     return candidate
 
 
-class SimMonitor:
-    """Privileged task status from the simulator's state."""
-
-    def __init__(self, sim: TabletopSim, task: Task) -> None:
-        self.sim = sim
-        self.task = task
-        self.tracker = suite.ProgressTracker(task)
-
-    def success(self) -> bool:
-        return self.task.success(self.sim)
-
-    def progress(self) -> float:
-        return self.tracker.update(self.sim)
-
-    def details(self) -> dict[str, Any]:
-        return {"task_success": self.success()}
-
-
 # The learned checkpoint `--executor auto` uses. None until a shipped checkpoint passes the
 # closed-loop quality bar (worldmodel/checkpoints/tiny/MODEL_CARD.md: the current tiny model is
 # undertrained and fails every task), so auto means the simulator oracle for now.
@@ -101,31 +83,39 @@ def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
 
 
 def build_planner(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> Planner:
+    """The planner the spec names (agent/planning/registry.py); `auto` is the VLM when one is
+    configured (flags or environment), else the embedded planner."""
     settings = VLMSettings.resolve(
         spec.vlm_url, spec.vlm_model, timeout_s=spec.vlm_timeout_s, retries=spec.vlm_retries
     )
-    choice = spec.planner
-    if choice == "auto":
-        choice = "vlm" if settings.configured else "embedded"
-    if choice == "vlm":
-        return VLMPlanner(VLMClient(settings), skills)
-    return GoalPlanner(skills, memory, replan=spec.recovery)
+    return build_registered(resolve(spec.planner, settings.configured), spec, skills, memory)
+
+
+# Asks a person a question before the run starts; returns their answer (agent/cli/run.py).
+Ask = Callable[[dict[str, Any]], str]
 
 
 def read_run_goal(
-    spec: RunSpec, planner: Planner, sim: TabletopSim, memory: SceneMemory
-) -> Goal | None:
-    """The run's goal, read in the scene the cameras show at the start (the seed's layout, the
-    same on every resume). The embedded planner refuses what it cannot read (bad input, nothing
-    moves); under a VLM or a person (--human) an instruction the grammar cannot read has no goal,
-    and the run is judged as before (the suite task's predicate, else the planner's end)."""
+    spec: RunSpec, planner: Planner, sim: TabletopSim, memory: SceneMemory, ask: Ask | None
+) -> tuple[RunSpec, Goal]:
+    """The run's goal, read by its planner in the scene the cameras show at the start (the
+    seed's layout, the same on every resume), and the spec with the person's clarification.
+
+    An object the scene lacks is refused (MissingObjectError). An instruction no one can read
+    (ClarificationError) is asked back: to the person under --human, whose answer is read in its
+    place and kept in the spec (a resume reads the same); otherwise the error carries the
+    question to the command line."""
     observation = sim.reset(spec.seed)
-    if isinstance(planner, GoalPlanner) and not spec.human:
-        return planner.understand(spec.instruction, observation)
-    try:
-        return read_goal(spec.instruction, memory.scene(observation))
-    except GoalInputError:
-        return None
+    scene = memory.scene(observation)
+    while True:
+        try:
+            return spec, planner.understand(spec.understood, observation, scene)
+        except ClarificationError as exc:
+            if not spec.human_mode or ask is None:
+                raise
+            payload = {"instruction": spec.understood, "question": exc.question}
+            answer = check_instruction(ask(payload))
+            spec = dataclasses.replace(spec, clarification=answer)
 
 
 def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
@@ -149,7 +139,7 @@ class Session:
     spec: RunSpec
     sim: TabletopSim
     thread_id: str
-    goal: Goal | None = None  # what must hold at the end; None where it could not be read
+    goal: Goal  # what must hold at the end, judged from the cameras
 
     def close(self) -> None:
         close_executor(self.runner.context.executor)
@@ -164,6 +154,7 @@ def open_session(
     runs_dir: Path,
     thread_id: str | None = None,
     reporter: Reporter | None = None,
+    ask: Ask | None = None,
 ) -> Session:
     """Build (or, with the id of an earlier run, rebuild) a run's pieces; nothing runs yet.
     A resumed run's episode.json takes the spec it continues with (changed settings included)."""
@@ -179,7 +170,7 @@ def open_session(
         verifier = build_verifier(spec, executor)
         memory = SceneMemory()  # the scene as the planner and the goal's judge see it
         planner = build_planner(spec, skills, memory)
-        goal = read_run_goal(spec, planner, sim, memory)
+        spec, goal = read_run_goal(spec, planner, sim, memory, ask)
     except BaseException:
         close_executor(executor)
         sim.close()
@@ -198,12 +189,8 @@ def open_session(
         budgets=Budgets(spec.max_events, spec.max_retries, spec.wall_time_s),
         reporter=reporter or NullReporter(),
     )
-    task = TASKS.get(spec.task) if spec.task else None
-    if goal is not None:
-        context.monitor = GoalMonitor(
-            goal, lambda: context.workspace.observation, memory, lambda: true_relations(sim)
-        )
-    elif task is not None:
-        context.monitor = SimMonitor(sim, task)
+    context.monitor = GoalMonitor(
+        goal, lambda: context.workspace.observation, memory, lambda: true_relations(sim)
+    )
     graph = build_graph(sqlite_checkpointer(runs_dir / CHECKPOINTS_FILE))
     return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id, goal)

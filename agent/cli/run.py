@@ -31,6 +31,7 @@ from rich.console import Console
 from agent.cli.output import refuse
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task, paraphrase
+from agent.planning.registry import PLANNERS, planner_names
 from worldmodel.errors import WallwmError
 
 if TYPE_CHECKING:
@@ -46,6 +47,12 @@ def ask_in_terminal(payload: dict[str, Any]) -> str:
 
     console = Console(stderr=True)
     console.print(f"\n[bold yellow]takeover[/]: {payload.get('instruction')}")
+    if payload.get("question"):  # the instruction could not be read: say it another way
+        console.print(f"  [bold]{payload['question']}[/]")
+        try:
+            return console.input("  what should the robot do? ")
+        except EOFError:
+            raise TakeoverPending("no answer on standard input") from None
     if payload.get("reason"):
         console.print(f"  planner: {payload['reason']}")
     if payload.get("error"):
@@ -108,9 +115,11 @@ def run(args: argparse.Namespace) -> int:
 
     reporter = JsonReporter() if args.json else None
     try:
-        session = open_session(spec, runs_dir, thread_id=args.resume, reporter=reporter)
+        ask_first = None if args.json else ask_in_terminal
+        session = open_session(spec, runs_dir, args.resume, reporter, ask_first)
     except WallwmError as exc:
         return refuse(str(exc))
+    spec = session.spec  # with the person's clarification, if one was asked for
     runner = session.runner
     context = runner.context
     header = (
@@ -121,17 +130,17 @@ def run(args: argparse.Namespace) -> int:
         display = RichReporter(spec.instruction, header, spec.max_events, spec.wall_time_s)
         context.reporter = display
     ask = None if args.json else ask_in_terminal
-    if session.goal is not None:  # shown before the first event: what will count as done
-        context.reporter.event("goal", words=session.goal.words(), relations=session.goal.strings())
+    # shown before the first event: what will count as done
+    context.reporter.event("goal", words=session.goal.words(), relations=session.goal.strings())
     try:
         replayed = runner.restore_robot(spec.seed)
         if args.resume and not args.json:
             Console(stderr=True).print(f"resumed {args.resume}: replayed {replayed} steps")
         if display is not None:
             with display:
-                final = runner.run(spec.instruction, spec.human, ask, spec.recovery)
+                final = runner.run(spec.understood, spec.human_mode, ask, spec.recovery)
         else:
-            final = runner.run(spec.instruction, spec.human, ask, spec.recovery)
+            final = runner.run(spec.understood, spec.human_mode, ask, spec.recovery)
     except TakeoverPending as exc:
         print(f"wallwm: {exc}", file=sys.stderr)
         _json_stop(args, "takeover_pending", session.thread_id, exc)
@@ -201,8 +210,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--planner",
-        choices=["auto", "embedded", "vlm"],
-        help="auto (default) = vlm when a VLM URL is configured, else embedded",
+        choices=planner_names(),
+        help="auto (default) = vlm when a VLM URL is configured, else embedded; "
+        + "; ".join(f"{name}: {entry.summary}" for name, entry in PLANNERS.items()),
     )
     parser.add_argument("--vlm-url", help="OpenAI-compatible base URL (env WALLWM_VLM_URL)")
     parser.add_argument("--vlm-model", help="served model name (env WALLWM_VLM_MODEL)")
@@ -223,7 +233,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--human",
         action=argparse.BooleanOptionalAction,
-        help="a person types every event (Event Mode driven by a human)",
+        help="a person types every event (Event Mode driven by a human) and answers the "
+        "question when the instruction cannot be read",
     )
     parser.add_argument(
         "--recovery",

@@ -56,3 +56,19 @@ class Scene:
     def listing(self) -> list[str]:
         """The objects in display order: blocks first, then the rest, by name."""
         return self.blocks() + sorted(o for o in self.objects if kind(o) != "block")
+
+    def goal_relations(self) -> list[str]:
+        """Every relation a goal may ask for among these objects (a block in a container, on the
+        plate or on another block, next to anything; the drawer open or closed): the choices a
+        VLM is given when it states a goal (agent/planning/vlm.py)."""
+        blocks = self.blocks()
+        others = sorted(o for o in self.objects if kind(o) != "block")
+        found = []
+        for block in blocks:
+            found += [f"{placement(place)}({block}, {place})" for place in others]
+            found += [f"on({block}, {other})" for other in blocks if other != block]
+            found += [f"near({block}, {other})" for other in self.listing() if other != block]
+        for thing in others:
+            if thing in OPENABLE:
+                found += [f"open({thing})", f"closed({thing})"]
+        return found

@@ -16,7 +16,7 @@ import numpy as np
 
 from agent.envs.robot import Robot
 from agent.episode import EpisodeStore
-from agent.planners import Planner
+from agent.planning.base import Planner
 from agent.skills import SkillCatalogue
 from agent.verify.verifier import Verifier
 from worldmodel.types import EventExecutor, Observation

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.goals import Goal, relations
-from agent.planning.goal_planner import SceneMemory
+from agent.planning.memory import SceneMemory
 from worldmodel.types import Observation
 
 

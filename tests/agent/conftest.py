@@ -64,8 +64,12 @@ def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
     """Start scripted servers: `scripted_server([Reply(500), Reply.chat("{}")], models=["m"])`."""
     servers: list[ScriptedServer] = []
 
-    def start(replies: list[Reply], models: list[str] | None = None) -> ScriptedServer:
-        servers.append(start_scripted_server(replies, models))
+    def start(
+        replies: list[Reply],
+        models: list[str] | None = None,
+        goal_replies: list[Reply] | None = None,
+    ) -> ScriptedServer:
+        servers.append(start_scripted_server(replies, models, goal_replies))
         return servers[-1]
 
     yield start

@@ -5,7 +5,8 @@ import pytest
 from agent.prompts import PROMPTS_PATH_ENV, PromptError, PromptLibrary
 
 EXPECTED_PLACEHOLDERS = {
-    "plan": {"instruction", "cameras", "skills", "history", "last_verification", "schema"},
+    "goal": {"instruction", "cameras", "objects", "relations", "choices", "schema"},
+    "plan": {"instruction", "goal", "cameras", "skills", "history", "last_verification", "schema"},
     "verify": {
         "instruction",
         "event",

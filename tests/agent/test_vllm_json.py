@@ -8,7 +8,7 @@ images path is tested against `transformers serve` in test_vlm_server.py.
 
 import pytest
 
-from agent.planners import VLMPlanner, catalogue_schema
+from agent.planning.vlm import VLMPlanner, catalogue_schema
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import EventState, event_state_json_schema

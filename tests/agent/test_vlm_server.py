@@ -9,7 +9,7 @@ test_vllm_json.py).
 
 import pytest
 
-from agent.planners import VLMPlanner
+from agent.planning.vlm import VLMPlanner
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord, Verification

@@ -281,11 +281,24 @@ class Reply:
         return cls(200, json.dumps(payload))
 
 
+# A goal request's default answer: the scripted VLM has no reading of its own (it asks), so the
+# run keeps the instruction reader's goal and the scripted events are all planning answers.
+NO_GOAL = Reply.chat('{"stages": [], "avoid": [], "question": "which goal? (scripted server)"}')
+
+
+def asks_for_goal(body: dict) -> bool:
+    """Whether a chat request is the goal request (agent/planning/vlm_goal.py), by its schema."""
+    return (body.get("response_format") or {}).get("json_schema", {}).get("name") == "goal"
+
+
 @dataclass
 class ScriptedServer:
     url: str
-    replies: list[Reply]  # served in order; the last one repeats
-    requests: list[dict] = field(default_factory=list)  # the JSON bodies received
+    replies: list[Reply]  # planning answers, served in order; the last one repeats
+    requests: list[dict] = field(default_factory=list)  # the planning requests received
+    # The goal request is answered from its own script (the last one repeats).
+    goal_replies: list[Reply] = field(default_factory=lambda: [NO_GOAL])
+    goal_requests: list[dict] = field(default_factory=list)
     httpd: ThreadingHTTPServer | None = None
     # What GET /models lists (servers differ: vLLM lists what it serves, `transformers serve`
     # its hub cache); None answers 404.
@@ -297,12 +310,16 @@ class ScriptedServer:
             self.httpd.server_close()
 
 
-def start_scripted_server(replies: list[Reply], models: list[str] | None = None) -> ScriptedServer:
-    """Serve `replies` in order to POST requests on a free loopback port, and `models` at GET
-    /models."""
+def start_scripted_server(
+    replies: list[Reply], models: list[str] | None = None, goal_replies: list[Reply] | None = None
+) -> ScriptedServer:
+    """Serve `replies` in order to POST requests on a free loopback port (goal requests get
+    `goal_replies`), and `models` at GET /models."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     url = f"http://127.0.0.1:{httpd.server_port}/v1"
     script = ScriptedServer(url, list(replies), httpd=httpd, models=models)
+    if goal_replies is not None:
+        script.goal_replies = list(goal_replies)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -318,8 +335,12 @@ def start_scripted_server(replies: list[Reply], models: list[str] | None = None)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
-            script.requests.append(json.loads(self.rfile.read(length)))
-            reply = script.replies[min(len(script.requests), len(script.replies)) - 1]
+            body = json.loads(self.rfile.read(length))
+            received, answers = script.requests, script.replies
+            if asks_for_goal(body):
+                received, answers = script.goal_requests, script.goal_replies
+            received.append(body)
+            reply = answers[min(len(received), len(answers)) - 1]
             time.sleep(reply.delay_s)
             body = reply.body.encode()
             try:

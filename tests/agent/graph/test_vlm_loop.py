@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent.planners import VLMPlanner
-from agent.planning.goal_planner import GoalPlanner
+from agent.planning.embedded import GoalPlanner
+from agent.planning.vlm import VLMPlanner
 from agent.settings import VLMSettings
 from agent.state import EventState
 from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError, VLMUnavailableError

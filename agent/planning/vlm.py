@@ -1,18 +1,26 @@
-"""Planners: whatever decides the next event. Each answers with a validated EventState.
+"""The VLM planner: a served VLM (vLLM or any OpenAI-compatible server) decides every event.
 
-`VLMPlanner` asks a served VLM (prompts/plan.md + one labelled image per camera, JSON-schema
-structured output). The embedded offline planner will live here too.
+At the start the task is read into the run's goal: by the instruction reader (agent.goals) and by
+the VLM (prompts/goal.md, schema-constrained); the reader's goal is the one the run is judged
+against when it can read the instruction, the VLM's when it cannot. Each event is then asked for
+with prompts/plan.md, one labelled image per camera and JSON-schema structured output, the goal
+included. An "end" while the cameras do not show the goal is sent back once with what is
+missing; an "end" given again ends the run, which the goal then judges (a failure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from agent.goals import ClarificationError, Goal, Scene, read_goal
+from agent.planning.memory import SceneMemory
+from agent.planning.vlm_goal import ask_goal
 from agent.prompts import PromptLibrary
+from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import (
     CAMERA_NAME_PATTERN,
@@ -22,27 +30,19 @@ from agent.state import (
     event_state_json_schema,
     schema_text,
 )
-from agent.vlm import VLMClient, image_content
+from agent.vlm import VLMClient, VLMError, image_content
 from worldmodel.types import Observation
 
+if TYPE_CHECKING:
+    from agent.run_spec import RunSpec
 
-@runtime_checkable
-class Planner(Protocol):
-    """Decides the next event from the task, the cameras and what happened so far.
 
-    A planner that keeps a plan between events may also offer `memory_state() -> dict` and
-    `restore_memory(dict)`: the graph checkpoints the first after every plan and a resumed run
-    hands it back, so the plan goes on where it stopped (agent/planning/goal_planner.py)."""
-
-    name: str
-
-    def plan(
-        self,
-        instruction: str,
-        observation: Observation,
-        history: Sequence[EventRecord],
-        last_verification: Verification | None,
-    ) -> EventState: ...
+def build(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> VLMPlanner:
+    """The registry's entry: the client from the run's VLM settings (and the environment)."""
+    settings = VLMSettings.resolve(
+        spec.vlm_url, spec.vlm_model, timeout_s=spec.vlm_timeout_s, retries=spec.vlm_retries
+    )
+    return VLMPlanner(VLMClient(settings), skills, memory=memory)
 
 
 @dataclass(frozen=True)
@@ -148,13 +148,37 @@ class VLMPlanner:
         skills: SkillCatalogue,
         prompts: PromptLibrary | None = None,
         config: VLMPlannerConfig | None = None,
+        memory: SceneMemory | None = None,
     ) -> None:
         self.client = client
         self.skills = skills
         self.prompts = prompts or client.prompts
         self.config = config or VLMPlannerConfig()
+        self.memory = memory or SceneMemory()
+        self.goal: Goal | None = None  # what the run is judged against (see understand)
+        self.stated_goal: Goal | None = None  # the VLM's own reading, when it gave one
         self.schema = catalogue_schema(skills)
         self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def understand(self, instruction: str, observation: Observation, scene: Scene) -> Goal:
+        """The run's goal: the instruction reader's when it can read the instruction (an object
+        the scene lacks is refused there), else the VLM's. The VLM is asked either way; when
+        the reader has the goal, a VLM that cannot answer only leaves `stated_goal` empty."""
+        try:
+            reading: Goal | None = read_goal(instruction, scene)
+            unreadable: ClarificationError | None = None
+        except ClarificationError as exc:
+            reading, unreadable = None, exc
+        try:
+            self.stated_goal = ask_goal(self.client, self.prompts, instruction, observation, scene)
+        except (VLMError, ClarificationError):
+            if reading is None:
+                raise  # neither can read it: the VLM's question, or why it could not answer
+            self.stated_goal = None
+        self.goal = reading if reading is not None else self.stated_goal
+        if self.goal is None and unreadable is not None:
+            raise unreadable
+        return self.goal
 
     def messages(
         self,
@@ -162,17 +186,20 @@ class VLMPlanner:
         observation: Observation,
         history: Sequence[EventRecord],
         last_verification: Verification | None,
+        note: str = "",
     ) -> list[dict[str, Any]]:
         """The chat messages of one planning request: prompt text, then the labelled images."""
+        verification = (
+            last_verification.describe() if last_verification else "none: nothing ran yet"
+        )
         text = self.prompts.render(
             "plan",
             instruction=instruction,
+            goal=self.goal.describe() if self.goal is not None else "(not stated)",
             cameras=", ".join(observation.camera_names),
             skills=self.skills.describe(),
             history=describe_history(history, self.config.max_history_events),
-            last_verification=(
-                last_verification.describe() if last_verification else "none: nothing ran yet"
-            ),
+            last_verification=f"{verification}\n{note}" if note else verification,
             schema=schema_text(),
         )
         images = image_content(
@@ -205,7 +232,32 @@ class VLMPlanner:
         last_verification: Verification | None,
     ) -> EventState:
         """Ask the VLM for the next event; raises the client's typed errors on failure."""
-        messages = self.messages(instruction, observation, history, last_verification)
+        decided = self._ask(instruction, observation, history, last_verification)
+        missing = self.missing(observation)
+        if decided.decision == "end" and missing:
+            note = (
+                "You answered end, but the cameras do not show the goal: missing "
+                f"{', '.join(missing)}. Plan the next event, or end only if the goal holds."
+            )
+            decided = self._ask(instruction, observation, history, last_verification, note)
+        return decided
+
+    def missing(self, observation: Observation) -> list[str]:
+        """The goal's final relations the cameras do not show now (none without a goal)."""
+        if self.goal is None:
+            return []
+        seen = self.memory.scene(observation).relations
+        return sorted(str(r) for r in self.goal.final - seen)
+
+    def _ask(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: Sequence[EventRecord],
+        last_verification: Verification | None,
+        note: str = "",
+    ) -> EventState:
+        messages = self.messages(instruction, observation, history, last_verification, note)
         cameras = observation.camera_names
         if cameras not in self._schemas:  # points may name only the robot's cameras
             self._schemas[cameras] = catalogue_schema(self.skills, cameras)

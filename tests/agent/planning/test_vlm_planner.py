@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agent.planners import (
-    Planner,
+from agent.planning.base import Planner
+from agent.planning.vlm import (
     VLMPlanner,
     VLMPlannerConfig,
     catalogue_schema,

@@ -20,44 +20,23 @@ ends, whatever the cameras show; the goal then judges the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from agent.goals import Goal, Scene, read_goal
 from agent.goals.planner import Planner, SkillCall
-from agent.perception import Scene as PerceivedScene
-from agent.perception import perceive
+from agent.planning.memory import SceneMemory
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord, EventState, Verification
 from worldmodel.types import Observation
 
-Perceive = Callable[[Observation], PerceivedScene]
+if TYPE_CHECKING:
+    from agent.run_spec import RunSpec
 
 
-def goal_scene(perceived: PerceivedScene) -> Scene:
-    """The objects the cameras found and the relations that hold among them, as goals read."""
-    present = [name for name in perceived.objects if perceived.seen(name)]
-    return Scene.of(present, perceived.relations())
-
-
-class SceneMemory:
-    """The scene as goals read it, with the one thing a single observation cannot show: a block
-    shut in the drawer is in no camera, so a block last seen in the drawer, unseen since, stays
-    in it while the drawer is closed (object permanence; checkpointed with the planner's plan)."""
-
-    def __init__(self, perceive_scene: Perceive = perceive) -> None:
-        self.perceive = perceive_scene
-        self.in_drawer: set[str] = set()
-
-    def scene(self, observation: Observation) -> Scene:
-        now = goal_scene(self.perceive(observation))
-        facts = {str(relation) for relation in now.relations}
-        self.in_drawer = {block for block in self.in_drawer if block not in now.objects}
-        self.in_drawer |= {block for block in now.objects if f"in({block}, drawer)" in facts}
-        if "closed(drawer)" not in facts:
-            return now
-        hidden = self.in_drawer - now.objects
-        return Scene.of(now.objects | hidden, facts | {f"in({b}, drawer)" for b in hidden})
+def build(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> GoalPlanner:
+    """The registry's entry: replanning follows the run's recovery setting."""
+    return GoalPlanner(skills, memory, replan=spec.recovery)
 
 
 class GoalPlanner:
@@ -76,12 +55,12 @@ class GoalPlanner:
         self.stage = 0  # the stage being worked on
         self.steps: list[SkillCall] = []  # the rest of its plan; steps[0] is the event handed out
 
-    def understand(self, instruction: str, observation: Observation) -> Goal:
+    def understand(self, instruction: str, observation: Observation, scene: Scene) -> Goal:
         """Read the instruction into the goal this planner plans, in the scene the cameras show.
 
         Raises agent.goals.MissingObjectError or ClarificationError (bad input: nothing moves).
         """
-        self.goal = read_goal(instruction, self.memory.scene(observation))
+        self.goal = read_goal(instruction, scene)
         return self.goal
 
     def plan(
@@ -91,8 +70,8 @@ class GoalPlanner:
         history: Sequence[EventRecord],
         last_verification: Verification | None,
     ) -> EventState:
-        goal = self.goal or self.understand(instruction, observation)
         scene = self.memory.scene(observation)
+        goal = self.goal or self.understand(instruction, observation, scene)
         last = history[-1] if history else None
         went_wrong = last is not None and not last.ok
         handed_out = self.steps[0] if self.steps else None
