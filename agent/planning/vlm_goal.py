@@ -13,6 +13,7 @@ from agent.prompts import PromptLibrary
 from agent.vlm import VLMClient, image_content
 from worldmodel.types import Observation
 
+MAX_STAGES = 8  # bounded, so a constrained random model cannot run past its token budget
 GOAL_SCHEMA_HINT = '{"stages": [["in(red_block, bowl)"]], "avoid": [], "question": ""}'
 
 
@@ -24,9 +25,10 @@ def goal_schema(scene: Scene) -> dict[str, Any]:
         "properties": {
             "stages": {
                 "type": "array",
-                "items": {"type": "array", "items": relation, "minItems": 1},
+                "items": {"type": "array", "items": relation, "minItems": 1, "maxItems": 8},
+                "maxItems": MAX_STAGES,
             },
-            "avoid": {"type": "array", "items": relation},
+            "avoid": {"type": "array", "items": relation, "maxItems": 8},
             "question": {"type": "string", "maxLength": 300},
         },
         "required": ["stages", "avoid", "question"],
