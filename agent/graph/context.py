@@ -32,8 +32,8 @@ class Budgets:
 
 
 class TaskMonitor(Protocol):
-    """Whether the task is done: its goal judged from the cameras, or a suite task's predicate
-    on the simulator's state."""
+    """Whether the task is done: a run's goal judged from the cameras
+    (agent/planning/goal_monitor.py); a test may judge by anything else."""
 
     def success(self) -> bool: ...
 

@@ -8,7 +8,9 @@ images path is tested against `transformers serve` in test_vlm_server.py.
 
 import pytest
 
+from agent.goals import ClarificationError, Goal, Scene
 from agent.planning.vlm import VLMPlanner, catalogue_schema
+from agent.planning.vlm_goal import goal_schema, read_answer
 from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import EventState, event_state_json_schema
@@ -59,3 +61,20 @@ def test_the_plain_event_state_schema_compiles_in_xgrammar(vllm_server):
             {"type": "json_schema", "json_schema": schema},
         )
     assert answer.text.startswith('{"next_event":"')
+
+
+def test_the_goal_schema_makes_even_a_random_answer_a_goal_or_a_question(vllm_server):
+    """The goal request's schema compiles in xgrammar, and constrained decoding keeps a random
+    model to relations possible in the scene (read_answer raises ValueError otherwise)."""
+    scene = Scene.of(["red_block", "blue_block", "bowl", "plate", "drawer"], ["closed(drawer)"])
+    settings = VLMSettings(url=vllm_server.url, model=vllm_server.model, api_key=None)
+    requests = []
+    with VLMClient(settings, CONFIG, observer=requests.append) as client:
+        answer = client.complete_json(
+            [{"role": "user", "content": "State the goal of: put the red block in the bowl."}],
+            "goal",
+            goal_schema(scene),
+            lambda data: read_answer(data, scene),
+        )
+    assert isinstance(answer, Goal | ClarificationError)
+    assert len(requests) == 1  # valid at the first answer
