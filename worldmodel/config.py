@@ -278,7 +278,7 @@ PRESETS: dict[str, ModelConfig] = {
         ),
         action=ActionTowerConfig(dim=128, num_heads=4, ffn_dim=512, max_steps=128, spatial_grid=4),
         # 4x spatial compression, not Wan's 8x/16x. At 8x this small VAE blurred every block away:
-        # the shipped tiny's latents hold no block position (benchmarks/probe_latents.py: RMSE
+        # the shipped tiny's latents hold no block position (research/probe_latents.py: RMSE
         # 19-20 cm, no better than guessing the mean). At 4x, after 1000 steps: the blocks are
         # visible, 23.7 dB PSNR on held-out scenes (shipped: 17.5), probe 12-17 cm. (An 8x run of
         # 600 steps still gave blobs, but with longer clips and a slower EMA: not a controlled
@@ -288,15 +288,15 @@ PRESETS: dict[str, ModelConfig] = {
         ),
         # One sentence embedding. Word pieces ('minilm-tokens', max_length 40) were tried in
         # session 9: fine-tuned 400 video + 600 action steps, reach still ignored the colour
-        # named (benchmarks/caption_following.py) and every skill scored lower, so not kept.
+        # named (research/caption_following.py) and every skill scored lower, so not kept.
         text=TextConfig(kind="minilm", max_length=64),
         # 4 action steps: on held-out events the same successes as 5 and xyz errors within
-        # 0.1 cm; 3 lost a lift (RESULTS.md 2026-11-22 02:21). 5 against 10 on training events:
-        # 6.40 / 5.41 cm against 6.35 / 5.34 (two episodes, action temperature 0).
+        # 0.1 cm; 3 lost a lift (research/README.md, action denoising steps). 5 against 10 on
+        # training events: 6.40 / 5.41 cm against 6.35 / 5.34 (two episodes, temperature 0).
         # Anchor sigma 1, and the action stage trained there. At the paper's sigma 0.36 the
         # future frames are our static guess, which an action tower trained on noised real
         # futures reads as "the arm stays": reach open-loop error 19.8 cm against 13.6 with pure
-        # noise, same weights (benchmarks/context_probe.py; RESULTS.md 2026-11-21 23:25).
+        # noise, same weights (research/context_probe.py).
         flow=FlowConfig(action_steps=4, anchor_step=0, action_video_sigma=1.0),
         cameras=3,
         image_height=64,

@@ -7,7 +7,7 @@ loads without any download. It gives either one normalised sentence embedding pe
 'minilm-tokens', each normalised, zero-padded to max_length). Why tokens: with one sentence
 embedding the caption only adds the same vector to every video token, while with word pieces a
 video token can attend to the word that names what it shows. The tiny model reaches the same
-block whatever colour its caption names (benchmarks/caption_following.py); word pieces,
+block whatever colour its caption names (research/caption_following.py); word pieces,
 fine-tuned briefly, did not change that, so the tiny preset keeps the sentence embedding.
 """
 

@@ -106,7 +106,7 @@ class StageSettings:
     focus: Focus | None = None
     # The tower stages also export their EMA weights every this many steps, to
     # OUT/<stage>/export-<step>/ (a checkpoint folder), so a run can be scored while it trains
-    # (benchmarks/caption_loss_gap.py, wallwm eval-model). None: only the final export.
+    # (research/caption_loss_gap.py, wallwm eval-model). None: only the final export.
     export_every: int | None = None
 
     def __post_init__(self) -> None:
@@ -159,7 +159,7 @@ def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> tor
     """(B, 1, T, H, W) per-pixel weights of the VAE's reconstruction loss, mean 1 per frame.
 
     Why: at 64x64 a block covers a few pixels of a plain table, so plain MSE barely charges a VAE
-    for losing it, and a small VAE does lose it (benchmarks/probe_latents.py reads no block from
+    for losing it, and a small VAE does lose it (research/probe_latents.py reads no block from
     the 8x VAE's latents). A pixel's detail is how far it lies from the mean of the `window`-wide
     square around it (blocks, edges, the gripper stand out; the table does not), divided by the
     frame's mean detail; its weight is (1 + strength * detail) / (1 + strength)."""

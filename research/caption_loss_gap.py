@@ -1,9 +1,9 @@
 """Does a checkpoint use the colour word? Flow loss of recorded reaches, named block vs others.
 
 Usage:
-    PYTHONPATH=. python benchmarks/caption_loss_gap.py --data DATA --checkpoint tiny \
+    PYTHONPATH=. python research/caption_loss_gap.py --data DATA --checkpoint tiny \
         --checkpoint RUN/export
-    PYTHONPATH=. python benchmarks/caption_loss_gap.py --data DATA --tower action
+    PYTHONPATH=. python research/caption_loss_gap.py --data DATA --tower action
 
 For every recorded reach of a dataset whose caption names a block, the video tower's flow loss
 (its training loss) on the recorded event with its caption, with the colour word swapped for
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from agent.envs.tabletop.scene import BLOCKS
-from benchmarks.caption_following import spoken
 from benchmarks.record import markdown_table, record
+from research.caption_following import spoken
 from worldmodel.checkpoint import load_checkpoint, load_vae
 from worldmodel.data.events import EventDataset
 from worldmodel.flow import TrainingBatch, training_loss
@@ -148,7 +148,6 @@ def main() -> None:
         default="video",
         help="whose loss to score: the video tower's, or the action tower's (its reach actions)",
     )
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     rows = []
@@ -190,7 +189,7 @@ def main() -> None:
         f"Does the {args.tower} tower use the colour word? (flow loss)",
         markdown_table(header, rows),
         notes,
-        args.no_record,
+        print_only=True,
     )
 
 

@@ -1,7 +1,7 @@
 """Which video context lets the action tower act best? Open-loop action error per skill.
 
 Usage:
-    PYTHONPATH=. python benchmarks/context_probe.py --checkpoint RUN/export --data DATASET
+    PYTHONPATH=. python research/context_probe.py --checkpoint RUN/export --data DATASET
 
 The asymmetric sampler runs the video tower once and every action step reads its features. What
 the future frames hold in that one forward is our choice (the paper does not say), and the action
@@ -109,7 +109,6 @@ def main() -> None:
     parser.add_argument("--contexts", default=DEFAULT_CONTEXTS, help="comma-separated")
     parser.add_argument("--seed", type=int, default=0, help="which events")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     contexts = args.contexts.split(",")
@@ -153,9 +152,7 @@ def main() -> None:
         f"{anchor_sigma(config.flow):.3f}. Same weights, keyframes, caption and state in every "
         "column; only the future frames of the one video forward differ."
     )
-    record(
-        f"Action error by video context: {args.checkpoint}", table, notes, print_only=args.no_record
-    )
+    record(f"Action error by video context: {args.checkpoint}", table, notes, print_only=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Can the objects' table positions be read from a checkpoint's VAE latents? A probe per source.
 
 Usage:
-    PYTHONPATH=. python benchmarks/probe_latents.py --checkpoint tiny --checkpoint RUN/export
-    PYTHONPATH=. python benchmarks/probe_latents.py --checkpoint RUN/export --tower
+    PYTHONPATH=. python research/probe_latents.py --checkpoint tiny --checkpoint RUN/export
+    PYTHONPATH=. python research/probe_latents.py --checkpoint RUN/export --tower
 
 Reach and move need the model to know where the blocks are, and the model sees the scene only
 through the VAE latents of the keyframes. This renders `--scenes` random tabletop scenes (seeds
@@ -146,7 +146,6 @@ def main() -> None:
         "latents folded onto the same token grid",
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.checkpoint or ["tiny"]
@@ -196,13 +195,11 @@ def main() -> None:
             print(rows[-1], flush=True)
 
     table = markdown_table(["source", "grid", *(f"{o} (cm)" for o in OBJECTS)], rows)
-    print(table)
     notes = (
         f"Held-out RMSE of each object's table xy, {args.held_out} of {args.scenes} scenes, "
         f"probe {args.steps} steps; 3 cameras."
     )
-    if not args.no_record:
-        record("Object positions readable from the VAE latents (probe)", table, notes)
+    record("Object positions readable from the VAE latents (probe)", table, notes, print_only=True)
 
 
 if __name__ == "__main__":

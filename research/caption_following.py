@@ -1,8 +1,8 @@
 """Does a checkpoint's reach go where its caption says? The same scene, one caption per block.
 
 Usage:
-    PYTHONPATH=. python benchmarks/caption_following.py --checkpoint tiny --checkpoint RUN/export
-    PYTHONPATH=. python benchmarks/caption_following.py --guidance 1 --guidance 5
+    PYTHONPATH=. python research/caption_following.py --checkpoint tiny --checkpoint RUN/export
+    PYTHONPATH=. python research/caption_following.py --guidance 1 --guidance 5
 
 Reach fails when the model does not know where the named block is, or when it does not know which
 block is named. This tells the two apart. On held-out seeds (those of `wallwm eval-model`), at
@@ -131,7 +131,6 @@ def main() -> None:
         help="classifier-free guidance scale (repeatable; default 1: none)",
     )
     parser.add_argument("--episodes", type=int, default=5, help="held-out episodes")
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     rows = []
     for name in args.checkpoint or ["tiny"]:
@@ -157,7 +156,7 @@ def main() -> None:
         "mean absolute difference of the last predicted frames, grey levels of 255."
     )
     record(
-        "Does the reach follow the caption?", markdown_table(header, rows), notes, args.no_record
+        "Does the reach follow the caption?", markdown_table(header, rows), notes, print_only=True
     )
 
 
