@@ -141,6 +141,26 @@ class Session:
     thread_id: str
     goal: Goal  # what must hold at the end, judged from the cameras
 
+    def run(self, ask: Ask | None = None) -> dict[str, Any]:
+        """Run (or, for a resumed session, continue) the task to its end; returns the final
+        state (`status`, `history`, ...). `ask` answers human takeovers; without it a takeover
+        stops the run with TakeoverPending, to be resumed."""
+        self.runner.restore_robot(self.spec.seed)
+        return dict(
+            self.runner.run(self.spec.understood, self.spec.human_mode, ask, self.spec.recovery)
+        )
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The episode's metrics.json once the run has finished (goal, goal_met, events, ...)."""
+        return self.runner.context.store.metrics or {}
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         close_executor(self.runner.context.executor)
         self.sim.close()
