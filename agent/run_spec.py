@@ -14,6 +14,7 @@ from typing import Any
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.planning.registry import planner_names
+from agent.verify.registry import measure_names
 from worldmodel.errors import WallwmError
 from worldmodel.locate import checkpoint_folder, find_checkpoints
 
@@ -21,7 +22,6 @@ from worldmodel.locate import checkpoint_folder, find_checkpoints
 # document does not (it would only bloat every planning prompt).
 MAX_INSTRUCTION_CHARS = 1000
 MAX_SEED = 2**32 - 1  # numpy's and the simulator's seeds are unsigned 32-bit
-MEASURES = ("ssim", "latent")
 # What `wallwm run --resume` may change: how the run is driven and how long it may take, never
 # what the task is or the world it runs in (the recorded actions replay only into that world).
 RESUMABLE_FIELDS = (
@@ -116,7 +116,7 @@ class RunSpec:
             )
         for name, value, choices in (
             ("the planner", self.planner, planner_names()),
-            ("the divergence measure", self.measure, MEASURES),
+            ("the divergence measure", self.measure, measure_names()),
         ):
             if value not in choices:
                 raise RunSpecError(f"{name} is {value!r}; expected one of {', '.join(choices)}")

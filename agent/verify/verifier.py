@@ -13,22 +13,14 @@ cameras that see the object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from agent.verify.base import LatentEncoder
 from agent.verify.calibration import CalibrationError, Thresholds
-from agent.verify.measures import (
-    dark_steps,
-    frozen_steps,
-    latent_divergence,
-    moving_average,
-    psnr,
-    ssim,
-)
+from agent.verify.measures import dark_steps, frozen_steps, moving_average, psnr, ssim
+from agent.verify.registry import load_measure
 from worldmodel.types import EventPrediction
-
-MEASURES = ("ssim", "latent")
 
 # Used only when no calibration exists (the verifier then says it is uncalibrated).
 UNCALIBRATED_THRESHOLD = 0.5
@@ -91,15 +83,6 @@ class Verdict:
         )
 
 
-class LatentEncoder(Protocol):
-    """Encodes what the cameras recorded the way the world model's VAE encodes its predictions
-    (EventModeExecutor.encode_observed)."""
-
-    def encode_observed(
-        self, keyframes: dict[str, np.ndarray], observed: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]: ...
-
-
 class Verifier:
     """Compares an EventPrediction with what the cameras actually recorded."""
 
@@ -113,9 +96,11 @@ class Verifier:
         self.thresholds = thresholds
         self.window = thresholds.window if thresholds else window
         self.measure = thresholds.measure if thresholds else measure
-        if self.measure not in MEASURES:
-            raise CalibrationError(f"unknown divergence measure {self.measure!r}; use {MEASURES}")
-        if self.measure == "latent" and encoder is None:
+        try:
+            self.divergence = load_measure(self.measure)
+        except ValueError as exc:
+            raise CalibrationError(str(exc)) from None
+        if self.divergence.needs_encoder and encoder is None:
             raise CalibrationError(
                 "the latent measure needs the world model's VAE: use a learned executor "
                 "(the simulator oracle predicts frames, not latents), or the ssim measure"
@@ -125,39 +110,6 @@ class Verifier:
     @property
     def calibrated(self) -> bool:
         return self.thresholds is not None
-
-    def _curves(
-        self,
-        prediction: EventPrediction,
-        observed: dict[str, np.ndarray],
-        keyframes: dict[str, np.ndarray] | None,
-    ) -> dict[str, np.ndarray]:
-        """camera -> raw divergence per executed step."""
-        if self.measure == "ssim":
-            if prediction.frames is None:
-                raise ValueError(
-                    f"model {prediction.model!r} returned latents only; the ssim measure needs "
-                    "predicted frames (decode them or calibrate with --measure latent)"
-                )
-            curves = {}
-            for camera, frames in observed.items():
-                steps = min(len(frames), len(prediction.frames[camera]))
-                curves[camera] = 1.0 - ssim(prediction.frames[camera][:steps], frames[:steps])
-            return curves
-        if prediction.latents is None or prediction.latent_index is None or keyframes is None:
-            raise ValueError(
-                f"the latent measure needs predicted latents (model {prediction.model!r} gave "
-                f"{'none' if prediction.latents is None else 'no step alignment'}) and the "
-                "event's keyframes"
-            )
-        assert self.encoder is not None  # checked in __init__
-        encoded = self.encoder.encode_observed(keyframes, observed)
-        return {
-            camera: latent_divergence(
-                prediction.latents[camera], encoded[camera], prediction.latent_index[: len(clip)]
-            )
-            for camera, clip in observed.items()
-        }
 
     def verify(
         self,
@@ -173,7 +125,7 @@ class Verifier:
         for camera in observed:
             if camera not in predicted_frames and camera not in (prediction.latents or {}):
                 raise ValueError(f"camera {camera!r} was observed but not predicted")
-        raw = self._curves(prediction, observed, keyframes)
+        raw = self.divergence.divergence(prediction, observed, keyframes, self.encoder)
         reports, curves = [], {}
         for camera, frames in observed.items():
             divergence = raw[camera]
@@ -197,7 +149,7 @@ class Verifier:
                 dark &= ~dark_steps(predicted_clip)
             # a bad frame at step t lifts the smoothed curve at steps t .. t + window - 1
             near_bad = np.convolve(frozen | dark, np.ones(self.window), mode="full")[:steps] > 0
-            if self.measure == "ssim":  # the curve is 1 - SSIM already
+            if self.divergence.ssim_curve:  # the mean SSIM comes with the divergence
                 mean_ssim = float(1.0 - divergence.mean())
                 mean_psnr = float(psnr(predicted_clip, observed_clip).mean())
             elif predicted_clip is not None:

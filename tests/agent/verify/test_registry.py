@@ -1,0 +1,33 @@
+"""Measures come from the registry: a new one is a file and a line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.run_spec import RunSpec, RunSpecError
+from agent.verify import registry
+from agent.verify.calibration import CalibrationError
+from agent.verify.verifier import Verifier
+from tests.agent.verify.test_verify import moving_square_clip, prediction_of
+
+
+def test_a_registered_measure_judges_events(monkeypatch):
+    entry = registry.MeasureEntry("tests.agent.verify.mean_brightness", "mean brightness")
+    monkeypatch.setitem(registry.MEASURES, "brightness", entry)
+    verifier = Verifier(measure="brightness")
+    clip = {"front": moving_square_clip()}
+    assert not verifier.verify("grasp", prediction_of(clip), clip).diverged
+    white = {"front": np.full_like(clip["front"], 255)}
+    verdict = verifier.verify("grasp", prediction_of(clip), white)
+    assert verdict.diverged and verdict.failure == "missed_grasp"
+    assert RunSpec("put the red block in the bowl", measure="brightness").measure == "brightness"
+
+
+def test_an_unknown_measure_is_refused_where_it_is_named():
+    with pytest.raises(CalibrationError, match="unknown divergence measure 'ssmi'"):
+        Verifier(measure="ssmi")
+    with pytest.raises(RunSpecError, match="expected one of ssim, latent"):
+        RunSpec("put the red block in the bowl", measure="ssmi")
+    with pytest.raises(CalibrationError, match="needs the world model's VAE"):
+        Verifier(measure="latent")
