@@ -18,8 +18,9 @@ def test_a_registered_measure_judges_events(monkeypatch):
     verifier = Verifier(measure="brightness")
     clip = {"front": moving_square_clip()}
     assert not verifier.verify("grasp", prediction_of(clip), clip).diverged
-    white = {"front": np.full_like(clip["front"], 255)}
-    verdict = verifier.verify("grasp", prediction_of(clip), white)
+    # the same motion under a much brighter light: a measure of brightness sees nothing else
+    bright = {"front": np.clip(clip["front"].astype(int) + 200, 0, 255).astype(np.uint8)}
+    verdict = verifier.verify("grasp", prediction_of(clip), bright)
     assert verdict.diverged and verdict.failure == "missed_grasp"
     assert RunSpec("put the red block in the bowl", measure="brightness").measure == "brightness"
 
