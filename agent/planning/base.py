@@ -7,7 +7,7 @@ function, and one line in agent/planning/registry.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from agent.goals import Goal, Scene
 from agent.state import EventRecord, EventState, Verification
@@ -38,3 +38,23 @@ class Planner(Protocol):
         history: Sequence[EventRecord],
         last_verification: Verification | None,
     ) -> EventState: ...
+
+
+def without_event(
+    decision: Literal["end", "takeover"],
+    reason: str,
+    history: Sequence[EventRecord],
+    progress: int,
+) -> EventState:
+    """A decision that runs no event ("end", or "takeover" by a person). EventState still
+    names a skill: the last event's, so the record reads naturally."""
+    last = history[-1] if history else None
+    return EventState(
+        next_event="end" if decision == "end" else "a person decides",
+        skill=last.skill if last is not None else "reach",
+        arguments=dict(last.arguments) if last is not None else {},
+        frames=1,
+        progress=progress,
+        decision=decision,
+        reason=reason,
+    )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.goals import Goal, Scene, read_goal
 from agent.goals.planner import Planner, SkillCall
+from agent.planning.base import without_event
 from agent.planning.memory import SceneMemory
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord, EventState, Verification
@@ -140,13 +141,4 @@ def _same(record: EventRecord, call: SkillCall) -> bool:
 
 
 def _end(goal: Goal, history: Sequence[EventRecord]) -> EventState:
-    last = history[-1] if history else None
-    return EventState(
-        next_event="end",
-        skill=last.skill if last is not None else "reach",
-        arguments=dict(last.arguments) if last is not None else {},
-        frames=1,
-        progress=100,
-        decision="end",
-        reason=f"the cameras show the goal met: {goal.words()}",
-    )
+    return without_event("end", f"the cameras show the goal met: {goal.words()}", history, 100)

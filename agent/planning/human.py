@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agent.goals import Goal, Scene, read_goal
+from agent.planning.base import without_event
 from agent.planning.memory import SceneMemory
 from agent.skills import SkillCatalogue
 from agent.state import EventRecord, EventState, Verification
@@ -33,16 +34,7 @@ class HumanPlanner:
         history: Sequence[EventRecord],
         last_verification: Verification | None,
     ) -> EventState:
-        last = history[-1] if history else None
-        return EventState(
-            next_event="a person decides",
-            skill=last.skill if last is not None else "reach",
-            arguments=dict(last.arguments) if last is not None else {},
-            frames=1,
-            progress=0,
-            decision="takeover",
-            reason="a person plans every event",
-        )
+        return without_event("takeover", "a person plans every event", history, progress=0)
 
 
 def build(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> HumanPlanner:
