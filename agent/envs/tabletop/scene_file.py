@@ -118,6 +118,11 @@ def _check_objects(objects: tuple[str, ...]) -> None:
 
 def _parse(text: str, objects: tuple[str, ...]) -> Relation:
     """One relation of a scene, spelt right and naming present objects of the right kinds."""
+    if text.count("(") != text.count(")"):  # YAML splits [in(a, b)] at its comma
+        raise SceneFileError(
+            f"relation {text!r} is cut at a comma: quote each relation in a [ ] list "
+            '(["in(red_block, bowl)"]) or write one per line after "- "'
+        )
     try:
         relation = Relation.parse(text)
     except RelationSyntaxError as exc:
