@@ -192,8 +192,8 @@ def _placement(objects: tuple[str, ...], texts: tuple[str, ...]) -> Placement:
             )
     _check_towers(support)
     for block, other in beside.items():
-        stacked = [top for top, below in support.items() if below == other]
-        if other in support or other in beside or stacked:
+        under_a_block = other in BLOCKS and other in support.values()
+        if other in support or other in beside or under_a_block:
             raise SceneFileError(
                 f"near({block}, {other}): {other} must stand alone on the table (not in or on "
                 "anything, under a block, or next to another object by the scene)"

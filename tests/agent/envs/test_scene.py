@@ -2,6 +2,7 @@
 sight and out of the relations, impossible scenes refused, and random layouts in which no goal
 holds before anything moves."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from agent.envs.tabletop.scene_file import SceneFileError, SceneSetup, load_scen
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
 from agent.envs.tabletop.tasks import TASKS, drawer_closed
 from agent.envs.tabletop.truth import MIN_VISIBLE_PIXELS, SegmentationRenderer, true_relations
+from agent.run_spec import RunSpec, RunSpecError
 
 SCENES = Path(__file__).resolve().parents[3] / "scenes"
 
@@ -58,6 +60,7 @@ def test_absent_objects_stay_parked_and_touch_nothing():
         ("in(red_block, bowl)", "on(green_block, plate)", "on(yellow_block, blue_block)"),
         ("in(red_block, drawer)", "in(blue_block, drawer)", "in(green_block, bowl)"),
         ("near(red_block, bowl)", "near(green_block, yellow_block)"),
+        ("in(red_block, bowl)", "near(green_block, bowl)", "near(blue_block, bowl)"),
         ("on(red_block, blue_block)", "on(blue_block, green_block)", "open(drawer)"),
     ],
 )
@@ -90,6 +93,17 @@ def test_the_oracles_copy_of_the_world_has_the_scene():
             assert true_relations(oracle.shadow) == true_relations(sim)
         finally:
             oracle.close()
+
+
+def test_the_run_spec_keeps_the_scene_content_and_never_changes_it():
+    scene = load_scene(SCENES / "red_in_bowl.yaml")
+    spec = RunSpec("put the block in the bowl on the plate", scene=scene)
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))  # as episode.json keeps it
+    assert again == spec and again.scene == scene
+    with pytest.raises(RunSpecError, match="scene cannot change when a run resumes"):
+        spec.resumed_with({"scene": "other.yaml"})
+    with pytest.raises(RunSpecError, match="needs blue_block, which the scene leaves out"):
+        RunSpec("x", task="bowl_red_blue", scene=SceneSetup(("red_block", "bowl")))
 
 
 def test_the_shipped_scene_files_load():
