@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from agent.envs.tabletop import SimulatorOracleExecutor
+from agent.envs.tabletop.errors import SceneSetupError
+from agent.envs.tabletop.placement import check_relations
 from agent.envs.tabletop.scene import BLOCKS, OBJECTS
 from agent.envs.tabletop.scene_file import SceneFileError, SceneSetup, load_scene
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
@@ -69,6 +71,15 @@ def test_the_relations_asked_for_hold_after_every_reset(relations):
         for seed in range(4):
             sim.reset(seed)  # raises SceneSetupError when a relation did not hold
             assert set(relations) <= true_relations(sim)
+
+
+def test_a_relation_the_physics_did_not_keep_is_an_error():
+    scene = load_scene(SCENES / "red_in_bowl.yaml")
+    with TabletopSim(SimConfig(render=False, scene=scene)) as sim:
+        sim.reset(0)
+        sim.set_object_position("red_block", np.array([-0.2, -0.25, 0.02]))  # out of the bowl
+        with pytest.raises(SceneSetupError, match=r"asks for in\(red_block, bowl\), but once"):
+            check_relations(sim, 0)
 
 
 def test_same_seed_same_layout_other_seed_other_layout():
