@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.envs.tabletop.episode import Episode
 from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
+from agent.envs.tabletop.scene_file import DEFAULT_SCENE, SceneSetup
 from agent.envs.tabletop.sim import PROPRIO_COMPONENTS, SimConfig, TabletopSim
 from agent.envs.tabletop.tasks import FAMILIES, Task, tasks_of
 from worldmodel.data.episode import EpisodeRecord, EventAnnotation
@@ -44,14 +45,24 @@ class EpisodePlan:
 
 
 def plan_episode(
-    index: int, seed: int, families: Sequence[str], recovery_fraction: float
+    index: int,
+    seed: int,
+    families: Sequence[str],
+    recovery_fraction: float,
+    scene: SceneSetup = DEFAULT_SCENE,
 ) -> EpisodePlan:
-    """The task, simulator seed and kind of episode `index` (deterministic, see module doc)."""
+    """The task, simulator seed and kind of episode `index` (deterministic, see module doc),
+    among the tasks whose objects the scene holds."""
     if not 0.0 <= recovery_fraction <= 1.0:
         raise ContractError(f"recovery fraction {recovery_fraction}; expected 0..1")
     rng = np.random.default_rng([seed, index])
     family = families[index % len(families)]
-    tasks = tasks_of(family)
+    tasks = runnable_tasks(family, scene)
+    if not tasks:
+        raise ContractError(
+            f"no task of family {family} can run in the scene (it leaves out "
+            f"{', '.join(scene.absent)}); choose other --families"
+        )
     recovery = bool(rng.random() < recovery_fraction)
     if recovery:
         graspable = [t for t in tasks if t.subtasks[0].steps[0].skill == "reach"]
@@ -65,6 +76,11 @@ def plan_episode(
             f"use a dataset seed below {EVAL_SEED_OFFSET // SEED_STRIDE} and fewer episodes"
         )
     return EpisodePlan(index, task, sim_seed, recovery)
+
+
+def runnable_tasks(family: str, scene: SceneSetup) -> list[Task]:
+    """The family's tasks that name only objects present in the scene."""
+    return [task for task in tasks_of(family) if task.objects <= set(scene.objects)]
 
 
 def run_plan(sim: TabletopSim, plan: EpisodePlan) -> Episode:
@@ -138,11 +154,18 @@ class GenerationConfig:
     width: int = 128
     height: int = 128
     keyframe_interval: int = KEYFRAME_INTERVAL  # frames between mp4 keyframes (random access)
+    scene: SceneSetup = DEFAULT_SCENE  # a scene file's objects and starting relations
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown:
             raise ContractError(f"unknown task families {unknown}; expected some of {FAMILIES}")
+        idle = [f for f in self.families if not runnable_tasks(f, self.scene)]
+        if idle:
+            raise ContractError(
+                f"no task of the families {idle} can run in the scene (it leaves out "
+                f"{', '.join(self.scene.absent)}); choose other --families"
+            )
         if self.episodes < 1:
             raise ContractError(f"--episodes {self.episodes}; expected at least 1")
         if self.keyframe_interval < 1:
@@ -157,7 +180,9 @@ class Generator:
     def __init__(self, out: Path, config: GenerationConfig) -> None:
         self.config = config
         self.writer = DatasetWriter(Path(out), keyframe_interval=config.keyframe_interval)
-        self.sim = TabletopSim(SimConfig(width=config.width, height=config.height))
+        self.sim = TabletopSim(
+            SimConfig(width=config.width, height=config.height, scene=config.scene)
+        )
 
     @property
     def done(self) -> int:
@@ -166,10 +191,14 @@ class Generator:
     def step(self) -> EpisodePlan:
         """Generate and commit the next episode."""
         config = self.config
-        plan = plan_episode(self.done, config.seed, config.families, config.recovery_fraction)
+        plan = plan_episode(
+            self.done, config.seed, config.families, config.recovery_fraction, config.scene
+        )
         episode = run_plan(self.sim, plan)
         record = episode_to_record(episode, plan.recovery)
         record.metadata["dataset_seed"] = config.seed
+        if config.scene != DEFAULT_SCENE:
+            record.metadata["scene"] = config.scene.to_dict()
         self.writer.write(record)
         return plan
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
+from agent.envs.tabletop.scene_file import SceneSetup
 from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.planning.registry import planner_names
 from agent.verify.registry import measure_names
@@ -101,11 +102,22 @@ class RunSpec:
     skills_dirs: tuple[str, ...] = field(default_factory=tuple)
     # The person's answer when the instruction had to be asked back (--human); read in its place.
     clarification: str | None = None
+    # The scene file's content (kept, so a resumed run needs no file); None: every object, all
+    # placed at random.
+    scene: SceneSetup | None = None
 
     def __post_init__(self) -> None:
         check_instruction(self.instruction)
         if self.task is not None and self.task not in TASKS:
             raise RunSpecError(f"unknown task {self.task!r}; `wallwm sim --list` lists them")
+        if self.scene is not None and not isinstance(self.scene, SceneSetup):
+            raise RunSpecError(f"the scene is {self.scene!r}; expected a SceneSetup")
+        if self.task is not None and self.scene is not None:
+            missing = sorted(TASKS[self.task].objects & set(self.scene.absent))
+            if missing:
+                raise RunSpecError(
+                    f"task {self.task} needs {', '.join(missing)}, which the scene leaves out"
+                )
         _check_whole("the seed", self.seed, 0, MAX_SEED)
         named = self.executor not in ("auto", "oracle")
         if named and not checkpoint_folder(self.executor).is_dir():
@@ -152,6 +164,8 @@ class RunSpec:
     def from_dict(cls, values: dict[str, Any]) -> RunSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         kept = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        if kept.get("scene") is not None:
+            kept["scene"] = SceneSetup.from_dict(kept["scene"], "the run's recorded scene")
         return cls(**kept)
 
     def resumed_with(self, changes: dict[str, Any]) -> RunSpec:

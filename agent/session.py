@@ -23,6 +23,7 @@ from agent.envs.tabletop import (
     SimulatorOracleExecutor,
     TabletopSim,
 )
+from agent.envs.tabletop.scene_file import DEFAULT_SCENE
 from agent.envs.tabletop.truth import true_relations
 from agent.episode import EpisodeStore
 from agent.goals import ClarificationError, Goal
@@ -183,7 +184,10 @@ def open_session(
     # checks (skill files, the checkpoint) before the planner loads its text model.
     skills = SkillCatalogue.load(spec.skills_dirs)
     injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
-    sim = TabletopSim(SimConfig(width=spec.resolution, height=spec.resolution), faults=injector)
+    # The scene is the simulator's: set up on every reset (the run's, its resume's, the oracle's).
+    scene = spec.scene or DEFAULT_SCENE
+    config = SimConfig(width=spec.resolution, height=spec.resolution, scene=scene)
+    sim = TabletopSim(config, faults=injector)
     executor: EventExecutor | None = None
     try:
         executor = build_executor(spec, sim)

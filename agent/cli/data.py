@@ -3,6 +3,7 @@
 Usage:
     wallwm data generate --out /work/data/tabletop --episodes 200 --recovery-fraction 0.2
     wallwm data generate --out /tmp/small --episodes 4 --families containers drawer --size 32
+    wallwm data generate --out /tmp/tower --episodes 20 --scene scenes/tower_open_drawer.yaml
     wallwm data check /work/data/tabletop
     wallwm data upgrade /work/data/tabletop600
 
@@ -28,6 +29,7 @@ def generate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from agent.datagen import GenerationConfig, Generator
+    from agent.envs.tabletop.scene_file import DEFAULT_SCENE, load_scene
 
     console = Console(stderr=True)
     config = GenerationConfig(
@@ -38,6 +40,7 @@ def generate(args: argparse.Namespace) -> int:
         width=args.size,
         height=args.size,
         keyframe_interval=args.keyframe_interval,
+        scene=load_scene(args.scene) if args.scene else DEFAULT_SCENE,
     )
     generator = Generator(Path(args.out), config)
     if generator.writer.discarded:
@@ -177,6 +180,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=KEYFRAME_INTERVAL,
         help=f"frames between mp4 keyframes (default {KEYFRAME_INTERVAL}, as LeRobot)",
+    )
+    gen.add_argument(
+        "--scene",
+        metavar="FILE",
+        help="every episode starts from this scene file (objects present, starting relations; "
+        "see `wallwm run --help`); only tasks whose objects it holds are drawn",
     )
     gen.set_defaults(func=generate)
     chk = commands.add_parser("check", help="load every episode and report problems")

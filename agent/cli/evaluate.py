@@ -6,6 +6,7 @@ Usage:
     wallwm eval --tasks bowl_red_blue,stack_three --faults none,grasp_slip,missed_grasp \\
         --seeds 0-4 --calibration runs/calibration/simulator-oracle.json --out runs/eval-slip
     wallwm eval ... --out runs/eval-slip      # again: finished cases are kept, the rest resume
+    wallwm eval --tasks bowl_red_blue --scene scenes/red_in_bowl.yaml --out runs/eval-red-in-bowl
 
 calibrate runs nominal episodes (no faults, recovery off), collects every event's per-camera
 divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.
@@ -119,6 +120,7 @@ def calibrate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from agent.envs.tabletop.scene_file import load_scene
     from agent.evaluation import cases
     from agent.report import write_report
 
@@ -128,6 +130,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "calibration": args.calibration,
         "max_events": args.max_events,
         "resolution": args.resolution,
+        "scene": load_scene(args.scene) if args.scene else None,
     }
     out = Path(args.out)
     recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
@@ -184,4 +187,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     eval_parser.add_argument("--calibration", help="thresholds from `wallwm calibrate`")
     eval_parser.add_argument("--max-events", type=int, default=40)
     eval_parser.add_argument("--out", default="runs/eval", help="the study's folder (resumable)")
+    eval_parser.add_argument(
+        "--scene",
+        metavar="FILE",
+        help="every case starts from this scene file (objects present, starting relations; see "
+        "`wallwm run --help`)",
+    )
     eval_parser.set_defaults(func=evaluate)

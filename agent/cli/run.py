@@ -8,13 +8,22 @@ Usage:
     wallwm run --resume 20261121-052031-put-the-red-block   # continue an interrupted run
     wallwm run --resume 20261121-052031-put-the-red-block --planner embedded  # VLM lost
     wallwm run --task bowl_red_blue --json                  # JSON lines instead of the display
+    wallwm run --scene scenes/red_in_bowl.yaml "put the block in the bowl on the plate"
+
+Scene files (--scene, YAML) say which objects are on the table and what holds at the start:
+    objects: [red_block, blue_block, bowl, plate, drawer]   # the others are not there at all
+    relations: ["in(red_block, bowl)", "on(blue_block, plate)", "open(drawer)"]
+Relations are spelt as perception spells them: in(X, bowl), in(X, drawer), on(X, plate),
+on(X, Y) (a tower on the table), near(X, Y), open(drawer), closed(drawer). Everything else is
+placed at random by --seed, no two objects near each other. Examples: scenes/*.yaml.
 
 Exit status:
     0  the task succeeded
     1  the task failed or spent a budget, or an error stopped it (the run is saved: --resume ID)
     2  bad input: an empty, unreadable or over-long instruction (at most 1000 characters), an
-       unknown task, fault, skill folder or checkpoint, a bad option value, a resume ID with no
-       recorded episode or a setting that cannot change on resume; nothing is written
+       unknown task, fault, skill folder or checkpoint, an unreadable or impossible scene file, a
+       bad option value, a resume ID with no recorded episode or a setting that cannot change on
+       resume, an instruction naming an object the scene lacks; nothing is written
     3  the run waits for a person (a takeover under --json): answer with --resume ID in a terminal
 """
 
@@ -84,17 +93,21 @@ def spec_settings(args: argparse.Namespace) -> dict[str, Any]:
         "wall_time_s": args.wall_time,
         "calibration": args.calibration,
         "skills_dirs": tuple(args.skills_dir) if args.skills_dir else None,
+        "scene": args.scene,  # the file's path; a new run's spec holds its content
     }
     return {name: value for name, value in settings.items() if value is not None}
 
 
 def spec_from_args(args: argparse.Namespace, runs_dir: Path) -> RunSpec:
     """A new run's spec, or with --resume the recorded one with the settings that may change."""
+    from agent.envs.tabletop.scene_file import load_scene
     from agent.run_spec import RunSpec, load_spec
 
     settings = spec_settings(args)
     if args.resume:
         return load_spec(runs_dir, args.resume).resumed_with(settings)
+    if "scene" in settings:
+        settings["scene"] = load_scene(settings["scene"])
     if args.instruction is None:
         seed = settings.get("seed", 0)
         settings["instruction"] = paraphrase(get_task(args.task), seed if seed >= 0 else 0)
@@ -263,12 +276,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         help="an extra folder of skill files (repeatable)",
     )
+    parser.add_argument(
+        "--scene",
+        metavar="FILE",
+        help="a YAML scene file: the objects present and the relations at the start (see above); "
+        "the rest is placed at random by --seed",
+    )
     parser.add_argument("--runs-dir", default="runs", help="where episodes and checkpoints go")
     parser.add_argument(
         "--resume",
         metavar="ID",
         help="continue an interrupted run; the planner, VLM, human, recovery, budget and "
-        "calibration flags may change, the task, instruction, seed, faults, executor, "
+        "calibration flags may change, the task, instruction, seed, scene, faults, executor, "
         "resolution and skill folders may not",
     )
     parser.add_argument("--json", action="store_true", help="JSON lines instead of the display")

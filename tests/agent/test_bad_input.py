@@ -28,9 +28,25 @@ def wallwm(cwd: Path, *args: str | bytes) -> subprocess.CompletedProcess:
     )
 
 
+# Scene files the fixture writes, each wrong in one way (red_only.yaml: for a task needing blue).
+SCENES = {
+    "unknown.yaml": "objects: [red_block, purple_block, bowl]\n",
+    "spelling.yaml": 'relations: ["in(red_block,bowl)"]\n',
+    "absent.yaml": 'objects: [red_block, bowl]\nrelations: ["on(red_block, plate)"]\n',
+    "twice.yaml": 'relations: ["in(red_block, bowl)", "on(red_block, plate)"]\n',
+    "crowded.yaml": "relations:\n"
+    + "".join(f"- in({colour}_block, bowl)\n" for colour in ("red", "blue", "green")),
+    "unquoted.yaml": "relations: [in(red_block, bowl)]\n",
+    "red_only.yaml": "objects: [red_block, bowl, plate]\n",
+    "closed.yaml": 'relations: ["in(red_block, drawer)", "closed(drawer)"]\n',
+    "broken.yaml": "objects: [red_block\n",
+}
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A folder with a recorded run to resume, a corrupt checkpoint and a broken skill file."""
+    """A folder with a recorded run to resume, a corrupt checkpoint, a broken skill file and
+    broken scene files."""
     episode = tmp_path / "runs" / RECORDED
     episode.mkdir(parents=True)
     spec = {"instruction": TASK, "seed": 0, "executor": "oracle", "resolution": 64}
@@ -39,6 +55,8 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "broken" / "config.json").write_text("{not json")
     (tmp_path / "broken" / "video_tower.safetensors").write_bytes(b"\0" * 64)
     (tmp_path / "wave.md").write_text("---\nname: [wave\n---\nWave.\n")
+    for name, text in SCENES.items():
+        (tmp_path / name).write_text(text)
     return tmp_path
 
 
@@ -69,6 +87,46 @@ CASES = {
         "instruction cannot change when a run resumes",
     ),
     "broken skill file": (["skills", "check", "wave.md"], "1 of 1 skill file(s) failed"),
+    "no scene file": (["run", TASK, *FAST, "--scene", "none.yaml"], "cannot read scene file"),
+    "scene not YAML": (["run", TASK, *FAST, "--scene", "broken.yaml"], "is not valid YAML"),
+    "scene object unknown": (
+        ["run", TASK, *FAST, "--scene", "unknown.yaml"],
+        "unknown object 'purple_block'",
+    ),
+    "scene relation misspelt": (
+        ["run", TASK, *FAST, "--scene", "spelling.yaml"],
+        "'in(red_block,bowl)' is not spelt name(a, b)",
+    ),
+    "scene relation on an absent object": (
+        ["run", TASK, *FAST, "--scene", "absent.yaml"],
+        "names plate, which is not in the scene's objects",
+    ),
+    "scene block in two places": (
+        ["run", TASK, *FAST, "--scene", "twice.yaml"],
+        "red_block is placed twice",
+    ),
+    "scene bowl overfull": (["run", TASK, *FAST, "--scene", "crowded.yaml"], "it holds 2"),
+    "scene relation unquoted": (
+        ["run", TASK, *FAST, "--scene", "unquoted.yaml"],
+        "is cut at a comma: quote each relation",
+    ),
+    "scene block in a closed drawer": (
+        ["run", TASK, *FAST, "--scene", "closed.yaml"],
+        "in(red_block, drawer) with closed(drawer)",
+    ),
+    "scene without the task's objects": (
+        ["run", "--task", "bowl_red_blue", *FAST, "--scene", "red_only.yaml"],
+        "task bowl_red_blue needs blue_block, which the scene leaves out",
+    ),
+    "eval with a broken scene": (["eval", "--scene", "twice.yaml"], "red_block is placed twice"),
+    "data with a broken scene": (
+        ["data", "generate", "--out", "data", "--episodes", "1", "--scene", "closed.yaml"],
+        "with closed(drawer)",
+    ),
+    "resume with a scene": (
+        ["run", "--resume", RECORDED, "--scene", "absent.yaml"],
+        "scene cannot change when a run resumes",
+    ),
     "replay of no run": (["replay", "runs/20990101-nothing"], "is not a recorded episode"),
     "unknown command": (["fly"], "invalid choice: 'fly'"),
 }

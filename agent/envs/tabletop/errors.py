@@ -16,3 +16,8 @@ class SkillArgumentError(ContractError):
 
 class SimulationUnstableError(WallwmError):
     """The physics produced NaN or objects left the table's world: the state is unusable."""
+
+
+class SceneSetupError(WallwmError):
+    """The scene cannot be set up: its objects do not fit on the table, or the physics did not
+    keep a relation the scene file asked for."""

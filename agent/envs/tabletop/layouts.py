@@ -12,16 +12,13 @@ import math
 import mujoco
 import numpy as np
 
-from agent.envs.tabletop.scene import BLOCKS
+from agent.envs.tabletop.placement import drop_block
+from agent.envs.tabletop.scene import BLOCKS, CAPACITY, SLOTS
 from agent.envs.tabletop.sim import TabletopSim
-from agent.envs.tabletop.skills import SLOTS, fold_yaw
+from agent.envs.tabletop.skills import fold_yaw
 from worldmodel.types import Observation
 
 SETTLE_STEPS = 6  # control steps (0.6 s) for teleported objects to come to rest
-
-
-def _drop(sim: TabletopSim, block: str, xy: np.ndarray, support_z: float) -> None:
-    sim.set_object_position(block, np.array([*xy, support_z + sim.geometry.block_half + 0.002]))
 
 
 def _settle(sim: TabletopSim, steps: int = SETTLE_STEPS) -> None:
@@ -72,7 +69,7 @@ def arrange(sim: TabletopSim, seed: int) -> Observation:
         )
         if choice == "drawer" and not drawer_open:
             choice = "table"
-        if choice in used and used[choice] >= len(SLOTS[choice]) - (choice == "plate"):
+        if choice in used and used[choice] >= CAPACITY[choice]:
             choice = "table"
         if choice == "stack" and not on_table:
             choice = "table"
@@ -81,13 +78,13 @@ def arrange(sim: TabletopSim, seed: int) -> Observation:
         elif choice == "stack":
             below = on_table.pop(int(rng.integers(len(on_table))))
             base, _ = sim.object_pose(below)
-            _drop(sim, block, base[:2] + rng.uniform(-0.008, 0.008, 2), base[2] + g.block_half)
+            drop_block(sim, block, base[:2] + rng.uniform(-0.008, 0.008, 2), base[2] + g.block_half)
         else:
             slot = np.array(SLOTS[choice][used[choice]])
             used[choice] += 1
             centre, _ = sim.object_pose(choice)
             floor = {"bowl": g.bowl_floor, "plate": g.plate_height, "drawer": g.drawer_floor}
-            _drop(sim, block, centre[:2] + slot + rng.uniform(-0.005, 0.005, 2), floor[choice])
+            drop_block(sim, block, centre[:2] + slot + rng.uniform(-0.005, 0.005, 2), floor[choice])
     _settle(sim)
     gripper = rng.random()
     if gripper < 0.25 and on_table:

@@ -60,6 +60,16 @@ class SceneGeometry:
 
 GEOMETRY = SceneGeometry()
 
+# Slot offsets (x, y) of blocks in containers, from the container's centre (the drawer: its tray).
+SLOTS: dict[str, tuple[tuple[float, float], ...]] = {
+    "bowl": ((0.03, 0.0), (-0.03, 0.0)),
+    "plate": ((0.035, 0.0), (-0.035, 0.0), (0.0, 0.04)),
+    "drawer": ((-0.045, 0.0), (0.0, 0.0)),
+}
+# How many blocks a container holds when blocks are set in it at the start of a scene: the
+# plate's third slot touches the first two, so blocks dropped into all three overlap.
+CAPACITY: dict[str, int] = {"bowl": 2, "plate": 2, "drawer": 2}
+
 # near(X, Y): the table-plane gap between X's and Y's footprints is at most this. Tight enough that
 # blocks scattered at random rarely start near a target, loose enough for the scripted push, which
 # stops a block 2.6 to 4.3 cm from its target's rim (16 pushes, push_then_bowl and tidy_table).

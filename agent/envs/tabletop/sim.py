@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 
 from agent.envs.tabletop.errors import SimulationUnstableError, UnknownNameError
+from agent.envs.tabletop.placement import check_relations, hide_absent, place_objects
 from agent.envs.tabletop.render import TiledRenderer
 from agent.envs.tabletop.scene import (
     BLOCKS,
@@ -33,6 +34,7 @@ from agent.envs.tabletop.scene import (
     SceneGeometry,
     build_mjcf,
 )
+from agent.envs.tabletop.scene_file import DEFAULT_SCENE, SceneSetup
 from worldmodel.errors import ContractError
 from worldmodel.types import ActionSpace, CameraSpec, Observation
 
@@ -65,6 +67,9 @@ class SimConfig:
     workspace_high: tuple[float, float, float] = (0.38, 0.38, 0.45)
     settle_steps: int = 50  # physics steps after placing the objects, before step 0
     geometry: SceneGeometry = GEOMETRY
+    # The objects present and the relations set up on every reset (a scene file; the default:
+    # every object, all placed at random).
+    scene: SceneSetup = DEFAULT_SCENE
 
     @property
     def substeps(self) -> int:
@@ -160,6 +165,7 @@ class TabletopSim:
             self.config.arms, self.config.workspace_low, self.config.workspace_high
         )
         self._ids()
+        hide_absent(self)
         arms = self.config.arms
         self.step_index = 0
         self.command_pos = np.zeros((arms, 3))
@@ -244,45 +250,20 @@ class TabletopSim:
         return self._action_space
 
     def reset(self, seed: int) -> Observation:
-        """Place the objects by `seed`, home the gripper(s), settle, and observe step 0."""
+        """Set the scene up by `seed`, home the gripper(s), settle, and observe step 0.
+        SceneSetupError when the physics did not keep a relation the scene asked for."""
         mujoco.mj_resetData(self.model, self.data)
         self._home_all()
-        self.place_objects(np.random.default_rng(seed))
+        place_objects(self, np.random.default_rng(seed))
         mujoco.mj_step(self.model, self.data, nstep=self.config.settle_steps)
         self.data.time = 0.0
         mujoco.mj_forward(self.model, self.data)
+        check_relations(self, seed)
         self.step_index = 0
         self.clip_log = []
         if self.faults is not None:
             self.faults.reset(seed)
         return self.observe()
-
-    def place_objects(self, rng: np.random.Generator) -> None:
-        """Sample non-overlapping positions (and block yaws) inside the free table area."""
-        g = self.geometry
-        radii = {name: g.block_half * math.sqrt(2) for name in BLOCKS}
-        radii.update(bowl=g.bowl_radius + 0.005, plate=g.plate_radius)
-        placed: list[tuple[np.ndarray, float]] = []
-        for name in ("bowl", "plate", *BLOCKS):
-            radius = radii[name]
-            for _ in range(1000):
-                xy = np.array(
-                    [
-                        rng.uniform(g.area_x[0] + radius, g.area_x[1] - radius),
-                        rng.uniform(g.area_y[0] + radius, g.area_y[1] - radius),
-                    ]
-                )
-                if all(np.linalg.norm(xy - p) > radius + r + g.clearance for p, r in placed):
-                    break
-            else:
-                raise SimulationUnstableError("could not place the objects without overlap")
-            placed.append((xy, radius))
-            yaw = rng.uniform(-math.pi / 4, math.pi / 4) if name in BLOCKS else 0.0
-            z = g.block_half if name in BLOCKS else 0.0
-            adr = self.free_joint[name]
-            self.data.qpos[adr : adr + 3] = (*xy, z)
-            self.data.qpos[adr + 3 : adr + 7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
-        self.data.qpos[self.drawer_qpos] = 0.0
 
     def step(self, action: np.ndarray) -> Observation:
         """Check `action`, move the gripper targets toward it for one control period, observe."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
-from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER
+from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER, SLOTS
 from agent.envs.tabletop.sim import TabletopSim, quat_to_rpy
 from agent.envs.tabletop.tasks import display
 
@@ -57,14 +57,6 @@ class ExpertConfig:
     push_margin: float = 0.03  # a pushed block stops this far outside the target's rim
     push_height: float = 0.02
     push_steps: int = 80  # at most this many pushing steps (re-aims included)
-
-
-# slot offsets (x, y) of blocks in containers; in the drawer frame for the drawer
-SLOTS: dict[str, tuple[tuple[float, float], ...]] = {
-    "bowl": ((0.03, 0.0), (-0.03, 0.0)),
-    "plate": ((0.035, 0.0), (-0.035, 0.0), (0.0, 0.04)),
-    "drawer": ((-0.045, 0.0), (0.0, 0.0)),
-}
 
 
 def fold_yaw(yaw: float) -> float:

@@ -184,6 +184,11 @@ class Task:
         """The ordered action-level events, each with the index of its subtask."""
         return [(i, step) for i, sub in enumerate(self.subtasks) for step in sub.steps]
 
+    @property
+    def objects(self) -> frozenset[str]:
+        """Every object the task's events name (a scene must hold them all)."""
+        return frozenset(name for _, step in self.plan() for name in step.arguments.values())
+
     def success(self, sim: TabletopSim) -> bool:
         return all(sub.goal(sim) for sub in self.subtasks if sub.final)
 

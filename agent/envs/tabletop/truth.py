@@ -55,30 +55,29 @@ class SegmentationRenderer:
 
 
 def true_positions(sim: TabletopSim) -> dict[str, np.ndarray]:
-    """Every object's body position in the base frame (the drawer: its sliding tray)."""
-    return {name: sim.object_pose(name)[0] for name in OBJECTS}
+    """Every present object's body position in the base frame (the drawer: its sliding tray)."""
+    return {name: sim.object_pose(name)[0] for name in sim.config.scene.objects}
 
 
 def true_relations(sim: TabletopSim) -> set[str]:
-    """The relations that hold in the simulator, spelt as `agent.perception` spells them."""
+    """The relations that hold in the simulator, spelt as `agent.perception` spells them; the
+    objects the scene leaves out are in none."""
+    present = sim.config.scene.objects
     relations: set[str] = set()
     held = sim.held_object(0)
-    for block in BLOCKS:
+    for block in (b for b in BLOCKS if b in present):
         if block == held:
             relations.add(f"holding({block})")
             continue
-        if is_in(block, "bowl")(sim):
-            relations.add(f"in({block}, bowl)")
-        if is_in(block, DRAWER)(sim):
-            relations.add(f"in({block}, drawer)")
-        if is_in(block, "plate")(sim):
-            relations.add(f"on({block}, plate)")
-        for below in BLOCKS:
+        for container, word in (("bowl", "in"), (DRAWER, "in"), ("plate", "on")):
+            if container in present and is_in(block, container)(sim):
+                relations.add(f"{word}({block}, {container})")
+        for below in (b for b in BLOCKS if b in present):
             if below != block and is_on_block(block, below)(sim):
                 relations.add(f"on({block}, {below})")
     relations |= near_relations(relations, true_positions(sim), held)
-    if drawer_open(sim):
+    if DRAWER in present and drawer_open(sim):
         relations.add("open(drawer)")
-    if drawer_closed(sim):
+    if DRAWER in present and drawer_closed(sim):
         relations.add("closed(drawer)")
     return relations

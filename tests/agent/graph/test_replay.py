@@ -10,7 +10,7 @@ import pytest
 
 from agent.cli.main import main
 from agent.episode import EpisodeStore
-from agent.episode_video import CAMERA_WIDTH
+from agent.episode_video import CAMERA_WIDTH, MARKER_RADIUS
 from tests.agent.graph.conftest import RESOLUTION, run_to_end, task_spec
 from worldmodel.data.video import read_mp4
 
@@ -73,8 +73,11 @@ def test_timeline_table_and_video(slipped_episode, tmp_path, capsys):
     first = store.events[0].record["plan"]
     point = next(p for p in first["targets"][0]["points"] if p["camera"] == "front")
     row = top + int(point["y"] * RESOLUTION)
+    # The ring's right edge: the pixel whose centre lies MARKER_RADIUS - 0.75 to + 0.25 right
+    # of the point (episode_video._marker).
+    edge = int(point["x"] * RESOLUTION + MARKER_RADIUS - 0.25)
     for column in (left, left + RESOLUTION + 2):
-        ring = video[0, row - 6 : row + 7, column + int(point["x"] * RESOLUTION) + 4]
+        ring = video[0, row - 6 : row + 7, column + edge]
         cyan = (ring[:, 1] > 150) & (ring[:, 2] > 150) & (ring[:, 0] < 110)
         assert cyan.any(), ring
 
