@@ -122,7 +122,8 @@ def run_case(case: EvalCase, study_dir: Path, base: Mapping[str, Any]) -> dict[s
                 "wall_time_s": round(context.workspace.elapsed(), 3),
             }
         store = context.store
-        fault_log = list(session.sim.faults.log) if session.sim.faults else []
+        faults = getattr(session.robot, "faults", None)  # the simulator's fault injector
+        fault_log = list(faults.log) if faults else []
         row = {
             **asdict(case),
             "case": case.case_id,

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.envs.registry import environment_names
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.scene_file import SceneSetup
 from agent.episode import EpisodeStore, EpisodeStoreError
+from agent.execution.registry import EXECUTORS
 from agent.planning.registry import planner_names
 from agent.verify.registry import measure_names
 from worldmodel.errors import WallwmError
@@ -82,7 +84,8 @@ class RunSpec:
     instruction: str
     task: str | None = None  # a task of the suite; its success predicate judges the run
     seed: int = 0
-    executor: str = "auto"  # auto | oracle | a checkpoint folder or name
+    executor: str = "auto"  # auto, a name of agent/execution/registry.py, or a checkpoint
+    environment: str = "tabletop"  # a name of agent/envs/registry.py
     planner: str = "auto"  # auto or a name of agent/planning/registry.py
     vlm_url: str | None = None
     vlm_model: str | None = None
@@ -119,15 +122,16 @@ class RunSpec:
                     f"task {self.task} needs {', '.join(missing)}, which the scene leaves out"
                 )
         _check_whole("the seed", self.seed, 0, MAX_SEED)
-        named = self.executor not in ("auto", "oracle")
+        named = self.executor not in ("auto", *EXECUTORS)
         if named and not checkpoint_folder(self.executor).is_dir():
             shipped = ", ".join(path.name for path in find_checkpoints()) or "none"
             raise RunSpecError(
-                f"executor {self.executor!r} is neither oracle, auto, a checkpoint found by name "
-                f"({shipped}) nor a checkpoint folder"
+                f"executor {self.executor!r} is neither auto, {', '.join(EXECUTORS)}, a "
+                f"checkpoint found by name ({shipped}) nor a checkpoint folder"
             )
         for name, value, choices in (
             ("the planner", self.planner, planner_names()),
+            ("the environment", self.environment, environment_names()),
             ("the divergence measure", self.measure, measure_names()),
         ):
             if value not in choices:

@@ -16,16 +16,10 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.envs.tabletop import (
-    FaultConfig,
-    FaultInjector,
-    SimConfig,
-    SimulatorOracleExecutor,
-    TabletopSim,
-)
-from agent.envs.tabletop.scene_file import DEFAULT_SCENE
-from agent.envs.tabletop.truth import true_relations
+from agent.envs.registry import load_environment
+from agent.envs.robot import Robot
 from agent.episode import EpisodeStore
+from agent.execution import registry as executors
 from agent.goals import ClarificationError, Goal
 from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
@@ -40,7 +34,7 @@ from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds
 from agent.verify.verifier import Verifier
-from worldmodel.locate import checkpoint_folder, find_checkpoints
+from worldmodel.locate import find_checkpoints
 from worldmodel.types import EventExecutor
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -65,22 +59,10 @@ def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
     return candidate
 
 
-# The learned checkpoint `--executor auto` uses. None until a shipped checkpoint passes the
-# closed-loop quality bar (worldmodel/checkpoints/tiny/MODEL_CARD.md: the current tiny model is
-# undertrained and fails every task), so auto means the simulator oracle for now.
-LEARNED_DEFAULT: str | None = None
-
-
-def build_executor(spec: RunSpec, sim: TabletopSim) -> EventExecutor:
-    choice = spec.executor
-    if choice == "auto":
-        found = {path.name for path in find_checkpoints()}
-        choice = LEARNED_DEFAULT if LEARNED_DEFAULT in found else "oracle"
-    if choice == "oracle":
-        return SimulatorOracleExecutor(sim)
-    from worldmodel.executor import EventModeExecutor
-
-    return EventModeExecutor.from_checkpoint(checkpoint_folder(choice))
+def build_executor(spec: RunSpec, robot: Robot) -> EventExecutor:
+    """The executor the spec names (agent/execution/registry.py), or its learned checkpoint."""
+    shipped = {path.name for path in find_checkpoints()}
+    return executors.build_executor(executors.resolve(spec.executor, shipped), robot)
 
 
 def build_planner(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> Planner:
@@ -97,7 +79,7 @@ Ask = Callable[[dict[str, Any]], str]
 
 
 def read_run_goal(
-    spec: RunSpec, planner: Planner, sim: TabletopSim, memory: SceneMemory, ask: Ask | None
+    spec: RunSpec, planner: Planner, robot: Robot, memory: SceneMemory, ask: Ask | None
 ) -> tuple[RunSpec, Goal]:
     """The run's goal, read by its planner in the scene the cameras show at the start (the
     seed's layout, the same on every resume), and the spec with the person's clarification.
@@ -106,7 +88,7 @@ def read_run_goal(
     (ClarificationError) is asked back: to the person under --human, whose answer is read in its
     place and kept in the spec (a resume reads the same); otherwise the error carries the
     question to the command line."""
-    observation = sim.reset(spec.seed)
+    observation = robot.reset(spec.seed)
     scene = memory.scene(observation)
     while True:
         try:
@@ -138,7 +120,7 @@ def close_executor(executor: EventExecutor | None) -> None:
 class Session:
     runner: TaskRunner
     spec: RunSpec
-    sim: TabletopSim
+    robot: Robot  # the environment's: the tabletop simulator, or a real robot
     thread_id: str
     goal: Goal  # what must hold at the end, judged from the cameras
 
@@ -164,7 +146,7 @@ class Session:
 
     def close(self) -> None:
         close_executor(self.runner.context.executor)
-        self.sim.close()
+        self.robot.close()
         checkpointer = self.runner.graph.checkpointer
         if isinstance(checkpointer, SqliteSaver):
             checkpointer.conn.close()
@@ -183,27 +165,24 @@ def open_session(
     # Everything that can refuse the spec comes before the episode folder is made, the quick
     # checks (skill files, the checkpoint) before the planner loads its text model.
     skills = SkillCatalogue.load(spec.skills_dirs)
-    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
-    # The scene is the simulator's: set up on every reset (the run's, its resume's, the oracle's).
-    scene = spec.scene or DEFAULT_SCENE
-    config = SimConfig(width=spec.resolution, height=spec.resolution, scene=scene)
-    sim = TabletopSim(config, faults=injector)
+    environment = load_environment(spec.environment)
+    robot = environment.build(spec)
     executor: EventExecutor | None = None
     try:
-        executor = build_executor(spec, sim)
+        executor = build_executor(spec, robot)
         verifier = build_verifier(spec, executor)
         memory = SceneMemory()  # the scene as the planner and the goal's judge see it
         planner = build_planner(spec, skills, memory)
-        spec, goal = read_run_goal(spec, planner, sim, memory, ask)
+        spec, goal = read_run_goal(spec, planner, robot, memory, ask)
     except BaseException:
         close_executor(executor)
-        sim.close()
+        robot.close()
         raise
     store = EpisodeStore(runs_dir / thread_id)
     # A new run's header, or a resumed run's with the settings it changed.
     store.update_header({"thread_id": thread_id, "spec": spec.to_dict()})
     context = AgentContext(
-        robot=sim,
+        robot=robot,
         executor=executor,
         planner=planner,
         verifier=verifier,
@@ -213,8 +192,12 @@ def open_session(
         budgets=Budgets(spec.max_events, spec.max_retries, spec.wall_time_s),
         reporter=reporter or NullReporter(),
     )
+    truth = getattr(environment, "true_relations", None)  # a simulator's own view
     context.monitor = GoalMonitor(
-        goal, lambda: context.workspace.observation, memory, lambda: true_relations(sim)
+        goal,
+        lambda: context.workspace.observation,
+        memory,
+        (lambda: truth(robot)) if truth is not None else None,
     )
     graph = build_graph(sqlite_checkpointer(runs_dir / CHECKPOINTS_FILE))
-    return Session(TaskRunner(graph, context, thread_id), spec, sim, thread_id, goal)
+    return Session(TaskRunner(graph, context, thread_id), spec, robot, thread_id, goal)

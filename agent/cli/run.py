@@ -38,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from agent.cli.output import refuse
+from agent.envs.registry import ENVIRONMENTS, environment_names
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task, paraphrase
+from agent.execution.registry import EXECUTORS
 from agent.planning.registry import PLANNERS, planner_names
 from worldmodel.errors import WallwmError
 
@@ -79,6 +81,7 @@ def spec_settings(args: argparse.Namespace) -> dict[str, Any]:
         "task": args.task,
         "seed": args.seed,
         "executor": args.executor,
+        "environment": args.environment,
         "planner": args.planner,
         "vlm_url": args.vlm_url,
         "vlm_model": args.vlm_model,
@@ -218,8 +221,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="scene and sampling seed, 0 to 2^32-1 (0)")
     parser.add_argument(
         "--executor",
-        help="oracle, a checkpoint name (tiny) or folder; auto (default) = the simulator oracle "
-        "until a shipped checkpoint passes the quality bar (the tiny model does not yet)",
+        help="a checkpoint name (tiny) or folder, or "
+        + "; ".join(f"{name}: {entry.summary}" for name, entry in EXECUTORS.items())
+        + "; auto (default) = the simulator oracle until a shipped checkpoint passes the "
+        "quality bar (the tiny model does not yet)",
+    )
+    parser.add_argument(
+        "--environment",
+        choices=environment_names(),
+        help="where the robot acts (tabletop, the default): "
+        + "; ".join(f"{name}: {entry.summary}" for name, entry in ENVIRONMENTS.items()),
     )
     parser.add_argument(
         "--planner",

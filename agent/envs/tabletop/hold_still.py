@@ -36,3 +36,8 @@ class HoldStillExecutor:
             total_s=elapsed,
             frames=frames,
         )
+
+
+def build(robot: TabletopSim) -> HoldStillExecutor:
+    """The execution registry's entry (agent/execution/registry.py)."""
+    return HoldStillExecutor(robot)

@@ -63,3 +63,8 @@ class SimulatorOracleExecutor:
 
     def close(self) -> None:
         self.shadow.close()
+
+
+def build(robot: TabletopSim) -> SimulatorOracleExecutor:
+    """The execution registry's entry (agent/execution/registry.py)."""
+    return SimulatorOracleExecutor(robot)

@@ -88,7 +88,7 @@ def test_the_readers_goal_is_judged_whatever_the_vlm_states(tmp_path, scripted_s
         assert planner.stated_goal is not None
         assert planner.stated_goal.strings() == [["in(blue_block, bowl)"]]
         plan_prompt = planner.messages(
-            "put the red block in the bowl", session.sim.observe(), [], None
+            "put the red block in the bowl", session.robot.observe(), [], None
         )
         assert "stage 1: in(red_block, bowl)" in plan_prompt[0]["content"][0]["text"]
     finally:
