@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
+from agent.envs.tabletop.rotations import quat_to_rpy
 from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER, SLOTS
-from agent.envs.tabletop.sim import TabletopSim, quat_to_rpy
+from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.tasks import display
 
 SKILLS: tuple[str, ...] = (
