@@ -1,6 +1,6 @@
 """Instruction reading: accuracy on the team's instruction set and time per instruction.
 
-Each case of agent/goals/instructions.yaml is read in its scene; it counts as right when the goal
+Each case of agent/goals/instructions/ is read in its scene; it counts as right when the goal
 is exactly the expected stages (or the expected error: an absent object, a question). Rows per
 tag (a case has several tags), then the whole set; the target is >= 95% of the set.
 

@@ -1,6 +1,6 @@
 """Planning overhead: time to plan the instruction set's goals with the skill files (pyperplan).
 
-For every case of agent/goals/instructions.yaml that has a goal, each stage is planned from the
+For every case of agent/goals/instructions/ that has a goal, each stage is planned from the
 scene the previous stage leaves (as a run would: plan once, replan only after a failed or
 diverged event). Reported: time per event (a stage's planning time over its events; the target
 is < 20 ms) and time per call (what one replan costs). `--compare` also runs other pyperplan

@@ -1,4 +1,5 @@
-"""The team's instruction set (instructions.yaml): loading it and scoring the reader on it."""
+"""The team's instruction set (instructions/: scenes.yaml and the cases in round*.yaml): loading
+it and scoring the reader on it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from agent.goals.scene import Scene, placement
 if TYPE_CHECKING:
     from agent.envs.tabletop.tasks import Task
 
-INSTRUCTION_SET = Path(__file__).with_name("instructions.yaml")
+INSTRUCTION_SET = Path(__file__).with_name("instructions")  # scenes.yaml, round*.yaml
 ERROR_KINDS: dict[str, type[GoalInputError]] = {
     "missing": MissingObjectError,
     "clarify": ClarificationError,
@@ -45,15 +46,19 @@ class Outcome:
     got: str  # the goal's stages, or the error's class and message
 
 
-def load_cases(path: Path = INSTRUCTION_SET) -> list[Case]:
-    """Every case of the instruction set, with its scene built."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+def _read(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_cases(folder: Path = INSTRUCTION_SET) -> list[Case]:
+    """Every case of the instruction set, in the order written, with its scene built."""
     scenes = {
         name: Scene.of(spec["objects"], spec.get("relations", []))
-        for name, spec in data["scenes"].items()
+        for name, spec in _read(folder / "scenes.yaml")["scenes"].items()
     }
+    written = [raw for path in sorted(folder.glob("round*.yaml")) for raw in _read(path)["cases"]]
     cases = []
-    for raw in data["cases"]:
+    for raw in written:
         goal = None
         if "goal" in raw:
             goal = Goal.of(*raw["goal"], avoid=raw.get("avoid", []))

@@ -1,4 +1,4 @@
-"""The team's instruction set (agent/goals/instructions.yaml): every case reads as expected."""
+"""The team's instruction set (agent/goals/instructions/): every case reads as expected."""
 
 from __future__ import annotations
 
