@@ -71,8 +71,9 @@ SLOTS: dict[str, tuple[tuple[float, float], ...]] = {
 CAPACITY: dict[str, int] = {"bowl": 2, "plate": 2, "drawer": 2}
 
 # near(X, Y): the table-plane gap between X's and Y's footprints is at most this. Tight enough that
-# blocks scattered at random rarely start near a target, loose enough for the scripted push, which
-# stops a block 2.6 to 4.3 cm from its target's rim (16 pushes, push_then_bowl and tidy_table).
+# random layouts can reject it (agent/envs/tabletop/placement.py), loose enough that the scripted
+# push, which stops a block 1.4 to 3.0 cm from its target's rim (30 seeds of push_then_bowl),
+# is inside it with room for perception's error.
 NEAR_GAP = 0.05  # m
 
 
