@@ -31,7 +31,9 @@ from worldmodel.types import ARM_COMPONENTS
 
 EVAL_SEED_OFFSET = 1_000_000  # simulator seeds at or above this are held out for evaluation
 SEED_STRIDE = 100_000  # simulator seed = dataset seed * stride + episode index
-CONTROL_FPS = 10  # the simulator's control rate (SHARED_NAMES.md): one frame per action
+CONTROL_FPS = (
+    10  # the simulator's control rate (agent/envs/tabletop/sim.py SimConfig): one frame per action
+)
 
 
 @dataclass(frozen=True)

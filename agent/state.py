@@ -1,9 +1,9 @@
 """The planner's output (EventState) and the small records the planner reads back.
 
-EventState is the contract of DESIGN.md: whatever plans the next event (a served VLM, the embedded
-planner, a person) answers with one, and its JSON schema is what a VLM's decoding is constrained
-with. Everything here is small and JSON-serialisable, so it can sit in the graph state and in
-checkpoints; frames and actions never do.
+EventState is the planner-to-agent contract: whatever plans the next event (a served VLM, the
+embedded planner, a person) answers with one, and its JSON schema is what a VLM's decoding is
+constrained with. Everything here is small and JSON-serialisable, so it can sit in the graph
+state and in checkpoints; frames and actions never do.
 """
 
 from __future__ import annotations

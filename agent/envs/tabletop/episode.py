@@ -4,9 +4,9 @@ Alignment: `actions[t]` is applied at control step t; `frames[cam][t]` and `prop
 was observed *before* action t, and index T (= len(actions)) is the final observation. A caption
 span [start, end) covers actions start..end-1, i.e. the clip frames[start..end].
 
-Levels (WALLWM.md): "task" (the instruction), "subtask" (e.g. "put the red block in the bowl"),
-"action" (one skill call, e.g. "grasp the red block") and "segment" (one motion phase inside a
-skill, e.g. "lower the gripper to the red block").
+Levels (the WALL-WM paper's caption levels): "task" (the instruction), "subtask" (e.g. "put
+the red block in the bowl"), "action" (one skill call, e.g. "grasp the red block") and
+"segment" (one motion phase inside a skill, e.g. "lower the gripper to the red block").
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Everything that shapes the simulated robot; the defaults follow SHARED_NAMES.md."""
+    """Everything that shapes the simulated robot."""
 
     arms: int = 1  # 2 gives 14-D actions (the second gripper holds still unless commanded)
     width: int = 128

@@ -1,4 +1,4 @@
-"""The scripted expert's skill routines, one per skill of SHARED_NAMES.md.
+"""The scripted expert's skill routines, one per skill of skills/ (SKILLS).
 
 A routine is a generator: given the simulator (privileged state) and the skill's arguments it
 yields `(action, segment caption)` one control step (0.1 s) at a time; the caller steps the robot

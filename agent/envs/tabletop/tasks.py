@@ -2,8 +2,9 @@
 
 A task is an ordered list of subtasks (2 to 8: the task's events at the Subtask level, e.g.
 "put the red block in the bowl"); each subtask expands into action-level skill calls
-(`PlanStep`: skill + arguments, names from SHARED_NAMES.md) that the scripted expert executes and
-that planners can follow. Each subtask has a goal predicate on the simulator's privileged state.
+(`PlanStep`: skill + arguments, named as the skill files in skills/ name them) that the scripted
+expert executes and that planners can follow. Each subtask has a goal predicate on the
+simulator's privileged state.
 
 Progress (0-100, like the paper's Task Progress) is the fraction of subtask goals reached in
 order (a goal counts once reached, after the ones before it). Success means every subtask goal
@@ -37,7 +38,7 @@ def relation(target: str) -> str:
 
 @dataclass(frozen=True)
 class PlanStep:
-    """One action-level event: a skill and its arguments (SHARED_NAMES.md)."""
+    """One action-level event: a skill and its arguments (skills/)."""
 
     skill: str
     arguments: dict[str, str] = field(default_factory=dict)

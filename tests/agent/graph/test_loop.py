@@ -47,7 +47,7 @@ def test_suite_task_completes(sessions, task):
         assert ("destination" in roles) == ("target" in plan["arguments"])
     # The planner's progress rises monotonically to the end; the last plan is "end".
     assert final["plan"]["decision"] == "end" and final["plan"]["progress"] == 100
-    # Small state: no arrays in the checkpoint (DESIGN.md "keep large arrays out").
+    # Small state: no arrays in the checkpoint (large arrays stay in the episode files).
     assert len(json.dumps(final)) < 20_000
 
 
