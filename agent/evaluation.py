@@ -24,6 +24,7 @@ from agent.episode import EpisodeStore
 from agent.graph.runner import TakeoverPending
 from agent.run_spec import RunSpec
 from agent.session import Session, open_session
+from agent.verify.calibration import ScoreSample
 
 RESULTS_FILE = "results.jsonl"
 
@@ -201,3 +202,19 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return summary
+
+
+def calibration_samples(
+    study_dir: Path, rows: list[dict[str, Any]]
+) -> tuple[list[ScoreSample], str | None]:
+    """Every (skill, camera, divergence score) of a study's recorded events, and the model that
+    predicted them: what `wallwm calibrate` fits its thresholds on."""
+    samples, model = [], None
+    for row in rows:
+        store = EpisodeStore.open_existing(study_dir / row["case"])
+        for event in store.events:
+            model = event.record["pending"]["model"]
+            skill = event.record["plan"]["skill"]
+            for camera in event.record["verdict"]["cameras"]:
+                samples.append(ScoreSample(skill, camera["camera"], float(camera["score"])))
+    return samples, model

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.tasks import get_task
+from agent.verify.registry import measure_names
 
 if TYPE_CHECKING:
     from agent.evaluation import EvalCase
@@ -85,9 +86,8 @@ def _run(study: list[EvalCase], out: Path, base: dict[str, Any], label: str) -> 
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    from agent.episode import EpisodeStore
-    from agent.evaluation import cases
-    from agent.verify.calibration import ScoreSample, fit_thresholds
+    from agent.evaluation import calibration_samples, cases
+    from agent.verify.calibration import fit_thresholds
 
     base = {
         "executor": args.executor,
@@ -98,17 +98,7 @@ def calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
     rows = _run(study, out, base, "calibrating")
-    samples, model = [], None
-    for row in rows:
-        store = EpisodeStore.open_existing(out / row["case"])
-        for event in store.events:
-            model = event.record["pending"]["model"]
-            for camera in event.record["verdict"]["cameras"]:
-                samples.append(
-                    ScoreSample(
-                        event.record["plan"]["skill"], camera["camera"], float(camera["score"])
-                    )
-                )
+    samples, model = calibration_samples(out, rows)
     thresholds = fit_thresholds(
         samples, model=model or args.executor, measure=args.measure, alpha=args.alpha, window=3
     )
@@ -165,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate_parser.add_argument("--save", help="thresholds file (default OUT/<model>.json)")
     calibrate_parser.add_argument(
         "--measure",
-        choices=["ssim", "latent"],
+        choices=measure_names(),
         default="ssim",
         help="divergence measure: ssim (predicted vs observed frames) or latent (observed frames "
         "encoded by the model's VAE vs predicted latents; needs a learned executor)",

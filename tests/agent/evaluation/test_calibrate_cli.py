@@ -1,0 +1,23 @@
+"""`wallwm calibrate` fits thresholds per camera from nominal episodes (per skill once a skill
+has 20 scores; pooled over skills before that)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from agent.cli.main import main
+
+
+def test_calibrate_writes_thresholds_for_every_skill_it_saw(tmp_path, capsys):
+    out = tmp_path / "calibration"
+    args = ["calibrate", "--tasks", "drawer_green", "--seeds", "0", "--out", str(out)]
+    assert main([*args, "--resolution", "64"]) == 0
+    saved = json.loads((out / "simulator-oracle.json").read_text())
+    assert saved["measure"] == "ssim" and saved["model"] == "simulator-oracle"
+    # 8 events of one episode: no skill has 20 scores, so only the pooled thresholds exist
+    assert saved["counts"] == {"*": {"front": 8, "side": 8, "wrist": 8}}
+    assert saved["values"]["*"] == {"front": 0.0, "side": 0.0, "wrist": 0.0}  # the oracle is exact
+    assert "24 camera-event scores from 1 nominal episodes" in capsys.readouterr().out
