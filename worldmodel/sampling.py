@@ -50,7 +50,7 @@ class EventInputs:
     static: torch.Tensor | None = None
     # Scale of the initial action noise. 1 samples the learned distribution; 0 follows the flow
     # from the noise's mode, a deterministic, mean-like trajectory (lower error for a small,
-    # undertrained model: see the tiny model card).
+    # undertrained model: 8.9 against 13.3 cm on the tiny model's training events).
     action_temperature: float = 1.0
     # Classifier-free guidance on the caption, as Wan samples its videos (scale 5): 1 conditions
     # plainly; w > 1 follows v_blank + w (v_caption - v_blank) for the video and the actions,
