@@ -82,10 +82,15 @@ def footprint(name: str, g: SceneGeometry = GEOMETRY) -> float:
     return {"bowl": g.bowl_radius, "plate": g.plate_radius}.get(name, g.block_half)
 
 
+def footprint_gap(a: str, a_xy: Sequence[float], b: str, b_xy: Sequence[float]) -> float:
+    """The table-plane gap between the footprints of objects a and b at positions a_xy, b_xy."""
+    dx, dy = float(a_xy[0]) - float(b_xy[0]), float(a_xy[1]) - float(b_xy[1])
+    return (dx * dx + dy * dy) ** 0.5 - footprint(a) - footprint(b)
+
+
 def near(a: str, a_xy: Sequence[float], b: str, b_xy: Sequence[float]) -> bool:
     """Whether objects a and b at table positions a_xy, b_xy (x, y) count as near each other."""
-    dx, dy = float(a_xy[0]) - float(b_xy[0]), float(a_xy[1]) - float(b_xy[1])
-    return (dx * dx + dy * dy) ** 0.5 - footprint(a) - footprint(b) <= NEAR_GAP
+    return footprint_gap(a, a_xy, b, b_xy) <= NEAR_GAP
 
 
 def near_relations(
