@@ -89,6 +89,9 @@ class TextConfig:
     umt5_path: str | None = None  # a local transformers directory with the umT5 encoder
 
 
+PAPER_EMA_DECAY = 0.9999  # WALL-WM's EMA of the weights (the training loop's default too)
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """Flow matching and sampling (Wan-style shifted schedule)."""
@@ -105,7 +108,7 @@ class FlowConfig:
     action_steps: int = 10  # few-step action schedule (unknown in the paper)
     symmetric_steps: int = 10  # joint denoising steps in symmetric mode (unknown in the paper)
     action_loss_draws: int = 6  # K action-noise draws per sample (WALL-WM)
-    ema_decay: float = 0.9999  # WALL-WM
+    ema_decay: float = PAPER_EMA_DECAY
     tube_mask_prob: float = 0.0  # main recipe keeps the tube mask off (WALL-WM)
     tube_mask_size: int = 2  # k x k latent window (unknown in the paper)
     sight_cone_near: float = 0.1  # depth band in metres (unknown in the paper)

@@ -47,6 +47,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from worldmodel.config import PAPER_EMA_DECAY
 from worldmodel.errors import TrainingSetupError
 from worldmodel.training.distributed import DistributedContext, mean_across_ranks
 from worldmodel.training.optim import build_optimizers, learning_rate_factor
@@ -73,7 +74,7 @@ class LoopConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 20
     grad_clip: float = 1.0
-    ema_decay: float = 0.9999  # paper: EMA 0.9999
+    ema_decay: float = PAPER_EMA_DECAY
     log_every: int = 10
     checkpoint_every: int = 100
     seed: int = 0
