@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.evaluation import cases, run_study, summarize
-from agent.report import write_report
+from agent.studies.evaluation import cases, run_study, summarize
+from agent.studies.report import write_report
 
 
 def main(study_dir: Path) -> list[dict]:

@@ -29,7 +29,7 @@ from agent.envs.tabletop.tasks import get_task
 from agent.verify.registry import measure_names
 
 if TYPE_CHECKING:
-    from agent.evaluation import EvalCase
+    from agent.studies.evaluation import EvalCase
 
 # The study's modules (torch, LangGraph, matplotlib) load inside the commands, so `wallwm --help`
 # starts fast.
@@ -74,7 +74,7 @@ def _progress() -> Progress:
 
 
 def _run(study: list[EvalCase], out: Path, base: dict[str, Any], label: str) -> list[dict]:
-    from agent.evaluation import run_study
+    from agent.studies.evaluation import run_study
 
     rows = []
     with _progress() as progress:
@@ -86,7 +86,7 @@ def _run(study: list[EvalCase], out: Path, base: dict[str, Any], label: str) -> 
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    from agent.evaluation import calibration_samples, cases
+    from agent.studies.evaluation import calibration_samples, cases
     from agent.verify.calibration import fit_thresholds
 
     base = {
@@ -111,8 +111,8 @@ def calibrate(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     from agent.envs.tabletop.scene_file import load_scene
-    from agent.evaluation import cases
-    from agent.report import write_report
+    from agent.studies.evaluation import cases
+    from agent.studies.report import write_report
 
     base = {
         "executor": args.executor,

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from agent.cli.output import refuse
 from agent.episode import EpisodeStore, EpisodeStoreError
-from agent.episode_video import write_video
+from agent.studies.episode_video import write_video
 
 WIDE = 200  # columns of the table when the output is not a terminal
 

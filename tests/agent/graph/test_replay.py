@@ -10,16 +10,16 @@ import pytest
 
 from agent.cli.main import main
 from agent.episode import EpisodeStore
-from agent.episode_video import CAMERA_WIDTH, MARKER_RADIUS
+from agent.studies.episode_video import CAMERA_WIDTH, MARKER_RADIUS
 from tests.agent.graph.conftest import RESOLUTION, run_to_end, task_spec
 from worldmodel.data.video import read_mp4
 
 
 @pytest.fixture
 def slipped_episode(sessions):
-    """push_then_bowl with a grasp slip (seed 1): nine events, the lift diverges, a regrasp."""
+    """push_then_bowl with a grasp slip (seed 2): nine events, the lift diverges, a regrasp."""
     runner, final = run_to_end(
-        sessions(task_spec("push_then_bowl", seed=1, faults=("grasp_slip",)))
+        sessions(task_spec("push_then_bowl", seed=2, faults=("grasp_slip",)))
     )
     assert final["status"] == "success"
     return runner.context.store.root

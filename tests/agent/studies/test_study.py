@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agent.evaluation import cases, finished_rows, run_study, summarize
-from agent.report import write_report
+from agent.studies.evaluation import cases, finished_rows, run_study, summarize
+from agent.studies.report import write_report
 
 pytestmark = pytest.mark.slow
 

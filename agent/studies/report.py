@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from agent.episode import EpisodeStore, EpisodeStoreError
-from agent.episode_video import write_video
-from agent.evaluation import event_step_ranges, summarize
+from agent.studies.episode_video import write_video
+from agent.studies.evaluation import event_step_ranges, summarize
 
 
 def _cell(value: Any) -> str:
