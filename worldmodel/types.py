@@ -277,10 +277,11 @@ class EventTarget:
     def from_dict(cls, data: Mapping[str, Any]) -> EventTarget:
         """The inverse of `to_dict`."""
         position = data.get("position")
+        points = data.get("points") or {}
         return cls(
             role=str(data["role"]),
             name=str(data["name"]),
-            points={str(c): (float(x), float(y)) for c, (x, y) in (data.get("points") or {}).items()},
+            points={str(c): (float(x), float(y)) for c, (x, y) in points.items()},
             position=None if position is None else tuple(float(v) for v in position),
         )
 
