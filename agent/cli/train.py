@@ -227,8 +227,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="SKILL=SHARE",
         help="draw SHARE of the video and action stages' events from one skill's action-level "
-        "events, such as reach=0.5 (the rest as usual), so that a rare skill weighs more in the "
-        "loss; default: every event by its caption level and cluster",
+        "events, such as reach=0.5, or from several skills', such as reach+move+place=1 (the "
+        "rest as usual), so that a rare skill weighs more in the loss; default: every event by "
+        "its caption level and cluster",
     )
     parser.add_argument(
         "--export-every",

@@ -53,12 +53,17 @@ class CaptionBank:
 @dataclass(frozen=True)
 class Focus:
     """Draw this share of a tower stage's events from one skill (action-level events whose skill
-    is `skill`, cluster-balanced among them); the rest are drawn as usual. Why: a skill that is a
-    small part of the data is a small part of the loss (reach is 5% of tabletop600's events), so
-    what only it teaches, such as which block a colour word names, is learned last."""
+    is `skill`, cluster-balanced among them), or from several joined by '+' ("reach+move"); the
+    rest are drawn as usual. Why: a skill that is a small part of the data is a small part of the
+    loss (reach is 5% of tabletop600's events), so what only it teaches, such as which block a
+    colour word names, is learned last."""
 
     skill: str
     share: float
+
+    @property
+    def skills(self) -> set[str]:
+        return {name.strip() for name in self.skill.split("+")}
 
     def __post_init__(self) -> None:
         if not 0 < self.share <= 1:
@@ -138,7 +143,7 @@ class EventBatches:
         self.focus_members = np.zeros(0, int)
         if focus is not None:
             skills = [event.skill for _, event in dataset.events]
-            self.focus_members = np.flatnonzero([skill == focus.skill for skill in skills])
+            self.focus_members = np.flatnonzero([skill in focus.skills for skill in skills])
             if not len(self.focus_members):
                 known = sorted({skill for skill in skills if skill})
                 raise ContractError(
