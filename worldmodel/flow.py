@@ -95,9 +95,9 @@ def training_loss(
     With `train_video=False` (action pretraining with the video tower frozen) the video forward
     runs at `flow.action_video_sigma` when that is set, and only the action loss is returned in
     `total`; the action tower's keys/values of the video features still get gradients. The
-    video forward itself runs without gradients unless some video-tower parameter trains (the
-    mark embedding of a model fine-tuned with marks): then the action loss reaches it through
-    the frozen tower. With `train_action=False` (video pretraining) only the video loss is computed.
+    video forward itself runs without gradients, unless the batch has marks and the marks'
+    embedding trains (requires_grad): the action loss then reaches it through the tower, whose
+    own weights the caller freezes (the action stage does). With `train_action=False` (video pretraining) only the video loss is computed.
     With both (joint training) and `flow.action_video_sigma` set, the action tower reads a
     second video forward at that level, with gradients, so the action loss also trains the video
     tower on the context the sampler gives it; without it, the action tower reads the video
@@ -163,7 +163,9 @@ def training_loss(
         sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
     else:  # the action stage at the level the sampler reads
         sigma_v = sampler_level()
-    video_grad = train_video or any(p.requires_grad for p in model.video.parameters())
+    marking = model.video.mark_embedding
+    marks_train = marking is not None and marking.proj.weight.requires_grad
+    video_grad = train_video or (marks_train and batch.marks is not None)
     video, video_loss = video_forward(sigma_v, grad=video_grad)
     if not train_action:
         return Losses(video_loss, video_loss.detach(), torch.zeros(()), video)
