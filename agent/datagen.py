@@ -116,6 +116,7 @@ def episode_to_record(episode: Episode, recovery: bool = False) -> EpisodeRecord
                 end=span.end,
                 skill=event.skill if event else None,
                 arguments=dict(event.arguments) if event else {},
+                targets=event.targets if event else (),
             )
         )
     metadata = episode.metadata()

@@ -20,6 +20,10 @@ expert's, from the same start. For an event model the first prediction covers th
 `prefix_error_m` compares every model over the first PREFIX_STEPS steps only, which a fixed-chunk
 model's first prediction covers too.
 
+Targets: every request carries the event's targets as the agent would give them, from perception
+of the live observation ("perceived", the default), or the simulator's truth ("truth"), or none
+("none", the caption alone); a model without mark channels and the oracle ignore them.
+
 An event succeeds when its end state matches the expert rollout's: the gripper within
 `tolerance_m` of where the expert's ended, the same object held (or none), and the event's object
 within `tolerance_m` of where the expert left it. Captions can be replaced with held-out
@@ -38,6 +42,7 @@ from agent.datagen import EVAL_SEED_OFFSET
 from agent.envs.tabletop.faults import FaultConfig, FaultInjector
 from agent.envs.tabletop.oracle import SimulatorOracleExecutor
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.targets import true_targets
 from agent.envs.tabletop.tasks import (
     FAMILIES,
     PlanStep,
@@ -47,10 +52,12 @@ from agent.envs.tabletop.tasks import (
     relation,
     tasks_of,
 )
+from agent.perception import perceive
+from agent.perception.targets import as_event_targets, targets_for
 from agent.verify.measures import psnr, ssim
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
-from worldmodel.types import EventExecutor, EventRequest
+from worldmodel.types import EventExecutor, EventRequest, EventTarget, Observation
 
 # Captions of the form the training data never uses (the data has PlanStep.caption only).
 HELD_OUT_PARAPHRASES: dict[str, str] = {
@@ -66,6 +73,7 @@ HELD_OUT_PARAPHRASES: dict[str, str] = {
     "regrasp": "grab {object} again",
 }
 FAULTS = ("external_push", "grasp_slip", "camera_freeze")
+TARGET_SOURCES = ("perceived", "truth", "none")
 PREFIX_STEPS = 8  # steps over which event and fixed-chunk models are compared open loop
 
 
@@ -97,6 +105,20 @@ class Report:
     tasks: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
 
 
+def event_targets(
+    source: str, sim: TabletopSim, observation: Observation, arguments: dict[str, str]
+) -> tuple[EventTarget, ...]:
+    """The targets a request carries: perception of `observation` (what the agent gives), the
+    simulator's truth, or none."""
+    if source == "perceived":
+        return as_event_targets(targets_for(perceive(observation), arguments))
+    if source == "truth":
+        return true_targets(sim, arguments)
+    if source == "none":
+        return ()
+    raise ContractError(f"targets {source!r}; expected one of {TARGET_SOURCES}")
+
+
 def _end_state(sim: TabletopSim, step: PlanStep) -> tuple[np.ndarray, str | None, np.ndarray]:
     obj = step.arguments.get("object")
     position = sim.object_pose(obj)[0] if obj else np.zeros(3)
@@ -114,7 +136,10 @@ class EventRunner:
         paraphrase: bool = False,
         tolerance_m: float = 0.03,
         chunk: int | None = None,
+        targets: str = "perceived",
     ) -> None:
+        if targets not in TARGET_SOURCES:
+            raise ContractError(f"targets {targets!r}; expected one of {TARGET_SOURCES}")
         faults = FaultInjector(FaultConfig(fault)) if fault else None
         self.sim = TabletopSim(SimConfig(width=size, height=size, clip_actions=True), faults=faults)
         self.oracle = SimulatorOracleExecutor(self.sim)
@@ -122,6 +147,7 @@ class EventRunner:
         self.paraphrase = paraphrase
         self.tolerance = tolerance_m
         self.chunk = chunk
+        self.targets = targets  # TARGET_SOURCES
         self.instruction = ""  # the running task's instruction (the chunk policy's caption)
 
     def close(self) -> None:
@@ -147,10 +173,12 @@ class EventRunner:
         first = np.zeros((0, sim.action_space.dim), np.float32)
         while len(predicted_actions) < steps:
             frames = min(self.chunk or steps, steps - len(predicted_actions))
+            arguments = dict(step.arguments)
+            targets = event_targets(self.targets, sim, observation, arguments)
             request = EventRequest(
-                caption, observation, frames, seed, step.skill, dict(step.arguments)
+                caption, observation, frames, seed, step.skill, arguments, targets
             )
-            prediction = self.executor.predict(request)  # a learned model reads only the caption
+            prediction = self.executor.predict(request)  # a learned model: caption and targets
             actions = prediction.actions[:frames]  # (the oracle answers with its whole routine)
             for action in actions:
                 observation = sim.step(sim.action_space.clip(action))

@@ -4,6 +4,10 @@ normalization.json, and import of a diffusers-format Wan transformer into the vi
 The two towers are stored separately, as the official release pairs them, so a video tower can be
 swapped or shared. Loading builds the model from config.json and then checks every tensor name and
 shape before copying anything; the first difference is named in the error.
+
+Inputs added after a checkpoint was made (NEW_INPUTS: the target marks' embedding) start at zero
+when a checkpoint without them is loaded into a config that has them (`load_checkpoint(into=)`),
+so the loaded model computes exactly what the checkpoint did until they are trained.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ ACTION_FILE = "action_tower.safetensors"
 NORMALIZATION_FILE = "normalization.json"
 VAE_FOLDER = "vae"  # optional: a diffusers AutoencoderKLWan save_pretrained folder
 FORMAT = "wallwm-checkpoint/1"
+# Prefixes of tensors whose module starts at zero (a no-op), so a checkpoint made before the
+# module existed may lack them: video_tower.MarkEmbedding.
+NEW_INPUTS: tuple[str, ...] = ("mark_embedding.",)
 
 
 @dataclass(frozen=True)
@@ -145,17 +152,43 @@ def check_state(
         raise CheckpointMismatchError(f"{where}: unexpected tensor {extra[0]!r}")
 
 
-def load_checkpoint(
-    folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-) -> tuple[WallWM, NormStats]:
-    """Build the model from config.json and load both towers and the normalisation statistics."""
+def read_config(folder: str | Path) -> ModelConfig:
+    """The ModelConfig of checkpoint `folder` (its config.json)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder {folder} does not exist")
     raw = _read_json(folder / CONFIG_FILE)
     if raw.pop("format", None) != FORMAT:
         raise CorruptCheckpointError(f"{folder / CONFIG_FILE} is not a {FORMAT} config")
-    config = ModelConfig.from_dict(raw)
+    return ModelConfig.from_dict(raw)
+
+
+def with_new_inputs(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """`found` plus zeros for every NEW_INPUTS tensor the model expects and `found` lacks (a
+    checkpoint made before those inputs existed)."""
+    added = {
+        name: torch.zeros(tensor.shape, dtype=tensor.dtype)
+        for name, tensor in expected.items()
+        if name not in found and name.startswith(NEW_INPUTS)
+    }
+    return {**found, **added}
+
+
+def load_checkpoint(
+    folder: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    into: ModelConfig | None = None,
+) -> tuple[WallWM, NormStats]:
+    """Build the model from config.json and load both towers and the normalisation statistics.
+
+    `into`: build this config instead of the checkpoint's (to fine-tune it with mark channels it
+    lacks, say): every tensor must still match by name and shape, except NEW_INPUTS tensors the
+    checkpoint lacks, which start at zero."""
+    folder = Path(folder)
+    config = into or read_config(folder)
     stats = NormStats(**_read_json(folder / NORMALIZATION_FILE))
     if stats.action_mean.shape != (config.action_dim,) or stats.proprio_mean.shape != (
         config.proprio_dim,
@@ -169,6 +202,8 @@ def load_checkpoint(
         model = WallWM(config)
     for module, filename in ((model.video, VIDEO_FILE), (model.action, ACTION_FILE)):
         state = _read_tensors(folder / filename)
+        if into is not None:
+            state = with_new_inputs(module.state_dict(), state)
         check_state(module.state_dict(), state, str(folder / filename))
         # Fresh, aligned storage: kernels pick their path by alignment, so tensors left inside the
         # file's buffer can give bit-different results from the saved model.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worldmodel.errors import UnknownPresetError
-from worldmodel.types import ACTION_DIM_PER_ARM
+from worldmodel.types import ACTION_DIM_PER_ARM, TARGET_ROLES
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,16 @@ class VideoTowerConfig:
     # paper; the rest is split over frame/height/width like Wan's own bank).
     view_rope_dim: int = 16
     max_views: int = 4  # learnable per-camera embeddings (ego + two wrists + one spare)
+    # Target marks (our addition; WALL-WM conditions on the caption alone): heatmap channels, one
+    # per role of worldmodel.types.TARGET_ROLES (object, destination), drawn at the keyframe
+    # latent's resolution where the event's targets lie, and added to the keyframe's tokens
+    # through a zero-initialised patch embedding (video_tower.MarkEmbedding). 0: no mark input
+    # (every checkpoint made before it); 2: both roles.
+    mark_channels: int = 0
+    # Standard deviation of each mark's Gaussian, in latent pixels: about one latent pixel, as in
+    # the feasibility run (docs: ../shared/research/reach-diagnosis.md), where a 4 cm block is
+    # less than one latent pixel of the tiny preset.
+    mark_sigma: float = 1.0
 
     @property
     def dim(self) -> int:
@@ -148,6 +158,15 @@ class ModelConfig:
             raise UnknownPresetError(
                 f"config {self.name!r}: relative_action_dims {self.relative_action_dims} must be "
                 f"distinct proprio components in [0, {self.proprio_dim})"
+            )
+        if self.video.mark_channels not in (0, len(TARGET_ROLES)):
+            raise UnknownPresetError(
+                f"config {self.name!r}: video.mark_channels {self.video.mark_channels}; expected 0 "
+                f"(no marks) or {len(TARGET_ROLES)} (one per role: {', '.join(TARGET_ROLES)})"
+            )
+        if not self.video.mark_sigma > 0:
+            raise UnknownPresetError(
+                f"config {self.name!r}: video.mark_sigma {self.video.mark_sigma}; expected > 0"
             )
         if self.video.in_channels != self.vae.z_dim:
             raise UnknownPresetError(

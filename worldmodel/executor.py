@@ -1,7 +1,9 @@
 """EventModeExecutor: the in-process WALL-WM Event Mode predictor behind the EventExecutor protocol.
 
 One `predict(EventRequest)`: caption -> text embedding (cached per caption), keyframe per camera
-(resized to the model's resolution) -> VAE latent, proprio -> normalised state token, then the
+(resized to the model's resolution) -> VAE latent, proprio -> normalised state token, the
+request's targets -> mark heatmaps at the latent resolution for a model with mark channels
+(worldmodel/marks.py; no targets: zeros, and a model without mark channels ignores them), then the
 sampler (asymmetric 1-to-N by default) gives normalised actions and predicted latents per camera;
 actions are un-normalised with the checkpoint's statistics and, for the components the config
 predicts relative to the event's start (`relative_action_dims`), added to the observed pose.
@@ -27,6 +29,7 @@ from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
+from worldmodel.marks import render_marks
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
@@ -187,6 +190,7 @@ class EventModeExecutor:
             static,
             self.action_temperature,
             self.guidance,
+            self.marks(request, tuple(keyframes.shape[-2:])),
         )
         generator = torch.Generator(self.device).manual_seed(request.seed)
         sample = sample_event(self.model, inputs, self.mode, generator)
@@ -219,6 +223,16 @@ class EventModeExecutor:
             latents=per_camera,
             latent_index=index,
         )
+
+    def marks(self, request: EventRequest, size: tuple[int, int]) -> torch.Tensor | None:
+        """(1, V, M, h, w) heatmaps of the request's targets, cameras in the observation's
+        order; None for a model without mark channels."""
+        video = self.model.config.video
+        if not video.mark_channels:
+            return None
+        names = request.observation.camera_names
+        marks = render_marks(request.targets, names, size, video.mark_sigma)
+        return torch.as_tensor(marks, device=self.device, dtype=self.dtype)[None]
 
     def encode_keyframes(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(1, V, C, 1, h, w) keyframe latents of (V, H, W, 3) images, and the asymmetric

@@ -68,6 +68,9 @@ class TrainingBatch:
     valid: torch.Tensor  # (B, T) bool
     cross_view_mask: torch.Tensor | None = None  # (B, V*S, V*S) sight-cone mask
     packing: PackedLayout | None = None
+    # (B, V, M, H, W) target heatmaps of each event's keyframe, packed (B, E, V, M, H, W), for a
+    # model with mark channels (worldmodel/marks.py); None: the model has none.
+    marks: torch.Tensor | None = None
 
 
 @dataclass
@@ -75,6 +78,9 @@ class Losses:
     total: torch.Tensor
     video: torch.Tensor
     action: torch.Tensor
+    # the video forward the action tower read (the video loss's in video pretraining), for an
+    # auxiliary loss on its features (training/locate.py)
+    features: VideoOutput | None = None
 
 
 def training_loss(
@@ -87,13 +93,15 @@ def training_loss(
     """Flow-matching loss of one batch: video loss + action loss averaged over K draws.
 
     With `train_video=False` (action pretraining with the video tower frozen) the video forward
-    runs without gradients, at `flow.action_video_sigma` when that is set, and only the action
-    loss is returned in `total`; the action tower's keys/values of the video features still get
-    gradients. With `train_action=False` (video pretraining) only the video loss is computed.
-    With both (joint training) and `flow.action_video_sigma` set, the action tower reads a
-    second video forward at that level, with gradients, so the action loss also trains the video
-    tower on the context the sampler gives it; without it, the action tower reads the video
-    loss's forward.
+    runs at `flow.action_video_sigma` when that is set, and only the action loss is returned in
+    `total`; the action tower's keys/values of the video features still get gradients. The
+    video forward itself runs without gradients, unless the batch has marks and the marks'
+    embedding trains (requires_grad): the action loss then reaches it through the tower, whose
+    own weights the caller freezes (the action stage does). With `train_action=False` (video
+    pretraining) only the video loss is computed. With both (joint training) and
+    `flow.action_video_sigma` set, the action tower reads a second video forward at that level,
+    with gradients, so the action loss also trains the video tower on the context the sampler
+    gives it; without it, the action tower reads the video loss's forward.
     """
     flow = model.config.flow
     scale = flow.num_train_timesteps
@@ -142,6 +150,7 @@ def training_loss(
                 batch.text,
                 cross_view_mask=batch.cross_view_mask,
                 packing=packing,
+                marks=batch.marks,
             )
             return video, masked_mse(video.sample, eps - x0, loss_mask)
 
@@ -154,9 +163,12 @@ def training_loss(
         sigma_v = shift_sigma(uniform(batch_size, events), flow.shift)  # (B, E)
     else:  # the action stage at the level the sampler reads
         sigma_v = sampler_level()
-    video, video_loss = video_forward(sigma_v, grad=train_video)
+    marking = model.video.mark_embedding
+    marks_train = marking is not None and marking.proj.weight.requires_grad
+    video_grad = train_video or (marks_train and batch.marks is not None)
+    video, video_loss = video_forward(sigma_v, grad=video_grad)
     if not train_action:
-        return Losses(total=video_loss, video=video_loss.detach(), action=torch.zeros(()))
+        return Losses(video_loss, video_loss.detach(), torch.zeros(()), video)
     if train_video and flow.action_video_sigma is not None:  # joint: see the docstring
         video, _ = video_forward(sampler_level(), grad=True)
     # The action tower's projections of the video features train even when the tower is frozen.
@@ -175,7 +187,7 @@ def training_loss(
         action_losses.append(masked_mse(pred, noise - batch.actions, step_mask))
     action_loss = torch.stack(action_losses).mean()
     total = action_loss + video_loss if train_video else action_loss
-    return Losses(total=total, video=video_loss.detach(), action=action_loss.detach())
+    return Losses(total, video_loss.detach(), action_loss.detach(), video)
 
 
 class EMA:

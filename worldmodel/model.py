@@ -37,9 +37,10 @@ class WallWM(nn.Module):
         text: torch.Tensor,  # (B, L, text_dim)
         cross_view_mask: torch.Tensor | None = None,
         chunk_index: torch.Tensor | None = None,
+        marks: torch.Tensor | None = None,  # (B, V, M, H, W) target heatmaps, or None
     ) -> tuple[VideoOutput, VideoContext]:
         """One video-tower forward and the action tower's keys/values of its block features."""
-        video = self.video(latents, timestep, text, cross_view_mask=cross_view_mask)
+        video = self.video(latents, timestep, text, cross_view_mask=cross_view_mask, marks=marks)
         context = self.action.video_context(video.features, video.grid, chunk_index=chunk_index)
         return video, context
 
@@ -54,10 +55,11 @@ class WallWM(nn.Module):
         valid: torch.Tensor | None = None,  # (B, T)
         cross_view_mask: torch.Tensor | None = None,
         chunk_index: torch.Tensor | None = None,
+        marks: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Joint forward: (video velocity (B, V, C, F, H, W), action velocity (B, T, A))."""
         video, context = self.encode_video(
-            latents, video_timestep, text, cross_view_mask, chunk_index
+            latents, video_timestep, text, cross_view_mask, chunk_index, marks
         )
         action = self.action(actions, action_timestep, state, context, valid)
         return video.sample, action

@@ -57,6 +57,10 @@ class EventInputs:
     # the blank caption being the all-zero embedding that caption dropout trains on. Costs a
     # second caption in every video forward and doubles the action tower's batch.
     guidance: float = 1.0
+    # (B, V, M, h, w) target heatmaps (worldmodel/marks.py) for a model with mark channels;
+    # None: none (the same as all zeros). Guidance keeps them in both passes: it is the
+    # caption's, not the marks'.
+    marks: torch.Tensor | None = None
 
     @property
     def guided(self) -> bool:
@@ -65,6 +69,9 @@ class EventInputs:
     def paired(self, value: torch.Tensor) -> torch.Tensor:
         """value for the captioned and the blank pass, one after the other when guided."""
         return torch.cat([value, value]) if self.guided else value
+
+    def paired_marks(self) -> torch.Tensor | None:
+        return None if self.marks is None else self.paired(self.marks)
 
     def captions(self) -> torch.Tensor:
         """(B, L, D) text, or (2B, L, D): the caption, then the blank one, when guided."""
@@ -131,7 +138,10 @@ def sample_asymmetric(
     latents[:, :, :, :1] = keyframes
     timestep = frame_timesteps(batch, frames, sigma, flow.num_train_timesteps, device)
     video, context = model.encode_video(
-        inputs.paired(latents), inputs.paired(timestep), inputs.captions()
+        inputs.paired(latents),
+        inputs.paired(timestep),
+        inputs.captions(),
+        marks=inputs.paired_marks(),
     )
     predicted = latents - sigma * inputs.guide(video.sample)
     predicted[:, :, :, :1] = keyframes
@@ -190,7 +200,10 @@ def sample_symmetric(
         scale = flow.num_train_timesteps
         timestep = frame_timesteps(batch, frames, float(sigma), scale, device)
         video, context = model.encode_video(
-            inputs.paired(latents), inputs.paired(timestep), inputs.captions()
+            inputs.paired(latents),
+            inputs.paired(timestep),
+            inputs.captions(),
+            marks=inputs.paired_marks(),
         )
         calls += 1
         action_timestep = inputs.paired((sigma * scale).expand(batch))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -263,6 +263,27 @@ class EventTarget:
     name: str  # the object id, e.g. "red_block"
     points: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     position: tuple[float, float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datasets store an event's targets this way)."""
+        return {
+            "role": self.role,
+            "name": self.name,
+            "points": {camera: [float(v) for v in point] for camera, point in self.points.items()},
+            "position": None if self.position is None else [float(v) for v in self.position],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventTarget:
+        """The inverse of `to_dict`."""
+        position = data.get("position")
+        points = data.get("points") or {}
+        return cls(
+            role=str(data["role"]),
+            name=str(data["name"]),
+            points={str(c): (float(x), float(y)) for c, (x, y) in points.items()},
+            position=None if position is None else tuple(float(v) for v in position),
+        )
 
     def check(self, field_name: str, cameras: Sequence[str]) -> None:
         """Raise naming `field_name` on a role, camera, point or position that is not valid."""

@@ -17,6 +17,12 @@ so no calibration is needed at run time. We apply Camera RoPE only in the cross-
 where views meet; Wan's pretrained within-view RoPE stays untouched, which keeps the pretrained
 video prior intact (the paper does not say where the split bank is applied).
 
+Target marks (our addition, worldmodel/marks.py): when the config has mark channels, heatmaps of
+where the event's object and destination lie in each view enter beside the keyframe latents:
+a patch embedding of their own, zero-initialised and without bias, adds to the keyframe's tokens
+only. A checkpoint made without marks therefore loads and computes exactly what it did, and
+all-zero marks (a request without targets) change nothing.
+
 Packed rows (several events one after the other along latent frames, worldmodel/data/packing.py)
 mask Wan's self-attention and text cross-attention block-diagonally, so each event sees only its
 own frames and its own caption. Wan's RoPE is relative, so an event's frame offset inside the row
@@ -220,6 +226,21 @@ class CrossViewBranch(nn.Module):
         return (grouped.float() + out.float() * gate).type_as(hidden).flatten(1, 2)
 
 
+class MarkEmbedding(nn.Module):
+    """Mark heatmaps -> one addition per keyframe token: a patch embedding like Wan's (kernel =
+    stride = the spatial patch) whose weights start at zero and which has no bias, so that a
+    fresh one, or all-zero marks, add exactly nothing."""
+
+    def __init__(self, channels: int, dim: int, patch: tuple[int, int]) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, marks: torch.Tensor) -> torch.Tensor:
+        """(N, M, h, w) heatmaps -> (N, h/p * w/p, D) token additions."""
+        return self.proj(marks).flatten(2).transpose(1, 2)
+
+
 @dataclass
 class VideoOutput:
     """The video velocity prediction and every block's output tokens."""
@@ -244,6 +265,11 @@ class VideoTower(nn.Module):
         # One timestep projection for every branch, each adds its own table (as Wan's blocks do)
         self.cross_view_time_proj = nn.Linear(config.dim, 3 * config.dim)
         self.reset_cross_view()
+        self.mark_embedding = (
+            MarkEmbedding(config.mark_channels, config.dim, tuple(config.patch_size[1:]))
+            if config.mark_channels
+            else None
+        )
 
     def reset_cross_view(self) -> None:
         """(Re)initialise every cross-view branch from its block's within-view attention."""
@@ -301,8 +327,11 @@ class VideoTower(nn.Module):
         view_ids: torch.Tensor | None = None,  # (V,) camera-embedding index per view
         cross_view_mask: torch.Tensor | None = None,  # (B, V*S, V*S) bool; training only
         packing: PackedLayout | None = None,  # several events per row (then text is (B, E, L, D))
+        marks: torch.Tensor | None = None,  # (B, V, M, H, W), packed (B, E, V, M, H, W); or None
     ) -> VideoOutput:
-        """Predict the flow velocity of every view and return each block's tokens."""
+        """Predict the flow velocity of every view and return each block's tokens. `marks`:
+        the event's target heatmaps (worldmodel/marks.py), for a config with mark channels;
+        None is the same as all zeros."""
         self._check(latents, timestep, text, packing)
         wan = self.wan
         batch, views, _, frames, height, width = latents.shape
@@ -322,6 +351,8 @@ class VideoTower(nn.Module):
         rotary = wan.rope(x)
         hidden = wan.patch_embedding(x).flatten(2).transpose(1, 2).contiguous()  # (B*V, N, D)
         tokens = hidden.shape[1]
+        if marks is not None:
+            hidden = hidden + self._mark_tokens(marks, latents.shape, grid, packing)
 
         # 2. Timestep embeddings, one per latent frame (Wan2.2 TI2V's per-token timesteps are
         # per frame here: embedded once per frame, not once per token) or one per sample; text
@@ -358,6 +389,37 @@ class VideoTower(nn.Module):
         hidden = hidden.permute(0, 7, 1, 4, 2, 5, 3, 6)
         sample = hidden.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # (B*V, C, F, H, W)
         return VideoOutput(sample.unflatten(0, (batch, views)), features, grid)
+
+    def _mark_tokens(
+        self,
+        marks: torch.Tensor,
+        shape: torch.Size,
+        grid: tuple[int, int, int],
+        packing: PackedLayout | None,
+    ) -> torch.Tensor:
+        """(B*V, N, D): the marks' embedding on every keyframe's tokens, zero on the rest."""
+        batch, views, _, _, height, width = shape
+        channels = self.config.mark_channels
+        events = () if packing is None else (marks.shape[1],)
+        expected = (batch, *events, views, channels, height, width)
+        if self.mark_embedding is None:
+            raise ModelInputError(
+                "marks given, but the video tower has no mark channels (video.mark_channels 0)"
+            )
+        if tuple(marks.shape) != expected:
+            raise ModelInputError(f"marks have shape {tuple(marks.shape)}; expected {expected}")
+        per_frame = grid[1] * grid[2]
+        embedded = self.mark_embedding(marks.flatten(0, -4).to(self.mark_embedding.proj.weight))
+        embedded = embedded.unflatten(0, marks.shape[:-3])  # (B, [E,] V, S, D)
+        if packing is None:  # one keyframe, the first frame of tokens
+            zeros = embedded.new_zeros(batch, views, (grid[0] - 1) * per_frame, embedded.shape[-1])
+            return torch.cat([embedded, zeros], dim=2).flatten(0, 1)
+        # each event's keyframe: the frame where its local index is 0
+        first = (packing.frame_local == 0) & (packing.frame_event >= 0)  # (B, F')
+        rows = torch.arange(batch, device=marks.device)[:, None]
+        per_event = embedded[rows, packing.frame_event.clamp_min(0)]  # (B, F', V, S, D)
+        per_event = per_event * first[:, :, None, None, None].to(per_event.dtype)
+        return per_event.transpose(1, 2).flatten(2, 3).flatten(0, 1)  # (B*V, F'*S, D)
 
     @staticmethod
     def _packing_masks(

@@ -4,12 +4,16 @@ Usage:
     wallwm eval-model                                  # the bundled tiny checkpoint, 5 seeds
     wallwm eval-model --checkpoint runs/tiny/export --episodes 10 --record
     wallwm eval-model --data data/tabletop             # a dataset's own episodes instead
+    wallwm eval-model --checkpoint RUN/export --targets truth   # targets from simulator state
 
 Prints per-skill single-event success, whole-task success per family (no faults), predicted vs
 observed PSNR/SSIM per camera on successful events and on events with an injected fault, and the
 open-loop action error against the expert. Seeds are held out from `wallwm data generate`;
 half of the episodes use held-out caption paraphrases. With `--data DATASET` the episodes are
 instead the ones that dataset recorded (same scenes, same captions), for the train/held-out gap.
+Every request carries the event's targets from perception of the live observation, as the agent
+gives them (`--targets perceived`), or from simulator state (`truth`), or none (`none`: the
+caption alone); checkpoints without mark channels ignore them.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ def evaluate(args: argparse.Namespace) -> int:
         jobs = held_out_jobs(args.episodes)
     for task, seed, paraphrase in jobs:
         console.print(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
-        runner = EventRunner(executor, paraphrase=paraphrase, chunk=args.chunk)
+        runner = EventRunner(
+            executor, paraphrase=paraphrase, chunk=args.chunk, targets=args.targets
+        )
         try:
             runner.task(task, seed, single_events=True, report=report)
             runner.task(task, seed, single_events=False, report=report)
@@ -114,7 +120,7 @@ def evaluate(args: argparse.Namespace) -> int:
     for index, (task, seed, _) in enumerate(jobs[: args.fault_episodes]):
         fault = FAULTS[index % len(FAULTS)]
         console.print(f"{task.name} seed {seed} with fault {fault}")
-        runner = EventRunner(executor, fault=fault, chunk=args.chunk)
+        runner = EventRunner(executor, fault=fault, chunk=args.chunk, targets=args.targets)
         try:
             runner.task(task, seed, single_events=True, report=report)
         finally:
@@ -139,7 +145,8 @@ def evaluate(args: argparse.Namespace) -> int:
         )
         record(
             f"eval-model {name}{f' as {args.chunk}-step chunks' if args.chunk else ''}"
-            f"{f' with guidance {args.guidance:g}' if args.guidance is not None else ''}: "
+            f"{f' with guidance {args.guidance:g}' if args.guidance is not None else ''}"
+            f", targets {args.targets}: "
             f"{args.episodes} {'training' if args.data is not None else 'held-out'} episodes",
             body,
             notes=f"{len(report.events)} events, {seconds:.0f} s",
@@ -181,6 +188,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="W",
         help="classifier-free guidance scale on the caption (1: none; default: the executor's)",
+    )
+    parser.add_argument(
+        "--targets",
+        choices=("perceived", "truth", "none"),
+        default="perceived",
+        help="where each request's targets come from: perception of the live observation (as "
+        "the agent does; default), simulator state, or none (the caption alone)",
     )
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.set_defaults(func=evaluate)

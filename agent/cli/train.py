@@ -8,6 +8,8 @@ Usage:
     wallwm train --preset tiny --data DATA --out runs/tuned --stage all --steps 500 --init-from tiny
     wallwm train --preset tiny --data DATA --out runs/reach --stage video --steps 600 \
         --focus reach=0.5
+    wallwm train --preset tiny --data DATA --out runs/marks --stage action --steps 1000 \
+        --init-from tiny --marks --focus reach=1
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --preset debug ...
     torchrun --standalone --nproc_per_node 2 -m agent.cli.main train --parallel fsdp ...
 
@@ -56,8 +58,12 @@ def train(args: argparse.Namespace) -> int:
         train_towers,
         train_vae,
     )
+    from worldmodel.types import TARGET_ROLES
 
     config = get_config(args.preset)
+    if args.marks:
+        video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
+        config = dataclasses.replace(config, video=video)
     stages = stage_plan(args.stage)
     steps = [int(value) for value in str(args.steps).split(",")]
     if len(steps) == 1:
@@ -89,6 +95,9 @@ def train(args: argparse.Namespace) -> int:
             latent_store=args.latent_cache,
             focus=None if args.focus is None else Focus.parse(args.focus),
             export_every=args.export_every,
+            target_dropout=args.target_dropout,
+            locate_weight=args.locate_weight,
+            mark_lr_scale=args.mark_lr_scale,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -219,8 +228,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="SKILL=SHARE",
         help="draw SHARE of the video and action stages' events from one skill's action-level "
-        "events, such as reach=0.5 (the rest as usual), so that a rare skill weighs more in the "
-        "loss; default: every event by its caption level and cluster",
+        "events, such as reach=0.5, or from several skills', such as reach+move+place=1 (the "
+        "rest as usual), so that a rare skill weighs more in the loss; default: every event by "
+        "its caption level and cluster",
     )
     parser.add_argument(
         "--export-every",
@@ -230,5 +240,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the video and action stages also export their EMA weights every STEPS steps, to "
         "OUT/<stage>/export-<step>/ (a checkpoint folder for eval-model or the benchmarks), so a "
         "run can be scored while it trains; default: only OUT/export/ at the end of each stage",
+    )
+    parser.add_argument(
+        "--marks",
+        action="store_true",
+        help="give the model target marks: heatmaps of where each event's object and destination "
+        "are, beside the keyframes (the dataset's targets; see worldmodel/marks.py). With "
+        "--init-from a checkpoint without them, their weights start at zero, so training starts "
+        "from exactly that model; the action stage then trains them too",
+    )
+    parser.add_argument(
+        "--target-dropout",
+        type=float,
+        default=0.2,
+        metavar="P",
+        help="with --marks, drop the targets of this share of events, so that the model also "
+        "works when a request has none (default 0.2)",
+    )
+    parser.add_argument(
+        "--locate-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="with --marks, add W times an auxiliary loss: a head on the last video block's "
+        "keyframe tokens must find the marks (training only; default 0: none)",
+    )
+    parser.add_argument(
+        "--mark-lr-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="with --marks, train the marks' embedding at K times --lr (default 1)",
     )
     parser.set_defaults(func=train)

@@ -18,7 +18,7 @@ from agent.graph.context import AgentContext, Execution
 from agent.graph.human import parse_human_answer
 from agent.graph.state import AgentState
 from agent.perception import perceive
-from agent.perception.targets import fill_targets, needs_targets
+from agent.perception.targets import as_event_targets, fill_targets, needs_targets
 from agent.state import EventRecord, EventState, Verification
 from worldmodel.errors import WallwmError
 from worldmodel.types import EventPrediction, EventRequest, EventTarget
@@ -110,15 +110,7 @@ def _grounded(event: EventState, context: AgentContext) -> EventState:
 
 def request_targets(event: EventState) -> tuple[EventTarget, ...]:
     """The planner's targets as the world model's contract type."""
-    return tuple(
-        EventTarget(
-            role=target.role,
-            name=target.name,
-            points={point.camera: (point.x, point.y) for point in target.points},
-            position=target.position,
-        )
-        for target in event.targets
-    )
+    return as_event_targets(event.targets)
 
 
 # ---- human takeover -----------------------------------------------------------------------------

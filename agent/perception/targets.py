@@ -9,11 +9,12 @@ drawer's tray, the plate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from agent.envs.tabletop.scene import BLOCKS, DRAWER, GEOMETRY
 from agent.perception.scene import Position, Scene
 from agent.state import EventState, Target, TargetPoint
+from worldmodel.types import EventTarget
 
 ROLE_ARGUMENTS: dict[str, str] = {"object": "object", "destination": "target"}
 
@@ -62,6 +63,19 @@ def targets_for(scene: Scene, arguments: Mapping[str, str]) -> list[Target]:
         if found is not None:
             out.append(found)
     return out
+
+
+def as_event_targets(targets: Iterable[Target]) -> tuple[EventTarget, ...]:
+    """Targets as the world model's contract type (EventRequest.targets)."""
+    return tuple(
+        EventTarget(
+            role=target.role,
+            name=target.name,
+            points={point.camera: (point.x, point.y) for point in target.points},
+            position=target.position,
+        )
+        for target in targets
+    )
 
 
 def needs_targets(state: EventState) -> bool:

@@ -11,7 +11,14 @@ import pytest
 
 from agent.cli.main import main
 from agent.datagen import EVAL_SEED_OFFSET, episode_to_record, plan_episode
-from agent.envs.tabletop import RunConfig, SimConfig, TabletopSim, get_task, run_episode
+from agent.envs.tabletop import (
+    Episode,
+    RunConfig,
+    SimConfig,
+    TabletopSim,
+    get_task,
+    run_episode,
+)
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
 
@@ -92,3 +99,34 @@ def test_check_names_a_field_that_is_off(tmp_path, capsys):
     assert main(["data", "check", str(root)]) == 1
     out = capsys.readouterr().out
     assert "LAYOUT: meta/stats.json: feature 'observation.images.front' has no statistics" in out
+
+
+def test_every_action_event_records_where_its_object_and_destination_were(tmp_path):
+    sim = TabletopSim(SimConfig(width=64, height=64))
+    try:
+        first = sim.reset(0)
+        block = sim.object_pose("red_block")[0]
+        episode = run_episode(sim, get_task("bowl_red_blue"), 0, RunConfig())
+    finally:
+        sim.close()
+    record = episode_to_record(episode)
+    actions = [a for a in record.annotations if a.level == "action"]
+    assert all(a.targets for a in actions)
+    assert not any(a.targets for a in record.annotations if a.level != "action")
+    reach = actions[0]
+    assert reach.skill == "reach" and [(t.role, t.name) for t in reach.targets] == [
+        ("object", "red_block")
+    ]
+    np.testing.assert_allclose(reach.targets[0].position, block, atol=1e-3)
+    # the front camera's point is the block's centre projected with its calibration
+    front = first.cameras[0]
+    x, y, depth = front.intrinsics @ (np.linalg.inv(front.extrinsics) @ np.append(block, 1))[:3]
+    np.testing.assert_allclose(reach.targets[0].points["front"], (x / depth / 64, y / depth / 64))
+    move = next(a for a in actions if a.skill == "move")
+    assert [(t.role, t.name) for t in move.targets] == [
+        ("object", "red_block"),
+        ("destination", "bowl"),
+    ]
+    assert {"front", "side"} <= set(move.targets[1].points)
+    # and they survive the simulator episode's own save and load
+    assert Episode.load(episode.save(tmp_path / "episode")).events == episode.events

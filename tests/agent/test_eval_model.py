@@ -1,5 +1,6 @@
 """The closed-loop evaluation: the oracle scores 100%, paraphrases are held out, faults are seen."""
 
+import numpy as np
 import pytest
 
 from agent.cli.main import main
@@ -85,3 +86,28 @@ def test_chunk_mode_asks_with_the_instruction_every_chunk_steps():
     assert all(request.frames <= 4 for request in spy.requests)
     assert len(spy.requests) > len(task.plan())  # events longer than 4 steps were split
     assert all(len(event.psnr) == 3 for event in report.events)
+
+
+@pytest.mark.parametrize("source", ["perceived", "truth", "none"])
+def test_every_request_carries_the_events_targets_from_the_chosen_source(source):
+    task = get_task("bowl_red_blue")
+    runner = EventRunner(None, size=64, targets=source)
+    spy = RecordingOracle(runner.oracle)
+    runner.executor = spy
+    try:
+        runner.sim.reset(eval_seeds(1)[0])
+        block = runner.sim.object_pose("red_block")[0]
+        _, reach = task.plan()[0]
+        runner.event(reach, eval_seeds(1)[0], restore=True)
+    finally:
+        runner.close()
+    (request,) = spy.requests
+    if source == "none":
+        assert request.targets == ()
+        return
+    (target,) = request.targets
+    assert (target.role, target.name) == ("object", "red_block")
+    assert np.linalg.norm(np.asarray(target.position) - block) < (
+        0.01 if source == "perceived" else 1e-3
+    )
+    assert {"front", "side"} <= set(target.points)

@@ -171,6 +171,10 @@ def test_a_focus_skill_takes_its_share_of_the_draws(dataset):
     assert usual < 0.15
     assert reach_share(Focus("reach", 0.5)) == pytest.approx(0.5 + 0.5 * usual, abs=0.03)
     assert reach_share(Focus("reach", 1.0)) == 1.0
+    both = EventBatches(events, vae, captions, 1, 4, focus=Focus("reach + move", 1.0))
+    rng = np.random.default_rng(0)
+    drawn = {events.events[both.draw(rng)][1].skill for _ in range(400)}
+    assert drawn == {"reach", "move"}
     with pytest.raises(ContractError, match="no event of that skill; its skills are"):
         EventBatches(events, vae, captions, 1, 4, focus=Focus("juggle", 0.5))
     assert Focus.parse("reach=0.25") == Focus("reach", 0.25)

@@ -1,8 +1,11 @@
-"""Packed rows compute each event exactly as it is computed alone in its own row."""
+"""Packed rows compute each event exactly as it is computed alone in its own row (marks too)."""
+
+import dataclasses
 
 import pytest
 import torch
 
+from worldmodel.checkpoint import NormStats, load_checkpoint, save_checkpoint
 from worldmodel.config import ModelConfig
 from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ModelInputError
@@ -132,3 +135,34 @@ def test_packed_inputs_with_wrong_shapes_are_refused(debug_model: WallWM):
         context = debug_model.action.video_context(video.features, video.grid, packing=layout)
     with pytest.raises(ModelInputError, match="packed state"):
         debug_model.action(actions, action_t, state[:, 0], context, packing=layout)
+
+
+def test_packed_marks_reach_each_event_keyframe_as_they_do_alone(mixed_model: WallWM, tmp_path):
+    config = mixed_model.config
+    marked_config = dataclasses.replace(
+        config, video=dataclasses.replace(config.video, mark_channels=2)
+    )
+    folder = save_checkpoint(mixed_model, tmp_path / "ckpt", NormStats.identity(7, 7))
+    model, _ = load_checkpoint(folder, into=marked_config)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.video.mark_embedding.proj.weight.normal_(0, 0.5, generator=generator)
+    events = _events(config, generator)
+    h, w = config.latent_size
+    marks = [torch.rand(1, config.cameras, 2, h, w, generator=generator) for _ in events]
+    layout, latents, video_t, text, *_ = _pack(config, events)
+    packed_marks = torch.stack(
+        [torch.cat(marks), torch.cat([marks[1], torch.zeros_like(marks[1])])]
+    )  # (B, E, V, M, h, w)
+    with torch.no_grad():
+        video = model.video(latents, video_t, text, packing=layout, marks=packed_marks)
+        alone = [
+            model.video(e["latents"], e["video_t"], e["text"], marks=m).sample
+            for e, m in zip(events, marks, strict=True)
+        ]
+        unmarked = model.video(events[1]["latents"], events[1]["video_t"], events[1]["text"])
+    f0 = FRAMES[0]
+    torch.testing.assert_close(video.sample[:1, :, :, :f0], alone[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(video.sample[:1, :, :, f0:], alone[1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(video.sample[1:, :, :, : FRAMES[1]], alone[1], atol=1e-5, rtol=1e-4)
+    assert (alone[1] - unmarked.sample).abs().max() > 1e-3  # the marks did change the event

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from worldmodel.errors import ContractError
-from worldmodel.types import CameraSpec
+from worldmodel.types import CameraSpec, EventTarget
 
 CaptionLevel = Literal["task", "subtask", "action", "segment"]
 CAPTION_LEVELS: tuple[CaptionLevel, ...] = ("task", "subtask", "action", "segment")
@@ -20,7 +20,8 @@ CAPTION_LEVELS: tuple[CaptionLevel, ...] = ("task", "subtask", "action", "segmen
 
 @dataclass(frozen=True)
 class EventAnnotation:
-    """A captioned frame range [start, end) of an episode."""
+    """A captioned frame range [start, end) of an episode; `targets`: where the event's object
+    and destination are in each camera at frame `start` (empty when the data has none)."""
 
     level: CaptionLevel
     caption: str
@@ -28,6 +29,7 @@ class EventAnnotation:
     end: int
     skill: str | None = None
     arguments: dict[str, str] = field(default_factory=dict)
+    targets: tuple[EventTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if self.level not in CAPTION_LEVELS:

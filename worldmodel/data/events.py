@@ -3,7 +3,9 @@
 A sample is one captioned event: its caption (at a caption level chosen per sample, dropped with a
 probability that grows with the event's length), the keyframe of every camera at the event's
 start, the proprio state there, the event's video clip and its actions, normalised with the
-dataset's statistics. Quasi-static stretches (the robot barely moving) are pruned.
+dataset's statistics, and the event's targets where the data has them (dropped on a share of
+samples, so that a model trained on them still works without). Quasi-static stretches (the robot
+barely moving) are pruned.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotatio
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError
+from worldmodel.types import EventTarget
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class EventLoaderConfig:
     # Action components given relative to the proprio at the sample's first step (the model
     # config's relative_action_dims); their statistics are those of the relative values.
     relative_action_dims: tuple[int, ...] = ()
+    # Share of samples whose targets are dropped (our choice): a request without targets, a
+    # person's event say, must still work, and the model learns that case from these.
+    target_dropout: float = 0.2
 
     def __post_init__(self) -> None:
         unknown = set(self.level_weights) - set(CAPTION_LEVELS)
@@ -61,6 +67,8 @@ class EventLoaderConfig:
             raise ContractError("expected 0 <= dropout_base <= dropout_max <= 1")
         if self.crop_stride < 1:
             raise ContractError(f"crop_stride {self.crop_stride}; expected >= 1")
+        if not 0 <= self.target_dropout <= 1:
+            raise ContractError(f"target_dropout {self.target_dropout}; expected 0..1")
 
     def dropout_probability(self, length: int) -> float:
         return min(self.dropout_max, self.dropout_base + self.dropout_per_step * length)
@@ -111,6 +119,10 @@ class EventSample:
     # the episode frames the clip is made of (T + 1,), so that a sample drawn without its
     # frames (EventDataset.sample(frames=False)) can get them later (EventDataset.with_frames)
     clip_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # where the event's object and destination are at the keyframe; empty when the data has
+    # none, when they were dropped, or when the window starts after the event does (the
+    # targets were recorded at the event's first frame, and things move)
+    targets: tuple[EventTarget, ...] = ()
 
     @property
     def length(self) -> int:
@@ -237,6 +249,10 @@ class EventDataset:
         caption = event.caption
         if rng.random() < config.dropout_probability(len(steps)):
             caption = ""
+        targets = event.targets if start == event.start else ()
+        # drawn only for events with targets: data without them samples exactly as before
+        if targets and rng.random() < config.target_dropout:
+            targets = ()
         sample = EventSample(
             caption=caption,
             level=event.level,
@@ -250,6 +266,7 @@ class EventDataset:
             start=start,
             end=end,
             clip_steps=clip_steps,
+            targets=targets,
         )
         return self.with_frames(sample) if frames else sample
 

@@ -19,7 +19,7 @@ from worldmodel.data import lerobot_format as fmt
 from worldmodel.data.episode import CAPTION_LEVELS, EventAnnotation
 from worldmodel.data.video import read_mp4
 from worldmodel.errors import WallwmError
-from worldmodel.types import CameraSpec
+from worldmodel.types import CameraSpec, EventTarget
 
 
 class DatasetError(WallwmError):
@@ -144,6 +144,9 @@ class DatasetReader:
                             end=event["end"],
                             skill=event["skill"],
                             arguments=event["arguments"],
+                            targets=tuple(
+                                EventTarget.from_dict(t) for t in event.get("targets", ())
+                            ),
                         )
                     )
         for found in events.values():  # by start, then level from task down: a stable order

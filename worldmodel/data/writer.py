@@ -66,18 +66,21 @@ def episode_features(record: EpisodeRecord) -> dict[str, dict[str, Any]]:
 
 
 def event_column(record: EpisodeRecord) -> list[str]:
-    """Per frame, the JSON list of the events that start there ("" where none does)."""
+    """Per frame, the JSON list of the events that start there ("" where none does). An event
+    with targets carries them as a list of EventTarget dicts under "targets"; one without has no
+    such key, so a dataset without targets is written exactly as before."""
     starting: list[list[dict[str, Any]]] = [[] for _ in range(record.length)]
     for event in record.annotations:
-        starting[event.start].append(
-            {
-                "level": event.level,
-                "caption": event.caption,
-                "end": event.end,
-                "skill": event.skill,
-                "arguments": event.arguments,
-            }
-        )
+        entry = {
+            "level": event.level,
+            "caption": event.caption,
+            "end": event.end,
+            "skill": event.skill,
+            "arguments": event.arguments,
+        }
+        if event.targets:
+            entry["targets"] = [target.to_dict() for target in event.targets]
+        starting[event.start].append(entry)
     return [json.dumps(events, sort_keys=True) if events else "" for events in starting]
 
 

@@ -7,6 +7,8 @@ loader's crop grid, so the cache stays bounded); captions are embedded once with
 encoder. Events of different lengths in one batch are padded: actions with a False `valid` mask,
 latents by repeating their last frame. Packed batches (`PackedEventBatches`) instead lay several
 events one after the other in each row, up to a capacity of latent frames, and pad only the end.
+For a model with mark channels (`mark_sigma` set) each event's targets are drawn as heatmaps at
+the latent resolution (worldmodel/marks.py); an event without targets gets zeros.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from worldmodel.data.events import EventDataset, EventSample
 from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
+from worldmodel.marks import render_marks
 from worldmodel.text import TextEncoder
 from worldmodel.training.latent_store import LatentStore, window_key
 from worldmodel.vae import VideoVAE, pad_clip
@@ -50,12 +53,17 @@ class CaptionBank:
 @dataclass(frozen=True)
 class Focus:
     """Draw this share of a tower stage's events from one skill (action-level events whose skill
-    is `skill`, cluster-balanced among them); the rest are drawn as usual. Why: a skill that is a
-    small part of the data is a small part of the loss (reach is 5% of tabletop600's events), so
-    what only it teaches, such as which block a colour word names, is learned last."""
+    is `skill`, cluster-balanced among them), or from several joined by '+' ("reach+move"); the
+    rest are drawn as usual. Why: a skill that is a small part of the data is a small part of the
+    loss (reach is 5% of tabletop600's events), so what only it teaches, such as which block a
+    colour word names, is learned last."""
 
     skill: str
     share: float
+
+    @property
+    def skills(self) -> set[str]:
+        return {name.strip() for name in self.skill.split("+")}
 
     def __post_init__(self) -> None:
         if not 0 < self.share <= 1:
@@ -118,8 +126,10 @@ class EventBatches:
         cache: dict[tuple, torch.Tensor] | None = None,
         store: LatentStore | None = None,
         focus: Focus | None = None,
+        mark_sigma: float | None = None,
     ) -> None:
         self.dataset = dataset
+        self.mark_sigma = mark_sigma  # None: the model takes no marks
         self.vae = vae
         self.captions = captions
         self.batch = batch
@@ -133,7 +143,7 @@ class EventBatches:
         self.focus_members = np.zeros(0, int)
         if focus is not None:
             skills = [event.skill for _, event in dataset.events]
-            self.focus_members = np.flatnonzero([skill == focus.skill for skill in skills])
+            self.focus_members = np.flatnonzero([skill in focus.skills for skill in skills])
             if not len(self.focus_members):
                 known = sorted({skill for skill in skills if skill})
                 raise ContractError(
@@ -185,6 +195,13 @@ class EventBatches:
             self.cache[key] = stored
         return self.cache[key].float()
 
+    def marks(self, sample: EventSample, size: tuple[int, int]) -> torch.Tensor:
+        """(V, M, h, w) heatmaps of the sample's targets, cameras in the dataset's order."""
+        if self.mark_sigma is None:
+            raise ContractError("these batches take no marks (mark_sigma None)")
+        cameras = self.dataset.reader.camera_names
+        return torch.from_numpy(render_marks(sample.targets, cameras, size, self.mark_sigma))
+
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
         samples = [
             self.dataset.sample(self.draw(rng), rng, frames=False) for _ in range(self.batch)
@@ -201,12 +218,17 @@ class EventBatches:
         for row, sample in enumerate(samples):
             actions[row, : sample.length] = torch.from_numpy(sample.actions)
             valid[row, : sample.length] = True
+        marks = None
+        if self.mark_sigma is not None:
+            size = tuple(latents[0].shape[-2:])
+            marks = torch.stack([self.marks(s, size) for s in samples])  # (B, V, M, h, w)
         return TrainingBatch(
             latents=torch.stack(latents),  # (B, V, C, F, h, w)
             text=torch.stack([self.captions[s.caption] for s in samples]),  # (B, L, D)
             state=torch.from_numpy(np.stack([s.proprio for s in samples])),  # (B, P)
             actions=actions,  # (B, T, A)
             valid=valid,  # (B, T)
+            marks=marks,
         )
 
 
@@ -232,9 +254,10 @@ class PackedEventBatches(EventBatches):
         cache: dict[tuple, torch.Tensor] | None = None,
         store: LatentStore | None = None,
         focus: Focus | None = None,
+        mark_sigma: float | None = None,
     ) -> None:
         super().__init__(
-            dataset, vae, captions, rows, temporal_stride, balanced, cache, store, focus
+            dataset, vae, captions, rows, temporal_stride, balanced, cache, store, focus, mark_sigma
         )
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row
@@ -275,9 +298,14 @@ class PackedEventBatches(EventBatches):
         actions = torch.zeros(self.batch, total_steps, first[0].actions.shape[1])
         text = torch.zeros(self.batch, events, *self.captions.empty.shape)
         state = torch.zeros(self.batch, events, first[0].proprio.shape[0])
+        marks = None
+        if self.mark_sigma is not None:
+            marks = torch.zeros(self.batch, events, *self.marks(first[0], (height, width)).shape)
         for b, row in enumerate(rows):
             frame = step_at = 0
             for e, (sample, x) in enumerate(row):
+                if marks is not None:
+                    marks[b, e] = self.marks(sample, (height, width))
                 latents[b, :, :, frame : frame + x.shape[2]] = x
                 actions[b, step_at : step_at + sample.length] = torch.from_numpy(sample.actions)
                 text[b, e] = self.captions[sample.caption]
@@ -291,4 +319,5 @@ class PackedEventBatches(EventBatches):
             actions=actions,  # (B, T, A)
             valid=layout.step_event >= 0,  # (B, T)
             packing=layout,
+            marks=marks,  # (B, E, V, M, h, w)
         )

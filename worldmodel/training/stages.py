@@ -38,6 +38,7 @@ from worldmodel.checkpoint import (
     check_state,
     load_checkpoint,
     load_vae,
+    read_config,
     save_checkpoint,
 )
 from worldmodel.config import ModelConfig
@@ -56,6 +57,7 @@ from worldmodel.training.batches import (
 )
 from worldmodel.training.distributed import DistributedContext
 from worldmodel.training.latent_store import LatentStore
+from worldmodel.training.locate import MarkLocator
 from worldmodel.training.loop import LoopConfig, LoopResult, TrainingLoop
 from worldmodel.vae import VideoVAE, build_vae
 
@@ -104,6 +106,16 @@ class StageSettings:
     latent_store: Path | None = None
     # Draw a share of the tower stages' events from one skill (batches.Focus); None: no focus.
     focus: Focus | None = None
+    # Share of the tower stages' events whose targets are dropped (EventLoaderConfig), for a
+    # model with mark channels.
+    target_dropout: float = 0.2
+    # Weight of the marks' localisation loss (training/locate.py); 0: none. The research note
+    # suggests about 0.1.
+    locate_weight: float = 0.0
+    # Learning rate of the marks' embedding as a multiple of `lr` (our choice): it starts at
+    # zero and must catch up with weights that are already trained; the feasibility run used
+    # 10 (AdamW 3e-3 against 3e-4 for the action tower).
+    mark_lr_scale: float = 1.0
     # The tower stages also export their EMA weights every this many steps, to
     # OUT/<stage>/export-<step>/ (a checkpoint folder), so a run can be scored while it trains
     # (research/caption_loss_gap.py, wallwm eval-model). None: only the final export.
@@ -175,12 +187,18 @@ def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> tor
 
 
 class FlowObjective(nn.Module):
-    """The flow-matching loss of WallWM as one forward, for the video or the action stage."""
+    """The flow-matching loss of WallWM as one forward, for the video or the action stage, plus
+    `locate_weight` times the marks' localisation loss (training/locate.py) for a model with
+    mark channels."""
 
-    def __init__(self, model: WallWM, stage: str) -> None:
+    def __init__(self, model: WallWM, stage: str, locate_weight: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
+        self.locate_weight = locate_weight
+        self.locator = None
+        if locate_weight and model.config.video.mark_channels:
+            self.locator = MarkLocator(model.config.video.dim, model.config.video.mark_channels)
 
     def forward(self, batch: TrainingBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         losses = training_loss(
@@ -190,7 +208,12 @@ class FlowObjective(nn.Module):
             train_video=self.stage != "action",
             train_action=self.stage != "video",
         )
-        return {"total": losses.total, "video": losses.video, "action": losses.action}
+        out = {"total": losses.total, "video": losses.video, "action": losses.action}
+        if self.locator is not None and batch.marks is not None and losses.features is not None:
+            locate = self.locator(losses.features, batch.marks)
+            out["total"] = losses.total + self.locate_weight * locate
+            out["locate"] = locate.detach()
+        return out
 
 
 def vae_loss(trained: nn.Module, batch: torch.Tensor, generator: torch.Generator):
@@ -200,10 +223,10 @@ def vae_loss(trained: nn.Module, batch: torch.Tensor, generator: torch.Generator
 
 def flow_loss(trained: nn.Module, batch: TrainingBatch, generator: torch.Generator):
     out = trained(batch, generator)
-    return out["total"], {
-        "loss_video": float(out["video"]),
-        "loss_action": float(out["action"]),
-    }
+    metrics = {"loss_video": float(out["video"]), "loss_action": float(out["action"])}
+    if "locate" in out:
+        metrics["loss_locate"] = float(out["locate"])
+    return out["total"], metrics
 
 
 def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> EventDataset:
@@ -212,6 +235,7 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         crop_stride=settings.crop_stride,
         image_size=(config.image_height, config.image_width),
         relative_action_dims=config.relative_action_dims,
+        target_dropout=settings.target_dropout,
     )
     if settings.chunk_steps is not None:
         # Task-level events span whole episodes: cropping them to exactly chunk_steps gives
@@ -251,7 +275,12 @@ def norm_stats(dataset: EventDataset) -> NormStats:
     )
 
 
-def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> LoopConfig:
+def _loop_config(
+    settings: StageSettings,
+    paper_ema: float,
+    unused: bool,
+    lr_scales: tuple[tuple[str, float], ...] = (),
+) -> LoopConfig:
     return LoopConfig(
         steps=settings.steps,
         lr=settings.lr,
@@ -262,6 +291,7 @@ def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> Loo
         find_unused_parameters=unused,
         muon=settings.muon,
         parallel=settings.parallel,
+        lr_scales=lr_scales,
     )
 
 
@@ -290,8 +320,9 @@ def _init_vae(vae: AutoencoderKLWan, folder: Path) -> None:
 
 
 def _init_towers(model: WallWM, folder: Path, towers: tuple[str, ...]) -> None:
-    """Copy the named towers ('video', 'action') of checkpoint `folder` into `model`."""
-    initial, _ = load_checkpoint(folder)
+    """Copy the named towers ('video', 'action') of checkpoint `folder` into `model` (a model
+    with mark channels from a checkpoint without: the marks' embedding starts at zero)."""
+    initial, _ = load_checkpoint(folder, into=model.config)
     for tower in towers:
         load_weights(getattr(model, tower), getattr(initial, tower).state_dict(), str(folder))
 
@@ -361,32 +392,50 @@ def train_towers(
     export = out / EXPORT
     torch.manual_seed(settings.seed)
     if stage in ("action", "joint"):
+        # The run's video stage's towers; fine-tuning without one (--init-from and no video
+        # stage in this run): the init checkpoint's.
+        source = export
         if not (export / "video_tower.safetensors").exists():
-            raise ContractError(f"{export} has no video tower: run the video stage first")
-        model, _ = load_checkpoint(export, context.device)
+            if settings.init_from is None:
+                raise ContractError(f"{export} has no video tower: run the video stage first")
+            source = settings.init_from
+        found = read_config(source)
         # The action representation and the flow settings (action loss draws, sampler steps)
         # are the action stage's to choose: the video tower does not depend on them, so a video
-        # stage exported before the preset changed them is still usable.
-        model.config = dataclasses.replace(
-            model.config, relative_action_dims=config.relative_action_dims, flow=config.flow
+        # stage exported before the preset changed them is still usable. Mark channels the
+        # preset asks for and the checkpoint lacks start at zero.
+        video = found.video
+        if config.video.mark_channels and not video.mark_channels:
+            video = dataclasses.replace(
+                video, mark_channels=config.video.mark_channels, mark_sigma=config.video.mark_sigma
+            )
+        into = dataclasses.replace(
+            found, video=video, relative_action_dims=config.relative_action_dims, flow=config.flow
         )
+        model, _ = load_checkpoint(source, context.device, into=into)
         if settings.init_from is not None:
             _init_towers(model, settings.init_from, ("action",) if stage == "action" else TOWERS)
         model.train()
         if stage == "action":
             model.video.requires_grad_(False)  # action pretraining with the video tower frozen
+            if model.video.mark_embedding is not None:
+                # ... but for the marks' embedding, which only the action loss can teach here
+                model.video.mark_embedding.requires_grad_(True)
     else:
         model = WallWM(config)
         if settings.init_from is not None:
             _init_towers(model, settings.init_from, TOWERS)
         model.action.requires_grad_(False)
+    mark_scales: tuple[tuple[str, float], ...] = ()
+    if model.video.mark_embedding is not None and settings.mark_lr_scale != 1.0:
+        mark_scales = (("model.video.mark_embedding.", settings.mark_lr_scale),)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
-    batches = event_batches(config, dataset, vae, captions, settings, latent_cache)
+    batches = event_batches(model.config, dataset, vae, captions, settings, latent_cache)
     loop = TrainingLoop(
-        FlowObjective(model, stage),
+        FlowObjective(model, stage, settings.locate_weight),
         flow_loss,
         batches,
-        _loop_config(settings, config.flow.ema_decay, unused=context.enabled),
+        _loop_config(settings, config.flow.ema_decay, context.enabled, mark_scales),
         out / stage,
         context,
     )
@@ -417,6 +466,7 @@ def event_batches(
     """One event per row, or packed rows when settings.pack_frames is set; `cache`: encoded
     clips to share (see EventBatches)."""
     stride = config.vae.scale_factor_temporal
+    mark_sigma = config.video.mark_sigma if config.video.mark_channels else None
     store = None
     if settings.latent_store is not None:
         store = LatentStore(settings.latent_store, vae.vae, dataset, stride)
@@ -430,6 +480,7 @@ def event_batches(
             cache=cache,
             store=store,
             focus=settings.focus,
+            mark_sigma=mark_sigma,
         )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
@@ -447,6 +498,7 @@ def event_batches(
         cache=cache,
         store=store,
         focus=settings.focus,
+        mark_sigma=mark_sigma,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodel.types import CameraSpec
+from worldmodel.types import CameraSpec, EventTarget
 
 LEVELS: tuple[str, ...] = ("task", "subtask", "action", "segment")
 
@@ -32,7 +32,8 @@ class CaptionSpan:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """One action-level event as executed: skill, arguments and its action range."""
+    """One action-level event as executed: skill, arguments, its action range and where its
+    object and destination were when it began (from simulator state)."""
 
     skill: str
     arguments: dict[str, str]
@@ -41,6 +42,15 @@ class EventRecord:
     start: int
     end: int
     recovery: bool = False
+    targets: tuple[EventTarget, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "targets": [target.to_dict() for target in self.targets]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EventRecord:
+        targets = tuple(EventTarget.from_dict(t) for t in data.get("targets", ()))
+        return cls(**{**data, "targets": targets})
 
 
 @dataclass
@@ -88,7 +98,7 @@ class Episode:
                 for c in self.cameras
             ],
             "captions": [asdict(span) for span in self.captions],
-            "events": [asdict(event) for event in self.events],
+            "events": [event.to_dict() for event in self.events],
             "faults": self.faults,
         }
 
@@ -133,7 +143,7 @@ class Episode:
             proprio=proprio,
             actions=actions,
             captions=[CaptionSpan(**span) for span in meta["captions"]],
-            events=[EventRecord(**event) for event in meta["events"]],
+            events=[EventRecord.from_dict(event) for event in meta["events"]],
             success=meta["success"],
             progress=meta["progress"],
             faults=meta["faults"],

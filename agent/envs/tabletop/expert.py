@@ -16,6 +16,7 @@ import numpy as np
 from agent.envs.tabletop.episode import CaptionSpan, Episode, EventRecord
 from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.skills import ExpertConfig, ExpertContext, routine
+from agent.envs.tabletop.targets import true_targets
 from agent.envs.tabletop.tasks import PlanStep, ProgressTracker, Subtask, Task, paraphrase
 from worldmodel.types import Observation
 
@@ -73,6 +74,7 @@ class Recorder:
     ) -> None:
         """Execute one action-level event, recording its Action and Segment spans."""
         start = self.t
+        targets = true_targets(self.sim, step.arguments)
         segment, segment_start = None, start
         for action, caption in routine(ctx, step.skill, step.arguments):
             if caption != segment:
@@ -85,7 +87,14 @@ class Recorder:
         self.captions.append(CaptionSpan("action", step.caption, start, self.t))
         self.events.append(
             EventRecord(
-                step.skill, dict(step.arguments), step.caption, subtask, start, self.t, recovery
+                step.skill,
+                dict(step.arguments),
+                step.caption,
+                subtask,
+                start,
+                self.t,
+                recovery,
+                targets,
             )
         )
 

@@ -1,0 +1,97 @@
+"""Event targets in datasets: stored in the events column, read back, drawn into samples (and
+dropped on a share of them); datasets without targets read and sample as before."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from worldmodel.data import lerobot_format as fmt
+from worldmodel.data.conformance import layout_problems
+from worldmodel.data.events import EventDataset, EventLoaderConfig
+from worldmodel.data.reader import DatasetReader
+from worldmodel.data.writer import DatasetWriter
+from worldmodel.marks import render_marks
+from worldmodel.types import EventTarget
+
+RED = EventTarget("object", "red_block", {"front": (0.25, 0.75), "wrist": (0.5, 0.5)}, (0.1, 0, 0))
+BOWL = EventTarget("destination", "bowl", {"front": (0.625, 0.375)}, (-0.1, 0.2, 0.008))
+
+
+def with_targets(record):
+    """The record with targets on its action-level events (as `wallwm data generate` makes)."""
+    annotations = []
+    for event in record.annotations:
+        if event.level == "action":
+            targets = (RED, BOWL) if event.skill == "place" else (RED,)
+            event = dataclasses.replace(event, targets=targets)
+        annotations.append(event)
+    return dataclasses.replace(record, annotations=annotations)
+
+
+def write(root, factory, targets: bool, episodes: int = 2, steps: int = 20):
+    writer = DatasetWriter(root)
+    for seed in range(episodes):
+        record = factory(seed, steps=steps)
+        writer.write(with_targets(record) if targets else record)
+    writer.finalize()
+    return DatasetReader(root)
+
+
+def events_column(root) -> list[str]:
+    path = root / fmt.DATA_PATH.format(chunk_index=0, file_index=0)
+    return [value for value in pq.read_table(path)[fmt.EVENTS_KEY].to_pylist() if value]
+
+
+def test_targets_round_trip_and_the_dataset_stays_conformant(tmp_path, episode_factory):
+    reader = write(tmp_path, episode_factory, targets=True)
+    assert layout_problems(tmp_path) == []
+    original = with_targets(episode_factory(1, steps=20)).annotations
+    assert sorted(reader.events[1], key=str) == sorted(original, key=str)
+    place = next(e for e in reader.events[1] if e.skill == "place")
+    assert place.targets == (RED, BOWL)
+    assert next(e for e in reader.events[1] if e.level == "task").targets == ()
+
+
+def test_a_dataset_without_targets_is_written_as_before_and_samples_none(tmp_path, episode_factory):
+    reader = write(tmp_path, episode_factory, targets=False)
+    assert all(
+        "targets" not in event for value in events_column(tmp_path) for event in json.loads(value)
+    )
+    dataset = EventDataset(reader, EventLoaderConfig(level_weights={"action": 1.0}))
+    rng = np.random.default_rng(0)
+    samples = [dataset.sample(dataset.draw_index(rng), rng, frames=False) for _ in range(20)]
+    assert all(sample.targets == () for sample in samples)
+    assert not render_marks(samples[0].targets, reader.camera_names, (4, 4), 1.0).any()
+
+
+def test_samples_carry_the_targets_and_drop_them_on_a_share_of_draws(tmp_path, episode_factory):
+    reader = write(tmp_path, episode_factory, targets=True)
+    config = EventLoaderConfig(level_weights={"action": 1.0}, prune_static=False)
+    kept = EventDataset(reader, dataclasses.replace(config, target_dropout=0.0))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        index = kept.draw_index(rng)
+        sample = kept.sample(index, rng, frames=False)
+        assert sample.targets == kept.events[index][1].targets != ()
+    dropping = EventDataset(reader, dataclasses.replace(config, target_dropout=0.3))
+    draws = [dropping.sample(dropping.draw_index(rng), rng, frames=False) for _ in range(2000)]
+    assert abs(np.mean([not sample.targets for sample in draws]) - 0.3) < 0.04
+
+
+def test_a_window_that_starts_after_its_event_gets_no_targets(tmp_path, episode_factory):
+    reader = write(tmp_path, episode_factory, targets=True, steps=40)
+    config = EventLoaderConfig(
+        level_weights={"action": 1.0}, max_length=8, crop_stride=4, target_dropout=0.0
+    )
+    dataset = EventDataset(reader, config)
+    rng = np.random.default_rng(0)
+    starts_late = []
+    for _ in range(40):
+        index = dataset.draw_index(rng)
+        sample = dataset.sample(index, rng, frames=False)
+        late = sample.start != dataset.events[index][1].start
+        assert bool(sample.targets) != late
+        starts_late.append(late)
+    assert any(starts_late) and not all(starts_late)
