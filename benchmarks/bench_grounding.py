@@ -32,15 +32,15 @@ from agent.envs.tabletop.scene import BLOCKS
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
 from agent.envs.tabletop.targets import true_targets
 from agent.envs.tabletop.tasks import PlanStep
-from agent.eval_model import eval_seeds
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, targets_for
+from agent.studies.eval_model import eval_seeds
 from benchmarks.record import markdown_table, record
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import checkpoint_folder
 from worldmodel.types import EventRequest, EventTarget
 
-SUCCESS_M = 0.03  # the evaluation's success radius (agent/eval_model.py tolerance_m)
+SUCCESS_M = 0.03  # the evaluation's success radius (agent/studies/eval_model.py tolerance_m)
 
 
 def scene_targets(source: str, sim: TabletopSim, observation) -> dict[str, tuple[EventTarget, ...]]:

@@ -28,7 +28,7 @@ import argparse
 import numpy as np
 
 from agent.envs.tabletop.scene import BLOCKS
-from agent.eval_model import EventRunner, held_out_jobs
+from agent.studies.eval_model import EventRunner, held_out_jobs
 from benchmarks.record import markdown_table, record
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import checkpoint_folder

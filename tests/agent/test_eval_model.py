@@ -1,12 +1,14 @@
 """The closed-loop evaluation: the oracle scores 100%, paraphrases are held out, faults are seen."""
 
+import json
+
 import numpy as np
 import pytest
 
 from agent.cli.main import main
 from agent.datagen import EVAL_SEED_OFFSET, plan_episode
 from agent.envs.tabletop import get_task
-from agent.eval_model import (
+from agent.studies.eval_model import (
     EventRunner,
     Report,
     eval_seeds,
@@ -111,3 +113,16 @@ def test_every_request_carries_the_events_targets_from_the_chosen_source(source)
         0.01 if source == "perceived" else 1e-3
     )
     assert {"front", "side"} <= set(target.points)
+
+
+@pytest.mark.parametrize(("executor", "expected"), [("oracle", 1.0), ("hold-still", 0.0)])
+def test_json_figures_of_the_upper_bound_and_the_negative_control(executor, expected, capsys):
+    """--json prints one object a script can check; the oracle scores every event, the
+    hold-still control none (an evaluation scoring it above 0 measures something else)."""
+    args = ["eval-model", "--checkpoint", executor, "--episodes", "1", "--fault-episodes", "0"]
+    assert main([*args, "--json", "--targets", "truth"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["executor"] == executor and figures["targets"] == "truth"
+    assert set(figures["skills"]) == {"reach", "grasp", "lift", "move", "place", "release"}
+    assert all(skill["success"] == expected for skill in figures["skills"].values())
+    assert figures["tasks"] == {"containers": {"episodes": 1, "success": expected}}

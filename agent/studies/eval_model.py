@@ -33,6 +33,7 @@ paraphrases the training data never contained.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from agent.envs.tabletop.tasks import (
     relation,
     tasks_of,
 )
+from agent.execution.registry import EXECUTORS, build_executor
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, targets_for
 from agent.verify.measures import psnr, ssim
@@ -73,6 +75,8 @@ HELD_OUT_PARAPHRASES: dict[str, str] = {
     "regrasp": "grab {object} again",
 }
 FAULTS = ("external_push", "grasp_slip", "camera_freeze")
+# Builds an executor on a runner's own simulator (the registry's oracle and hold-still).
+ExecutorFactory = Callable[[TabletopSim], EventExecutor]
 TARGET_SOURCES = ("perceived", "truth", "none")
 PREFIX_STEPS = 8  # steps over which event and fixed-chunk models are compared open loop
 
@@ -137,13 +141,16 @@ class EventRunner:
         tolerance_m: float = 0.03,
         chunk: int | None = None,
         targets: str = "perceived",
+        build: ExecutorFactory | None = None,
     ) -> None:
         if targets not in TARGET_SOURCES:
             raise ContractError(f"targets {targets!r}; expected one of {TARGET_SOURCES}")
         faults = FaultInjector(FaultConfig(fault)) if fault else None
         self.sim = TabletopSim(SimConfig(width=size, height=size, clip_actions=True), faults=faults)
         self.oracle = SimulatorOracleExecutor(self.sim)
-        self.executor = executor or self.oracle  # None: the oracle itself (the upper bound)
+        # `build`: an executor of this runner's own world (hold-still); else the one given (a
+        # learned model, shared); None: the oracle itself (the upper bound)
+        self.executor = build(self.sim) if build is not None else (executor or self.oracle)
         self.paraphrase = paraphrase
         self.tolerance = tolerance_m
         self.chunk = chunk
@@ -269,3 +276,150 @@ def training_episodes(data: Path, count: int) -> list[tuple[Task, int]]:
     if len(episodes) < count:
         raise ContractError(f"{data} has {len(episodes)} nominal episodes; {count} were asked for")
     return episodes[:count]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What `wallwm eval-model` runs (see its --help)."""
+
+    episodes: int = 5
+    data: Path | None = None  # evaluate on this dataset's own episodes instead of held-out ones
+    fault_episodes: int = 3
+    chunk: int | None = None
+    guidance: float | None = None
+    targets: str = "perceived"
+
+
+def load_executor(name: str, guidance: float | None) -> tuple[str, ExecutorFactory]:
+    """The executor's name and a builder for each runner: a registry executor (oracle,
+    hold-still) is built on the runner's own simulator; a learned checkpoint loads once and is
+    shared by every runner."""
+    if name in EXECUTORS:
+        return name, lambda sim: build_executor(name, sim)
+    from agent.execution.learned import build
+
+    learned = build(name)
+    if guidance is not None:
+        learned.guidance = guidance
+    return learned.name, lambda sim: learned
+
+
+def evaluate(
+    build: ExecutorFactory, settings: EvalSettings, say: Callable[[str], None] = print
+) -> Report:
+    """Run the held-out (or the dataset's) episodes event by event and as whole tasks, then the
+    fault episodes; `say` gets one line per episode."""
+    report = Report()
+    if settings.data is not None:  # the training data's own scenes and captions
+        episodes = training_episodes(settings.data, settings.episodes)
+        jobs = [(task, seed, False) for task, seed in episodes]
+    else:  # held-out seeds, one family after another, every other one paraphrased
+        jobs = held_out_jobs(settings.episodes)
+    options = {"chunk": settings.chunk, "targets": settings.targets, "build": build}
+    for task, seed, paraphrase in jobs:
+        say(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
+        runner = EventRunner(None, paraphrase=paraphrase, **options)
+        try:
+            runner.task(task, seed, single_events=True, report=report)
+            runner.task(task, seed, single_events=False, report=report)
+        finally:
+            runner.close()
+    for index, (task, seed, _) in enumerate(jobs[: settings.fault_episodes]):
+        fault = FAULTS[index % len(FAULTS)]
+        say(f"{task.name} seed {seed} with fault {fault}")
+        runner = EventRunner(None, fault=fault, **options)
+        try:
+            runner.task(task, seed, single_events=True, report=report)
+        finally:
+            runner.close()
+    return report
+
+
+def summary(report: Report, executor: str, settings: EvalSettings) -> dict[str, object]:
+    """The figures as one JSON-ready object: per skill (single events, no fault) and per task
+    family (whole tasks), counts and success as fractions."""
+    by_skill: dict[str, list[EventOutcome]] = defaultdict(list)
+    for event in report.events:
+        if not event.chained and not event.fault:
+            by_skill[event.skill].append(event)
+    return {
+        "executor": executor,
+        "targets": settings.targets,
+        "episodes": settings.episodes,
+        "held_out": settings.data is None,
+        "skills": {
+            skill: {
+                "events": len(events),
+                "success": sum(e.success for e in events) / len(events),
+                "xyz_error_m": float(np.mean([e.action_error_m for e in events])),
+            }
+            for skill, events in sorted(by_skill.items())
+        },
+        "tasks": {
+            family: {"episodes": len(results), "success": sum(results) / len(results)}
+            for family, results in sorted(report.tasks.items())
+        },
+    }
+
+
+def _mean(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f}" if values else "-"
+
+
+def tables(report: Report) -> dict[str, tuple[list[str], list[list]]]:
+    """The report as titled tables (header, rows): per skill, per task family, frames."""
+    families = report.tasks
+    single = [event for event in report.events if not event.chained]
+    by_skill = defaultdict(list)
+    for event in single:
+        if not event.fault:
+            by_skill[event.skill].append(event)
+    skills = [
+        [
+            skill,
+            len(events),
+            f"{100 * sum(e.success for e in events) / len(events):.0f}%",
+            f"{100 * sum(e.action_error_m for e in events) / len(events):.1f}",
+            f"{100 * sum(e.prefix_error_m for e in events) / len(events):.1f}",
+        ]
+        for skill, events in sorted(by_skill.items())
+    ]
+    tasks = [
+        [family, len(results), f"{100 * sum(results) / len(results):.0f}%"]
+        for family, results in sorted(families.items())
+    ]
+    cameras = sorted({name for event in report.events for name in event.psnr})
+    groups = {
+        "successful events": [e for e in single if e.success and not e.fault],
+        "failed events (no fault)": [e for e in single if not e.success and not e.fault],
+        "events with an injected fault": [e for e in single if e.fault],
+    }
+    frames = [
+        [
+            group,
+            camera,
+            len(events),
+            _mean([e.psnr[camera] for e in events]),
+            _mean([e.ssim[camera] for e in events]),
+        ]
+        for group, events in groups.items()
+        if events  # no fault episodes asked for: no empty fault rows
+        for camera in cameras
+    ]
+    return {
+        "single-event success per skill": (
+            [
+                "skill",
+                "events",
+                "success",
+                "open-loop xyz error (cm)",
+                f"same, first {PREFIX_STEPS} steps (cm)",
+            ],
+            skills,
+        ),
+        "whole-task success per family (expert event sequence, no faults)": (
+            ["family", "episodes", "success"],
+            tasks,
+        ),
+        "predicted vs observed frames": (["events", "camera", "n", "PSNR (dB)", "SSIM"], frames),
+    }
