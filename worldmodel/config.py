@@ -247,6 +247,16 @@ _SMALL_VAE = VAEConfig(
     scale_factor_temporal=4,
 )
 
+# What the small presets share: the simulated tabletop's three cameras and one arm, its proprio
+# (xyz, rpy, gripper opening) and its relative actions (position and yaw relative; roll and
+# pitch are always commanded level and the gripper command is absolute, so those stay absolute).
+TABLETOP_ARM: dict[str, Any] = {
+    "cameras": 3,
+    "arms": 1,
+    "proprio_dim": 7,
+    "relative_action_dims": (0, 1, 2, 5),
+}
+
 PRESETS: dict[str, ModelConfig] = {
     "debug": ModelConfig(
         name="debug",
@@ -275,14 +285,9 @@ PRESETS: dict[str, ModelConfig] = {
         ),
         text=TextConfig(kind="minilm", max_length=32),
         flow=FlowConfig(action_steps=3, symmetric_steps=3, action_loss_draws=2),
-        cameras=3,
         image_height=16,
         image_width=16,
-        arms=1,
-        proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
-        # Position and yaw relative; roll and pitch are always commanded level and the gripper
-        # command is absolute, so those stay absolute.
-        relative_action_dims=(0, 1, 2, 5),
+        **TABLETOP_ARM,
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -320,14 +325,9 @@ PRESETS: dict[str, ModelConfig] = {
         # futures reads as "the arm stays": reach open-loop error 19.8 cm against 13.6 with pure
         # noise, same weights (research/context_probe.py).
         flow=FlowConfig(action_steps=4, anchor_step=0, action_video_sigma=1.0),
-        cameras=3,
         image_height=64,
         image_width=64,
-        arms=1,
-        proprio_dim=7,  # the tabletop arm: xyz, rpy, gripper opening
-        # Position and yaw relative; roll and pitch are always commanded level and the gripper
-        # command is absolute, so those stay absolute.
-        relative_action_dims=(0, 1, 2, 5),
+        **TABLETOP_ARM,
     ),
     "wan22-5b": ModelConfig(name="wan22-5b"),
 }

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from worldmodel.action_tower import VideoContext
+from worldmodel.config import FlowConfig
 from worldmodel.errors import ModelInputError
 from worldmodel.flow import anchor_sigma, sigma_schedule
 from worldmodel.model import WallWM
@@ -115,6 +116,13 @@ def _check(model: WallWM, inputs: EventInputs) -> None:
         )
 
 
+def _prepare(model: WallWM, inputs: EventInputs) -> tuple[FlowConfig, torch.Tensor, int]:
+    """What both samplers start from, once the inputs are checked: the flow settings, the
+    keyframe latents and the number of latent frames of the event."""
+    _check(model, inputs)
+    return model.config.flow, inputs.keyframes, model.config.latent_frames(inputs.steps)
+
+
 @torch.no_grad()
 def sample_asymmetric(
     model: WallWM,
@@ -123,11 +131,8 @@ def sample_asymmetric(
     action_steps: int | None = None,
 ) -> EventSample:
     """One video forward at the anchor level, then `action_steps` action steps reading its cache."""
-    _check(model, inputs)
-    flow = model.config.flow
-    keyframes = inputs.keyframes
+    flow, keyframes, frames = _prepare(model, inputs)
     batch, device, dtype = keyframes.shape[0], keyframes.device, keyframes.dtype
-    frames = model.config.latent_frames(inputs.steps)
     sigma = anchor_sigma(flow)
 
     # 1. The single video forward at the anchor noise level
@@ -183,11 +188,8 @@ def sample_symmetric(
     steps: int | None = None,
 ) -> EventSample:
     """Denoise video and actions together; the video tower runs at every step."""
-    _check(model, inputs)
-    flow = model.config.flow
-    keyframes = inputs.keyframes
+    flow, keyframes, frames = _prepare(model, inputs)
     batch, device, dtype = keyframes.shape[0], keyframes.device, keyframes.dtype
-    frames = model.config.latent_frames(inputs.steps)
     shape = (*keyframes.shape[:3], frames, *keyframes.shape[4:])
     latents = torch.randn(shape, generator=generator, device=device, dtype=dtype)
     latents[:, :, :, :1] = keyframes
