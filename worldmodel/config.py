@@ -340,3 +340,9 @@ def get_config(name: str) -> ModelConfig:
     close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.3)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownPresetError(f"unknown model preset {name!r}{hint} (known: {sorted(PRESETS)})")
+
+
+def with_marks(config: ModelConfig) -> ModelConfig:
+    """`config` with the video tower's target-mark channels (one per target role) switched on."""
+    video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
+    return dataclasses.replace(config, video=video)

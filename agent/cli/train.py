@@ -36,45 +36,27 @@ process, or ddp) only unsharded: their optimizer states are stored differently.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
-import time
 from pathlib import Path
 
 
 def train(args: argparse.Namespace) -> int:
     import torch
 
-    from worldmodel.config import get_config
+    from worldmodel.config import get_config, with_marks
     from worldmodel.locate import checkpoint_folder
-    from worldmodel.text import build_text_encoder
     from worldmodel.training.batches import Focus
     from worldmodel.training.distributed import init_distributed, shutdown
-    from worldmodel.training.loop import TrainingInterrupted, print_progress
-    from worldmodel.training.stages import (
-        StageSettings,
-        open_dataset,
-        stage_plan,
-        train_towers,
-        train_vae,
-    )
-    from worldmodel.types import TARGET_ROLES
+    from worldmodel.training.run import parse_steps, run_stages, use_muon
+    from worldmodel.training.stages import StageSettings, stage_plan
 
     config = get_config(args.preset)
     if args.marks:
-        video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
-        config = dataclasses.replace(config, video=video)
+        config = with_marks(config)
     stages = stage_plan(args.stage)
-    steps = [int(value) for value in str(args.steps).split(",")]
-    if len(steps) == 1:
-        steps = steps * len(stages)
-    if len(steps) != len(stages):
-        raise SystemExit(f"--steps {args.steps}: give one number or one per stage {stages}")
+    steps = parse_steps(args.steps, stages)
     context = init_distributed(args.device)
-    sharded = context.enabled and args.parallel == "fsdp"
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
     try:
         settings = StageSettings(
             steps=steps[0],
@@ -84,8 +66,7 @@ def train(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             log_every=args.log_every,
             seed=args.seed,
-            muon=args.optimizer == "muon"
-            or (args.optimizer == "auto" and context.device.type == "cuda" and not sharded),
+            muon=use_muon(args.optimizer, context, args.parallel),
             parallel=args.parallel,
             vae_frames=args.vae_frames,
             vae_detail_weight=args.vae_detail_weight,
@@ -99,46 +80,9 @@ def train(args: argparse.Namespace) -> int:
             locate_weight=args.locate_weight,
             mark_lr_scale=args.mark_lr_scale,
         )
-        dataset = open_dataset(Path(args.data), config, settings)
-        text = None
-        # Encoded clips, shared by the tower stages while the VAE stays the same.
-        latent_cache: dict[tuple, torch.Tensor] = {}
-        for stage, stage_steps in zip(stages, steps, strict=True):
-            settings = dataclasses.replace(settings, steps=stage_steps)
-            began = time.perf_counter()
-            if context.is_main:
-                print(
-                    f"stage {stage}: {stage_steps} steps, batch {args.batch} per process, "
-                    f"{context.world_size} process(es) on {context.device}"
-                    + (f" ({args.parallel})" if context.enabled else ""),
-                    flush=True,
-                )
-            progress = print_progress(stage_steps)
-            try:
-                if stage == "vae":
-                    result = train_vae(config, dataset, settings, out, context, progress)
-                    latent_cache.clear()
-                else:
-                    text = text or build_text_encoder(config.text, "cpu")
-                    result = train_towers(
-                        stage, config, dataset, text, settings, out, context, progress, latent_cache
-                    )
-            except TrainingInterrupted as stopped:
-                print(f"stage {stage}: {stopped}", file=sys.stderr, flush=True)
-                return 130  # the shell's status for a command stopped by Ctrl-C
-            if context.is_main:
-                last = result.losses[-1] if result.losses else float("nan")
-                print(
-                    f"stage {stage} done: step {result.steps_done} (resumed from "
-                    f"{result.resumed_from}), last loss {last:.4g}, "
-                    f"{time.perf_counter() - began:.0f} s; curve {out / stage / 'loss.png'}",
-                    flush=True,
-                )
-        if context.is_main:
-            print(f"checkpoint: {out / 'export'}")
+        return run_stages(config, stages, steps, settings, Path(args.data), Path(args.out), context)
     finally:
         shutdown(context)
-    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
