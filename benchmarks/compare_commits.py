@@ -125,7 +125,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--what", choices=MEASURES, default="first-action")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per process")
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="wallwm-compare-") as scratch:
@@ -169,9 +168,9 @@ def main() -> None:
         f"alternating fresh processes, each the median of {args.repeats} timed runs; the table "
         "gives the median over rounds."
     )
-    record(
-        f"{label.capitalize()}, two commits side by side", table, notes, print_only=args.no_record
-    )
+    # A comparison of two commits is the figure of the change it measured (its note), not a
+    # current figure of the project: printed, never written to RESULTS.md.
+    record(f"{label.capitalize()}, two commits side by side", table, notes, print_only=True)
 
 
 if __name__ == "__main__":
