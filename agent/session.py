@@ -29,8 +29,8 @@ from agent.planning.goal_monitor import GoalMonitor
 from agent.planning.memory import SceneMemory
 from agent.planning.registry import build_planner as build_registered
 from agent.planning.registry import resolve
+from agent.planning.vlm_settings import VLMSettings
 from agent.run_spec import RunSpec, check_instruction
-from agent.settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds
 from agent.verify.verifier import Verifier

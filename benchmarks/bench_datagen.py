@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from agent.cli.data import folder_size
-from agent.datagen import GenerationConfig, Generator
+from agent.envs.tabletop.datagen import GenerationConfig, Generator
 from benchmarks.record import markdown_table, record
 
 

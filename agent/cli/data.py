@@ -28,7 +28,7 @@ def generate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from agent.datagen import GenerationConfig, Generator
+    from agent.envs.tabletop.datagen import GenerationConfig, Generator
     from agent.envs.tabletop.scene_file import DEFAULT_SCENE, load_scene
 
     console = Console(stderr=True)
@@ -138,7 +138,7 @@ def upgrade(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
-    from agent.datagen import tabletop_names
+    from agent.envs.tabletop.datagen import tabletop_names
     from worldmodel.data.reader import DatasetError, DatasetReader
     from worldmodel.data.upgrade import upgrade as upgrade_dataset
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from agent.settings import VLMSettings
+from agent.planning.vlm_settings import VLMSettings
 
 Status = Literal["ok", "warn", "fail"]
 

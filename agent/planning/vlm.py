@@ -18,9 +18,10 @@ from pydantic import ValidationError
 
 from agent.goals import ClarificationError, Goal, Scene, read_goal
 from agent.planning.memory import SceneMemory
+from agent.planning.prompts import PromptLibrary
+from agent.planning.vlm_client import VLMClient, VLMError, image_content
 from agent.planning.vlm_goal import ask_goal
-from agent.prompts import PromptLibrary
-from agent.settings import VLMSettings
+from agent.planning.vlm_settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import (
     CAMERA_NAME_PATTERN,
@@ -30,7 +31,6 @@ from agent.state import (
     event_state_json_schema,
     schema_text,
 )
-from agent.vlm import VLMClient, VLMError, image_content
 from worldmodel.types import Observation
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 class VLMPlanner:
-    """Plans with a served VLM through VLMClient (see agent/vlm.py for its failure behaviour)."""
+    """Plans with a served VLM through VLMClient (agent/planning/vlm_client.py says how it
+    fails)."""
 
     name = "vlm"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.goals import ClarificationError, Goal, Scene
-from agent.prompts import PromptLibrary
-from agent.vlm import VLMClient, image_content
+from agent.planning.prompts import PromptLibrary
+from agent.planning.vlm_client import VLMClient, image_content
 from worldmodel.types import Observation
 
 MAX_STAGES = 8  # bounded, so a constrained random model cannot run past its token budget

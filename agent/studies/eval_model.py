@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.datagen import EVAL_SEED_OFFSET
+from agent.envs.tabletop.datagen import EVAL_SEED_OFFSET
 from agent.envs.tabletop.faults import FaultConfig, FaultInjector
 from agent.envs.tabletop.oracle import SimulatorOracleExecutor
 from agent.envs.tabletop.sim import SimConfig, TabletopSim

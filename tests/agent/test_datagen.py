@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.cli.main import main
-from agent.datagen import EVAL_SEED_OFFSET, episode_to_record, plan_episode
 from agent.envs.tabletop import (
     Episode,
     RunConfig,
@@ -19,6 +18,7 @@ from agent.envs.tabletop import (
     get_task,
     run_episode,
 )
+from agent.envs.tabletop.datagen import EVAL_SEED_OFFSET, episode_to_record, plan_episode
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from agent.cli.main import main
-from agent.datagen import EVAL_SEED_OFFSET, plan_episode
 from agent.envs.tabletop import get_task
+from agent.envs.tabletop.datagen import EVAL_SEED_OFFSET, plan_episode
 from agent.studies.eval_model import (
     EventRunner,
     Report,

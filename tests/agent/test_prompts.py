@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.prompts import PROMPTS_PATH_ENV, PromptError, PromptLibrary
+from agent.planning.prompts import PROMPTS_PATH_ENV, PromptError, PromptLibrary
 
 EXPECTED_PLACEHOLDERS = {
     "goal": {"instruction", "cameras", "objects", "relations", "choices", "schema"},

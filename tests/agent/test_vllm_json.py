@@ -10,11 +10,11 @@ import pytest
 
 from agent.goals import ClarificationError, Goal, Scene
 from agent.planning.vlm import VLMPlanner, catalogue_schema
+from agent.planning.vlm_client import VLMClient, VLMClientConfig
 from agent.planning.vlm_goal import goal_schema, read_answer
-from agent.settings import VLMSettings
+from agent.planning.vlm_settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import EventState, event_state_json_schema
-from agent.vlm import VLMClient, VLMClientConfig
 
 # Starting vLLM's CPU engine takes 35-65 s.
 pytestmark = pytest.mark.slow

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.settings import SettingsError, VLMSettings
-from agent.vlm import (
+from agent.planning.vlm_client import (
     VLMClient,
     VLMClientConfig,
     VLMInvalidOutputError,
@@ -26,6 +25,7 @@ from agent.vlm import (
     image_content,
     parse_json_object,
 )
+from agent.planning.vlm_settings import SettingsError, VLMSettings
 from tests.agent.vlm_servers import Reply
 
 FAST = VLMClientConfig(timeout_s=0.3, connect_timeout_s=0.3, max_attempts=3, backoff_s=0.05)

@@ -10,16 +10,16 @@ test_vllm_json.py).
 import pytest
 
 from agent.planning.vlm import VLMPlanner
-from agent.settings import VLMSettings
-from agent.skills import SkillCatalogue
-from agent.state import EventRecord, Verification
-from agent.vlm import (
+from agent.planning.vlm_client import (
     VLMClient,
     VLMClientConfig,
     VLMInvalidOutputError,
     VLMRequestError,
     image_content,
 )
+from agent.planning.vlm_settings import VLMSettings
+from agent.skills import SkillCatalogue
+from agent.state import EventRecord, Verification
 from tests.agent.vlm_servers import IMAGE_TOKENS
 
 # The shared server takes 10-17 s to build and start on 2 busy cores.

@@ -13,9 +13,14 @@ import pytest
 
 from agent.planning.embedded import GoalPlanner
 from agent.planning.vlm import VLMPlanner
-from agent.settings import VLMSettings
+from agent.planning.vlm_client import (
+    VLMClient,
+    VLMClientConfig,
+    VLMInvalidOutputError,
+    VLMUnavailableError,
+)
+from agent.planning.vlm_settings import VLMSettings
 from agent.state import EventState
-from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError, VLMUnavailableError
 from tests.agent.graph.conftest import task_spec
 from tests.agent.vlm_servers import Reply, ScriptedServer, free_port
 

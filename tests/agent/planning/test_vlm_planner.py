@@ -11,7 +11,8 @@ from agent.planning.vlm import (
     catalogue_schema,
     describe_history,
 )
-from agent.settings import VLMSettings
+from agent.planning.vlm_client import VLMClient, VLMClientConfig, VLMInvalidOutputError
+from agent.planning.vlm_settings import VLMSettings
 from agent.skills import SkillCatalogue
 from agent.state import (
     EventRecord,
@@ -20,7 +21,6 @@ from agent.state import (
     event_state_json_schema,
     schema_text,
 )
-from agent.vlm import VLMClient, VLMClientConfig, VLMInvalidOutputError
 from tests.agent.vlm_servers import Reply
 
 ANSWER = {

@@ -21,7 +21,8 @@ class SettingsError(WallwmError):
 @dataclass(frozen=True)
 class VLMSettings:
     """Where the OpenAI-compatible VLM server is (e.g. `vllm serve` at http://host:8000/v1), and
-    how long to wait for it. None: the client's default (agent.vlm.VLMClientConfig)."""
+    how long to wait for it. None: the client's default
+    (agent.planning.vlm_client.VLMClientConfig)."""
 
     url: str | None
     model: str | None

@@ -29,8 +29,8 @@ from typing import Any, Literal, TypeVar
 import httpx
 import numpy as np
 
-from agent.prompts import PromptLibrary
-from agent.settings import VLMSettings
+from agent.planning.prompts import PromptLibrary
+from agent.planning.vlm_settings import VLMSettings
 from worldmodel.errors import ContractError, WallwmError
 
 logger = logging.getLogger(__name__)
