@@ -2,6 +2,7 @@
 
 Usage:
     wallwm train --preset tiny --data /work/data/tabletop --out runs/tiny --stage all --steps 2000
+    wallwm train --recipe smoke --out runs/smoke      # data, stages and steps from a recipe
     wallwm train --preset tiny --data DATA --out runs/tiny --stage video,action --steps 300,600
     wallwm train --preset tiny --data DATA --out runs/chunk16 --stage action --steps 600 --chunk 16
     wallwm train --preset tiny --data DATA --out runs/packed --stage action --steps 600 --pack 24
@@ -39,27 +40,57 @@ import argparse
 from pathlib import Path
 
 
+def make_data(folder: Path, options: dict) -> None:
+    """A recipe's dataset: generated (or finished, if an earlier command was stopped) by the
+    same code as `wallwm data generate`; a complete one is left as it is."""
+    from agent.envs.tabletop.datagen import GenerationConfig, Generator
+
+    if "families" in options:
+        options = {**options, "families": tuple(options["families"])}
+    config = GenerationConfig(**options)
+    generator = Generator(folder, config)
+    try:
+        if generator.done < config.episodes:
+            print(f"data: {folder}, {generator.done} of {config.episodes} episodes", flush=True)
+        while generator.done < config.episodes:
+            generator.step()
+    finally:
+        generator.close()
+
+
 def train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
 
     from worldmodel.config import get_config, with_marks
+    from worldmodel.errors import ContractError
     from worldmodel.locate import checkpoint_folder
     from worldmodel.training.batches import Focus
     from worldmodel.training.distributed import init_distributed, shutdown
+    from worldmodel.training.recipe import load_recipe
     from worldmodel.training.run import parse_steps, run_stages, use_muon
     from worldmodel.training.stages import StageSettings, stage_plan
 
-    config = get_config(args.preset)
-    if args.marks:
-        config = with_marks(config)
-    stages = stage_plan(args.stage)
-    steps = parse_steps(args.steps, stages)
+    out = Path(args.out)
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    if recipe is not None:
+        config = recipe.config()
+        data = Path(args.data) if args.data else out / "data"
+        make_data(data, recipe.data)
+    else:
+        if args.data is None or args.steps is None:
+            raise ContractError("give --data and --steps, or a --recipe")
+        config = with_marks(get_config(args.preset)) if args.marks else get_config(args.preset)
+        data = Path(args.data)
+        stages = stage_plan(args.stage)
+        steps = parse_steps(args.steps, stages)
     context = init_distributed(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         settings = StageSettings(
-            steps=steps[0],
+            steps=1,  # each stage's own below
             batch=args.batch,
             lr=args.lr,
             ema_decay=args.ema_decay,
@@ -80,7 +111,13 @@ def train(args: argparse.Namespace) -> int:
             locate_weight=args.locate_weight,
             mark_lr_scale=args.mark_lr_scale,
         )
-        return run_stages(config, stages, steps, settings, Path(args.data), Path(args.out), context)
+        if recipe is not None:
+            plan = recipe.plan(settings)
+        else:
+            plan = [
+                (stage, replace(settings, steps=n)) for stage, n in zip(stages, steps, strict=True)
+            ]
+        return run_stages(config, plan, data, out, context, recipe.name if recipe else None)
     finally:
         shutdown(context)
 
@@ -88,7 +125,13 @@ def train(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a WALL-WM preset on an event dataset")
     parser.add_argument("--preset", default="tiny", help="model preset (tiny, debug)")
-    parser.add_argument("--data", required=True, help="dataset folder (wallwm data generate)")
+    parser.add_argument(
+        "--recipe",
+        help="a whole run from a recipe (worldmodel/recipes/NAME.yaml, or a .yaml file): its "
+        "preset, data (generated into --data, default OUT/data, when missing) and stages; "
+        "--preset, --stage, --steps, --marks and the recipe's stage settings are its",
+    )
+    parser.add_argument("--data", help="dataset folder (wallwm data generate)")
     parser.add_argument("--out", required=True, help="run folder (stages, export/)")
     parser.add_argument(
         "--stage",
@@ -96,9 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="vae, video, action, all (those three), joint (both towers on both losses, after "
         "video), or a list: video,action",
     )
-    parser.add_argument(
-        "--steps", required=True, help="optimiser steps per stage: 500, or one per stage: 300,600"
-    )
+    parser.add_argument("--steps", help="optimiser steps per stage: 500, or one per stage: 300,600")
     parser.add_argument(
         "--batch", type=int, default=8, help="events (clips for vae; rows with --pack) per process"
     )

@@ -7,15 +7,24 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from worldmodel.config import ModelConfig
 from worldmodel.errors import ContractError
 from worldmodel.text import build_text_encoder
+from worldmodel.training.batches import Focus
 from worldmodel.training.distributed import DistributedContext
 from worldmodel.training.loop import TrainingInterrupted, print_progress
-from worldmodel.training.stages import StageSettings, open_dataset, train_towers, train_vae
+from worldmodel.training.recipe import write_training_record
+from worldmodel.training.stages import (
+    EXPORT,
+    StageSettings,
+    open_dataset,
+    train_towers,
+    train_vae,
+)
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
@@ -39,23 +48,36 @@ def use_muon(optimizer: str, context: DistributedContext, parallel: str) -> bool
     )
 
 
+def stage_record(stage: str, settings: StageSettings) -> dict[str, Any]:
+    """One stage's settings as plain YAML values, the ones that differ from StageSettings'."""
+    record: dict[str, Any] = {"stage": stage, "steps": settings.steps}
+    for field in dataclasses.fields(StageSettings):
+        value = getattr(settings, field.name)
+        if field.name == "steps" or value == field.default:
+            continue
+        if isinstance(value, Focus):
+            value = f"{value.skill}={value.share:g}"
+        record[field.name] = str(value) if isinstance(value, Path) else value
+    return record
+
+
 def run_stages(
     config: ModelConfig,
-    stages: list[str],
-    steps: list[int],
-    settings: StageSettings,
+    plan: list[tuple[str, StageSettings]],
     data: Path,
     out: Path,
     context: DistributedContext,
+    recipe: str | None = None,
 ) -> int:
-    """Train `stages` in order on `data` into `out` (each resumes from its own train state);
-    0 when done, INTERRUPTED when Ctrl-C stopped a stage (its state saved)."""
-    dataset = open_dataset(data, config, settings)
+    """Train the plan's stages in order on `data` into `out` (each resumes from its own train
+    state) and write what ran into the export (training.yaml); 0 when done, INTERRUPTED when
+    Ctrl-C stopped a stage (its state saved)."""
+    dataset = open_dataset(data, config, plan[0][1])
     text = None
     # Encoded clips, shared by the tower stages while the VAE stays the same.
     latent_cache: dict[tuple, torch.Tensor] = {}
-    for stage, stage_steps in zip(stages, steps, strict=True):
-        settings = dataclasses.replace(settings, steps=stage_steps)
+    for stage, settings in plan:
+        stage_steps = settings.steps
         began = time.perf_counter()
         if context.is_main:
             print(
@@ -86,5 +108,13 @@ def run_stages(
                 flush=True,
             )
     if context.is_main:
-        print(f"checkpoint: {out / 'export'}")
+        record = {
+            "preset": config.name,
+            "marks": config.video.mark_channels > 0,
+            "recipe": recipe,
+            "data": str(data),
+            "stages": [stage_record(stage, settings) for stage, settings in plan],
+        }
+        write_training_record(out / EXPORT, record)
+        print(f"checkpoint: {out / EXPORT}")
     return 0

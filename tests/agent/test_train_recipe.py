@@ -1,0 +1,42 @@
+"""`wallwm train --recipe`: the data and every stage from one file, and the checkpoint says how
+it was trained."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest
+import yaml
+
+from agent.cli.main import main
+from tests.agent.test_bad_input import wallwm
+from worldmodel.errors import ContractError
+from worldmodel.training.recipe import load_recipe
+
+
+def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "smoke", "--out", str(out), "--threads", "1"]) == 0
+    assert len(list((out / "data" / "meta").glob("episodes/**/*.parquet"))) >= 1
+    record = yaml.safe_load((out / "export" / "training.yaml").read_text())
+    [command] = record["commands"]
+    assert command["recipe"] == "smoke" and command["preset"] == "debug" and command["marks"]
+    stages = [(stage["stage"], stage["steps"]) for stage in command["stages"]]
+    assert stages == [("vae", 2), ("video", 2), ("action", 2)]
+    assert command["stages"][2]["focus"] == "reach=0.5"
+    assert (out / "export" / "config.json").exists()
+
+
+def test_bad_recipes_say_what_is_wrong(tmp_path):
+    with pytest.raises(ContractError, match=r"no recipe 'tiyn'.*shipped: smoke"):
+        load_recipe("tiyn")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: debug\nstages:\n  - {stage: video, steps: 2, learning_rate: 1}\n")
+    with pytest.raises(ContractError, match=r"unknown: \['learning_rate'\]"):
+        load_recipe(str(bad))
+    done = wallwm(tmp_path, "train", "--recipe", str(bad), "--out", str(tmp_path / "run"))
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("wallwm: error: recipe")
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,110 @@
+"""Training recipes: a whole run as a file beside the presets (worldmodel/recipes/NAME.yaml),
+so `wallwm train --recipe NAME --out RUN` makes the data and trains every stage with one command,
+and what a checkpoint was trained with is written into it (export/training.yaml).
+
+    preset: tiny            # a preset of worldmodel/config.py
+    marks: true             # the video tower's target-mark channels
+    data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
+    defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
+    stages:                                                  # in order; any StageSettings field
+      - {stage: vae, steps: 2000, vae_frames: 5}
+      - {stage: action, steps: 2000, pack_frames: 12, focus: reach+move=0.5}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worldmodel.config import ModelConfig, get_config, with_marks
+from worldmodel.errors import ContractError
+from worldmodel.training.batches import Focus
+from worldmodel.training.stages import STAGES, StageSettings, stage_plan
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+KEYS = ("preset", "marks", "data", "defaults", "stages")
+# What a recipe may not set: where things go and how this machine runs them.
+MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    preset: str
+    marks: bool
+    data: dict[str, Any]  # options of the data generation (agent's GenerationConfig)
+    stages: tuple[dict[str, Any], ...]  # each: stage, steps and StageSettings fields
+
+    def config(self) -> ModelConfig:
+        config = get_config(self.preset)
+        return with_marks(config) if self.marks else config
+
+    def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
+        """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
+        plan = []
+        for entry in self.stages:
+            values = {k: v for k, v in entry.items() if k != "stage"}
+            if "focus" in values:
+                values["focus"] = Focus.parse(values["focus"])
+            plan.append((entry["stage"], dataclasses.replace(base, **values)))
+        return plan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "marks": self.marks,
+            "data": dict(self.data),
+            "stages": [dict(stage) for stage in self.stages],
+        }
+
+
+def load_recipe(name: str) -> Recipe:
+    """The recipe `name` (worldmodel/recipes/NAME.yaml) or the YAML file at that path;
+    ContractError says what is wrong with it."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else RECIPES / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RECIPES.glob("*.yaml"))) or "none"
+        raise ContractError(f"no recipe {name!r} (shipped: {known}; or a .yaml file)")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or set(raw) - set(KEYS) or "stages" not in raw:
+        raise ContractError(f"recipe {path}: a mapping with stages and some of {list(KEYS)}")
+    get_config(str(raw.get("preset", "tiny")))  # an unknown preset names the close ones
+    fields = {f.name for f in dataclasses.fields(StageSettings)} - set(MACHINE_FIELDS)
+    defaults = dict(raw.get("defaults") or {})
+    stages = []
+    for entry in raw["stages"]:
+        entry = {**defaults, **entry}
+        unknown = sorted(set(entry) - fields - {"stage"})
+        if unknown or "stage" not in entry or "steps" not in entry:
+            raise ContractError(
+                f"recipe {path}: stage {entry.get('stage')!r} needs stage and steps and may set "
+                f"only StageSettings fields (unknown: {unknown})"
+            )
+        stage_plan(entry["stage"])  # a known stage
+        stages.append(entry)
+    if not stages or any(entry["stage"] not in (*STAGES, "joint") for entry in stages):
+        raise ContractError(f"recipe {path}: stages must be some of vae, video, action, joint")
+    return Recipe(
+        name=path.stem,
+        preset=str(raw.get("preset", "tiny")),
+        marks=bool(raw.get("marks", False)),
+        data=dict(raw.get("data") or {}),
+        stages=tuple(stages),
+    )
+
+
+def write_training_record(export: Path, command: dict[str, Any]) -> Path:
+    """What a checkpoint was trained with, beside its weights (export/training.yaml): every
+    command that trained into this run folder, in order (a stage run alone appends to it)."""
+    export.mkdir(parents=True, exist_ok=True)
+    path = export / "training.yaml"
+    commands = []
+    if path.exists():
+        commands = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("commands", [])
+    commands.append(command)
+    path.write_text(yaml.safe_dump({"commands": commands}, sort_keys=False), encoding="utf-8")
+    return path
