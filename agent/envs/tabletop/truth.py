@@ -33,13 +33,17 @@ class SegmentationRenderer:
         }
         self._geom_body = model.geom_bodyid.copy()
 
-    def bodies(self, camera: str) -> np.ndarray:
-        """int (H, W): the body id seen at each pixel, -1 for the background."""
+    def geoms(self, camera: str) -> np.ndarray:
+        """int (H, W): the geom id seen at each pixel, -1 for the background."""
         self._renderer.update_scene(self.sim.data, camera=camera)
         seg = self._renderer.render()
         geom, kind = seg[..., 0], seg[..., 1]
-        is_geom = (kind == mujoco.mjtObj.mjOBJ_GEOM) & (geom >= 0)
-        return np.where(is_geom, self._geom_body[np.clip(geom, 0, None)], -1)
+        return np.where((kind == mujoco.mjtObj.mjOBJ_GEOM) & (geom >= 0), geom, -1)
+
+    def bodies(self, camera: str) -> np.ndarray:
+        """int (H, W): the body id seen at each pixel, -1 for the background."""
+        geom = self.geoms(camera)
+        return np.where(geom >= 0, self._geom_body[np.clip(geom, 0, None)], -1)
 
     def masks(self, camera: str) -> dict[str, np.ndarray]:
         """bool (H, W) per object of the vocabulary (the drawer includes its cabinet)."""

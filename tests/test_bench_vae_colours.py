@@ -1,0 +1,50 @@
+"""The VAE colour benchmark's scoring: a perfect reconstruction scores 100%, a colour-swapped or
+washed-out one does not."""
+
+import numpy as np
+import pytest
+
+from agent.envs.tabletop.scene import BLOCKS
+from benchmarks.bench_vae_colours import references, render_views, score, srgb_to_lab
+
+
+@pytest.fixture(scope="module")
+def views():
+    return render_views(6)
+
+
+def test_srgb_to_lab_matches_known_values():
+    np.testing.assert_allclose(srgb_to_lab(np.array([255.0, 255, 255])), [100, 0, 0], atol=0.05)
+    np.testing.assert_allclose(srgb_to_lab(np.array([255.0, 0, 0])), [53.2, 80.1, 67.2], atol=0.2)
+
+
+def test_the_scenes_show_every_colour_and_the_plate(views):
+    scores = score(views, np.stack([v.image for v in views]), references(views))
+    assert all(scores.total[block] >= 5 for block in BLOCKS)
+    assert scores.plates >= 3
+
+
+def test_a_perfect_reconstruction_scores_everything(views):
+    originals = np.stack([v.image for v in views])
+    scores = score(views, originals, references(views))
+    assert scores.accuracy == 1.0
+    assert all(scores.colour_accuracy(block) == 1.0 for block in BLOCKS)
+    assert scores.plate_rate == 1.0
+    assert scores.met()
+
+
+def test_swapped_colours_score_low(views):
+    originals = np.stack([v.image for v in views])
+    swapped = np.ascontiguousarray(originals[..., [1, 2, 0]])  # red -> blue, green -> red, ...
+    scores = score(views, swapped, references(views))
+    assert scores.accuracy < 0.2
+    assert not scores.met()
+
+
+def test_a_washed_out_reconstruction_loses_blocks_and_plate(views):
+    """Every pixel replaced by the frame's mean colour: nothing is left to classify."""
+    originals = np.stack([v.image for v in views])
+    flat = np.broadcast_to(originals.mean((1, 2), keepdims=True), originals.shape)
+    scores = score(views, flat.round().astype(np.uint8), references(views))
+    assert scores.accuracy < 0.3
+    assert scores.plate_rate < 0.5
