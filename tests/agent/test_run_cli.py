@@ -187,8 +187,10 @@ def test_a_run_that_lost_its_vlm_finishes_offline_on_resume(tmp_path, monkeypatc
     spec = json.loads((episode / "episode.json").read_text())["spec"]
     assert (spec["planner"], spec["max_events"], spec["seed"]) == ("embedded", 12, 0)
     segments = json.loads((episode / "segments.json").read_text())
-    assert len(segments) == 2 and segments[0] == first[0] > 0
-    assert result["wall_time_s"] == pytest.approx(sum(segments), abs=0.05)  # both runs count
+    assert len(segments) == 2 and segments[0] == first[0] >= 0.5  # a 0.5 s retry backoff
+    # Both runs count. The result's time is taken at the finish and segments.json is written once
+    # more as the run closes, so under load the two differ by a fraction of a second.
+    assert result["wall_time_s"] == pytest.approx(sum(segments), abs=0.2)
 
 
 def test_resume_refuses_a_setting_that_cannot_change(tmp_path, monkeypatch, capsys):
