@@ -97,11 +97,11 @@ def training_loss(
     `total`; the action tower's keys/values of the video features still get gradients. The
     video forward itself runs without gradients, unless the batch has marks and the marks'
     embedding trains (requires_grad): the action loss then reaches it through the tower, whose
-    own weights the caller freezes (the action stage does). With `train_action=False` (video
-    pretraining) only the video loss is computed. With both (joint training) and
-    `flow.action_video_sigma` set, the action tower reads a second video forward at that level,
-    with gradients, so the action loss also trains the video tower on the context the sampler
-    gives it; without it, the action tower reads the video loss's forward.
+    own weights the caller freezes (the action stage does). With `train_action=False` (video pretraining) only the video loss is computed.
+    With both (joint training) and `flow.action_video_sigma` set, the action tower reads a
+    second video forward at that level, with gradients, so the action loss also trains the video
+    tower on the context the sampler gives it; without it, the action tower reads the video
+    loss's forward.
     """
     flow = model.config.flow
     scale = flow.num_train_timesteps

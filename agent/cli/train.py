@@ -97,7 +97,6 @@ def train(args: argparse.Namespace) -> int:
             export_every=args.export_every,
             target_dropout=args.target_dropout,
             locate_weight=args.locate_weight,
-            mark_lr_scale=args.mark_lr_scale,
         )
         dataset = open_dataset(Path(args.data), config, settings)
         text = None
@@ -264,12 +263,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="W",
         help="with --marks, add W times an auxiliary loss: a head on the last video block's "
         "keyframe tokens must find the marks (training only; default 0: none)",
-    )
-    parser.add_argument(
-        "--mark-lr-scale",
-        type=float,
-        default=1.0,
-        metavar="K",
-        help="with --marks, train the marks' embedding at K times --lr (default 1)",
     )
     parser.set_defaults(func=train)

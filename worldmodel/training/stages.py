@@ -112,10 +112,6 @@ class StageSettings:
     # Weight of the marks' localisation loss (training/locate.py); 0: none. The research note
     # suggests about 0.1.
     locate_weight: float = 0.0
-    # Learning rate of the marks' embedding as a multiple of `lr` (our choice): it starts at
-    # zero and must catch up with weights that are already trained; the feasibility run used
-    # 10 (AdamW 3e-3 against 3e-4 for the action tower).
-    mark_lr_scale: float = 1.0
     # The tower stages also export their EMA weights every this many steps, to
     # OUT/<stage>/export-<step>/ (a checkpoint folder), so a run can be scored while it trains
     # (benchmarks/caption_loss_gap.py, wallwm eval-model). None: only the final export.
@@ -275,12 +271,7 @@ def norm_stats(dataset: EventDataset) -> NormStats:
     )
 
 
-def _loop_config(
-    settings: StageSettings,
-    paper_ema: float,
-    unused: bool,
-    lr_scales: tuple[tuple[str, float], ...] = (),
-) -> LoopConfig:
+def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> LoopConfig:
     return LoopConfig(
         steps=settings.steps,
         lr=settings.lr,
@@ -291,7 +282,6 @@ def _loop_config(
         find_unused_parameters=unused,
         muon=settings.muon,
         parallel=settings.parallel,
-        lr_scales=lr_scales,
     )
 
 
@@ -426,16 +416,13 @@ def train_towers(
         if settings.init_from is not None:
             _init_towers(model, settings.init_from, TOWERS)
         model.action.requires_grad_(False)
-    mark_scales: tuple[tuple[str, float], ...] = ()
-    if model.video.mark_embedding is not None and settings.mark_lr_scale != 1.0:
-        mark_scales = (("model.video.mark_embedding.", settings.mark_lr_scale),)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
     batches = event_batches(model.config, dataset, vae, captions, settings, latent_cache)
     loop = TrainingLoop(
         FlowObjective(model, stage, settings.locate_weight),
         flow_loss,
         batches,
-        _loop_config(settings, config.flow.ema_decay, context.enabled, mark_scales),
+        _loop_config(settings, config.flow.ema_decay, unused=context.enabled),
         out / stage,
         context,
     )
