@@ -136,6 +136,7 @@ def main() -> None:
         help="where the marks come from (repeatable; default perceived)",
     )
     parser.add_argument("--reaches", type=int, default=64, help="held-out scenes, one reach each")
+    parser.add_argument("--note", default="", help="text added to the recorded notes")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     rows = []
@@ -143,8 +144,9 @@ def main() -> None:
     for name in args.checkpoint or ["tiny"]:
         executor = EventModeExecutor.from_checkpoint(checkpoint_folder(name))
         executor.decode = False  # the end points are all this needs
+        sources = args.targets or ["perceived"]
         marks = executor.model.config.video.mark_channels
-        for source in args.targets or ["perceived"]:
+        for source in sources if marks else sources[:1]:  # without marks they change nothing
             result = measure(executor, source, args.reaches)
             rows.append(
                 [
@@ -184,8 +186,8 @@ def main() -> None:
         "the home pose, the colours in turn; every case of a scene shares the noise seed. "
         "Error: 3-D distance from the last predicted position to the block's centre. Moved: the "
         "target of each of the 3 other blocks, the caption still naming the first (1 in 4 by "
-        f"chance). {time.perf_counter() - began:.0f} s."
-    )
+        f"chance). {time.perf_counter() - began:.0f} s. {args.note}"
+    ).strip()
     record(
         "Does the mark steer the reach? (bench_grounding)",
         markdown_table(header, rows),

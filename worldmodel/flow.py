@@ -78,9 +78,6 @@ class Losses:
     total: torch.Tensor
     video: torch.Tensor
     action: torch.Tensor
-    # the video forward the action tower read (the video loss's in video pretraining), for an
-    # auxiliary loss on its features (training/locate.py)
-    features: VideoOutput | None = None
 
 
 def training_loss(
@@ -168,7 +165,7 @@ def training_loss(
     video_grad = train_video or (marks_train and batch.marks is not None)
     video, video_loss = video_forward(sigma_v, grad=video_grad)
     if not train_action:
-        return Losses(video_loss, video_loss.detach(), torch.zeros(()), video)
+        return Losses(total=video_loss, video=video_loss.detach(), action=torch.zeros(()))
     if train_video and flow.action_video_sigma is not None:  # joint: see the docstring
         video, _ = video_forward(sampler_level(), grad=True)
     # The action tower's projections of the video features train even when the tower is frozen.
@@ -187,7 +184,7 @@ def training_loss(
         action_losses.append(masked_mse(pred, noise - batch.actions, step_mask))
     action_loss = torch.stack(action_losses).mean()
     total = action_loss + video_loss if train_video else action_loss
-    return Losses(total, video_loss.detach(), action_loss.detach(), video)
+    return Losses(total=total, video=video_loss.detach(), action=action_loss.detach())
 
 
 class EMA:

@@ -108,8 +108,6 @@ def train(args: argparse.Namespace) -> int:
             focus=None if args.focus is None else Focus.parse(args.focus),
             export_every=args.export_every,
             target_dropout=args.target_dropout,
-            locate_weight=args.locate_weight,
-            mark_lr_scale=args.mark_lr_scale,
         )
         if recipe is not None:
             plan = recipe.plan(settings)
@@ -241,20 +239,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="P",
         help="with --marks, drop the targets of this share of events, so that the model also "
         "works when a request has none (default 0.2)",
-    )
-    parser.add_argument(
-        "--locate-weight",
-        type=float,
-        default=0.0,
-        metavar="W",
-        help="with --marks, add W times an auxiliary loss: a head on the last video block's "
-        "keyframe tokens must find the marks (training only; default 0: none)",
-    )
-    parser.add_argument(
-        "--mark-lr-scale",
-        type=float,
-        default=1.0,
-        metavar="K",
-        help="with --marks, train the marks' embedding at K times --lr (default 1)",
     )
     parser.set_defaults(func=train)

@@ -84,8 +84,6 @@ class LoopConfig:
     # How torchrun processes share the model: "ddp" replicates it, "fsdp" shards parameters,
     # gradients and optimiser state (FSDP2; AdamW only). Ignored in a single process.
     parallel: str = "ddp"
-    # parameter-name prefix -> learning-rate factor (optim.build_optimizers)
-    lr_scales: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.parallel not in PARALLEL_MODES:
@@ -136,9 +134,7 @@ class TrainingLoop:
         # What the loss runs: the model itself, or its DDP wrapper while run() trains.
         self.trained: nn.Module = self.model
         # After sharding: FSDP replaces the parameters with DTensor shards.
-        self.optimizers = build_optimizers(
-            self.model, config.lr, config.weight_decay, config.muon, dict(config.lr_scales)
-        )
+        self.optimizers = build_optimizers(self.model, config.lr, config.weight_decay, config.muon)
         self.step = 0
         self.rng = np.random.default_rng([config.seed, context.rank])
         # On the training device: the losses draw their noise where the model runs.
@@ -279,7 +275,7 @@ class TrainingLoop:
         factor = learning_rate_factor(self.step, self.config.steps, self.config.warmup_steps)
         for optimizer in self.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = self.config.lr * factor * group.get("lr_scale", 1.0)
+                group["lr"] = self.config.lr * factor
         loss, metrics = self.loss_fn(self.trained, batch, self.generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(

@@ -13,7 +13,6 @@ rather than a silent change of optimizer.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -39,33 +38,14 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
 
 
 def build_optimizers(
-    model: nn.Module,
-    lr: float,
-    weight_decay: float,
-    muon: bool = True,
-    lr_scales: Mapping[str, float] | None = None,
+    model: nn.Module, lr: float, weight_decay: float, muon: bool = True
 ) -> list[torch.optim.Optimizer]:
     """Muon for matrices and AdamW for the rest; `muon=False` gives AdamW for everything
     (torch's Muon orthogonalises in bfloat16, which CPUs without bf16 units run slowly: on the
-    2-core machines it cost 2.5 s per step of the tiny preset, 4x its forward and backward).
-
-    `lr_scales`: parameter-name prefix -> learning-rate factor; those parameters get AdamW
-    groups of their own at lr x factor (each group's "lr_scale" says its factor, which the
-    schedule keeps), e.g. a new, zero-initialised input that must catch up with the rest."""
+    2-core machines it cost 2.5 s per step of the tiny preset, 4x its forward and backward)."""
     matrices, others = split_parameters(model)
     if not muon:
         matrices, others = [], matrices + others
-    scales = dict(lr_scales or {})
-    names = {id(parameter): name for name, parameter in model.named_parameters()}
-    scaled: dict[float, list[nn.Parameter]] = {}
-    for prefix, scale in scales.items():
-        chosen = [p for p in matrices + others if names[id(p)].startswith(prefix)]
-        if not chosen:
-            raise TrainingSetupError(f"no trainable parameter is named {prefix}*; lr_scales")
-        scaled.setdefault(scale, []).extend(chosen)
-    taken = {id(p) for group in scaled.values() for p in group}
-    matrices = [p for p in matrices if id(p) not in taken]
-    others = [p for p in others if id(p) not in taken]
     if any(isinstance(parameter, DTensor) for parameter in matrices):
         raise TrainingSetupError(
             "Muon cannot update FSDP-sharded weights (it orthogonalises whole matrices and each "
@@ -79,13 +59,9 @@ def build_optimizers(
                 matrices, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw"
             )
         )
-    groups = [{"params": others, "lr_scale": 1.0}] if others else []
-    groups += [{"params": ps, "lr_scale": s} for s, ps in scaled.items()]
-    for group in groups:
-        group["lr"] = lr * group["lr_scale"]
-    if groups:
+    if others:
         optimizers.append(
-            torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+            torch.optim.AdamW(others, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
         )
     if not optimizers:
         raise ValueError("the model has no trainable parameters")

@@ -57,7 +57,6 @@ from worldmodel.training.batches import (
 )
 from worldmodel.training.distributed import DistributedContext
 from worldmodel.training.latent_store import LatentStore
-from worldmodel.training.locate import MarkLocator
 from worldmodel.training.loop import LoopConfig, LoopResult, TrainingLoop
 from worldmodel.vae import VideoVAE, build_vae
 
@@ -109,13 +108,6 @@ class StageSettings:
     # Share of the tower stages' events whose targets are dropped (EventLoaderConfig), for a
     # model with mark channels.
     target_dropout: float = 0.2
-    # Weight of the marks' localisation loss (training/locate.py); 0: none. The research note
-    # suggests about 0.1.
-    locate_weight: float = 0.0
-    # Learning rate of the marks' embedding as a multiple of `lr` (our choice): it starts at
-    # zero and must catch up with weights that are already trained; the feasibility run used
-    # 10 (AdamW 3e-3 against 3e-4 for the action tower).
-    mark_lr_scale: float = 1.0
     # The tower stages also export their EMA weights every this many steps, to
     # OUT/<stage>/export-<step>/ (a checkpoint folder), so a run can be scored while it trains
     # (research/caption_loss_gap.py, wallwm eval-model). None: only the final export.
@@ -187,18 +179,12 @@ def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> tor
 
 
 class FlowObjective(nn.Module):
-    """The flow-matching loss of WallWM as one forward, for the video or the action stage, plus
-    `locate_weight` times the marks' localisation loss (training/locate.py) for a model with
-    mark channels."""
+    """The flow-matching loss of WallWM as one forward, for the video or the action stage."""
 
-    def __init__(self, model: WallWM, stage: str, locate_weight: float = 0.0) -> None:
+    def __init__(self, model: WallWM, stage: str) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
-        self.locate_weight = locate_weight
-        self.locator = None
-        if locate_weight and model.config.video.mark_channels:
-            self.locator = MarkLocator(model.config.video.dim, model.config.video.mark_channels)
 
     def forward(self, batch: TrainingBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         losses = training_loss(
@@ -208,12 +194,7 @@ class FlowObjective(nn.Module):
             train_video=self.stage != "action",
             train_action=self.stage != "video",
         )
-        out = {"total": losses.total, "video": losses.video, "action": losses.action}
-        if self.locator is not None and batch.marks is not None and losses.features is not None:
-            locate = self.locator(losses.features, batch.marks)
-            out["total"] = losses.total + self.locate_weight * locate
-            out["locate"] = locate.detach()
-        return out
+        return {"total": losses.total, "video": losses.video, "action": losses.action}
 
 
 def vae_loss(trained: nn.Module, batch: torch.Tensor, generator: torch.Generator):
@@ -223,10 +204,10 @@ def vae_loss(trained: nn.Module, batch: torch.Tensor, generator: torch.Generator
 
 def flow_loss(trained: nn.Module, batch: TrainingBatch, generator: torch.Generator):
     out = trained(batch, generator)
-    metrics = {"loss_video": float(out["video"]), "loss_action": float(out["action"])}
-    if "locate" in out:
-        metrics["loss_locate"] = float(out["locate"])
-    return out["total"], metrics
+    return out["total"], {
+        "loss_video": float(out["video"]),
+        "loss_action": float(out["action"]),
+    }
 
 
 def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> EventDataset:
@@ -275,12 +256,7 @@ def norm_stats(dataset: EventDataset) -> NormStats:
     )
 
 
-def _loop_config(
-    settings: StageSettings,
-    paper_ema: float,
-    unused: bool,
-    lr_scales: tuple[tuple[str, float], ...] = (),
-) -> LoopConfig:
+def _loop_config(settings: StageSettings, paper_ema: float, unused: bool) -> LoopConfig:
     return LoopConfig(
         steps=settings.steps,
         lr=settings.lr,
@@ -291,7 +267,6 @@ def _loop_config(
         find_unused_parameters=unused,
         muon=settings.muon,
         parallel=settings.parallel,
-        lr_scales=lr_scales,
     )
 
 
@@ -426,16 +401,13 @@ def train_towers(
         if settings.init_from is not None:
             _init_towers(model, settings.init_from, TOWERS)
         model.action.requires_grad_(False)
-    mark_scales: tuple[tuple[str, float], ...] = ()
-    if model.video.mark_embedding is not None and settings.mark_lr_scale != 1.0:
-        mark_scales = (("model.video.mark_embedding.", settings.mark_lr_scale),)
     captions = CaptionBank([event.caption for _, event in dataset.events], text)
     batches = event_batches(model.config, dataset, vae, captions, settings, latent_cache)
     loop = TrainingLoop(
-        FlowObjective(model, stage, settings.locate_weight),
+        FlowObjective(model, stage),
         flow_loss,
         batches,
-        _loop_config(settings, config.flow.ema_decay, context.enabled, mark_scales),
+        _loop_config(settings, config.flow.ema_decay, unused=context.enabled),
         out / stage,
         context,
     )

@@ -1,7 +1,6 @@
 """The shared training loop: loss falls, resume is exact, Muon/AdamW split, 2-process DDP and
 FSDP2 (torchrun, gloo on CPU)."""
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -84,26 +83,6 @@ def test_muon_takes_matrices_and_adamw_the_rest():
     assert len(others) == 6  # embedding, linear bias, norm weight + bias, conv weight + bias
     optimizers = build_optimizers(model, 1e-3, 0.0)
     assert [type(o).__name__ for o in optimizers] == ["Muon", "AdamW"]
-
-
-def test_a_scaled_prefix_gets_its_own_adamw_group_at_that_rate():
-    model = nn.Sequential(nn.Linear(8, 8), nn.Conv1d(8, 8, 3))
-    muon, adamw = build_optimizers(model, 1e-3, 0.0, lr_scales={"1.": 10.0})
-    assert [tuple(p.shape) for p in muon.param_groups[0]["params"]] == [(8, 8)]
-    plain, scaled = adamw.param_groups
-    assert (plain["lr"], plain["lr_scale"], len(plain["params"])) == (1e-3, 1.0, 1)  # bias
-    assert (scaled["lr"], scaled["lr_scale"], len(scaled["params"])) == (1e-2, 10.0, 2)
-    with pytest.raises(TrainingSetupError, match="no trainable parameter is named 2"):
-        build_optimizers(model, 1e-3, 0.0, lr_scales={"2.": 10.0})
-
-
-def test_the_schedule_keeps_a_groups_scale(tmp_path):
-    loop = make_loop(tmp_path, steps=40)
-    loop.config = dataclasses.replace(loop.config, lr_scales=(("2.", 3.0),), muon=False)
-    loop.optimizers = build_optimizers(loop.model, 0.1, 0.0, False, {"2.": 3.0})
-    loop.train_step()
-    plain, scaled = loop.optimizers[0].param_groups
-    assert scaled["lr"] == pytest.approx(3 * plain["lr"]) and plain["lr"] < 0.1
 
 
 def test_learning_rate_warms_up_then_decays():
