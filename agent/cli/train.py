@@ -83,7 +83,6 @@ def train(args: argparse.Namespace) -> int:
             parallel=args.parallel,
             vae_frames=args.vae_frames,
             vae_detail_weight=args.vae_detail_weight,
-            vae_colour_weight=args.vae_colour_weight,
             vae_rarity_weight=args.vae_rarity_weight,
             chunk_steps=args.chunk,
             pack_frames=args.pack,
@@ -182,15 +181,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="weight fine detail (small blocks, edges) in the VAE's reconstruction loss: a "
         "pixel's weight grows with its difference from its 7x7 neighbourhood, scaled by S "
         "(0: plain MSE)",
-    )
-    parser.add_argument(
-        "--vae-colour-weight",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="weight coloured pixels (blocks, bowl) in the VAE's reconstruction loss: a pixel's "
-        "weight grows with its chroma (max - min of RGB) over the frame's mean, scaled by S "
-        "(0: none; with --vae-detail-weight the two multiply)",
     )
     parser.add_argument(
         "--vae-rarity-weight",

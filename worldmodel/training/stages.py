@@ -85,8 +85,6 @@ class StageSettings:
     kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
     # Weight of fine detail in the VAE's reconstruction loss (see detail_weights); 0: plain MSE.
     vae_detail_weight: float = 0.0
-    # Weight of coloured pixels in the VAE's reconstruction loss (see colour_weights); 0: none.
-    vae_colour_weight: float = 0.0
     # Power of the rarity of a pixel's colour in the VAE's loss (see rarity_weights); 0: none.
     vae_rarity_weight: float = 0.0
     muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
@@ -142,14 +140,12 @@ class VAEObjective(nn.Module):
         vae: AutoencoderKLWan,
         kl_weight: float,
         detail_weight: float = 0.0,
-        colour_weight: float = 0.0,
         rarity_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
         self.detail_weight = detail_weight
-        self.colour_weight = colour_weight
         self.rarity_weight = rarity_weight
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -161,8 +157,8 @@ class VAEObjective(nn.Module):
         error = (recon - x) ** 2
         mse = torch.mean(error)
         reconstruction = mse
-        if self.detail_weight or self.colour_weight or self.rarity_weight:
-            weights = pixel_weights(x, self.detail_weight, self.colour_weight, self.rarity_weight)
+        if self.detail_weight or self.rarity_weight:
+            weights = pixel_weights(x, self.detail_weight, self.rarity_weight)
             reconstruction = torch.mean(error * weights)
         kl = 0.5 * torch.mean(posterior.mean**2 + posterior.var - 1.0 - posterior.logvar)
         total = reconstruction + self.kl_weight * kl
@@ -188,25 +184,6 @@ def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> tor
     return weights.unflatten(0, (batch, frames)).transpose(1, 2)
 
 
-def colour_weights(clips: torch.Tensor, strength: float) -> torch.Tensor:
-    """(B, 1, T, H, W) per-pixel weights of the VAE's reconstruction loss, mean 1 per frame.
-
-    Why: the objects a task names are told apart by hue (four block colours, an orange bowl) on
-    a nearly grey table, and a block covers a few pixels of a 64x64 frame; under plain MSE the
-    small VAE turned red and yellow blocks into the bowl's orange and green and blue into one
-    teal (benchmarks/bench_vae_colours.py). A pixel's colourfulness is its chroma, max - min of
-    its RGB, divided by the frame's mean chroma; its weight is (1 + strength * chroma) /
-    (1 + strength), like detail_weights', so grey pixels cost less and coloured ones more."""
-    batch, frames = clips.shape[0], clips.shape[2]
-    images = clips.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W)
-    chroma = (images.amax(1, keepdim=True) - images.amin(1, keepdim=True)) / 2  # (B*T, 1, H, W)
-    typical = chroma.mean((2, 3), keepdim=True)
-    weights = (1 + strength * chroma / (typical + 1e-6)) / (1 + strength)
-    # a grey frame (no chroma above float rounding) has nothing to single out: weight 1
-    weights = torch.where(typical > 1e-4, weights, torch.ones_like(weights))
-    return weights.unflatten(0, (batch, frames)).transpose(1, 2)
-
-
 def rarity_weights(clips: torch.Tensor, power: float, levels: int = 16) -> torch.Tensor:
     """(B, 1, T, H, W) per-pixel weights, mean 1 per frame: rare colours of a frame cost more.
 
@@ -226,16 +203,12 @@ def rarity_weights(clips: torch.Tensor, power: float, levels: int = 16) -> torch
     return weights.unflatten(0, (batch, frames)).transpose(1, 2)
 
 
-def pixel_weights(
-    clips: torch.Tensor, detail: float, colour: float, rarity: float = 0.0
-) -> torch.Tensor:
+def pixel_weights(clips: torch.Tensor, detail: float, rarity: float) -> torch.Tensor:
     """(B, 1, T, H, W) weights of the VAE's reconstruction loss: detail_weights times
-    colour_weights (each off at strength 0), renormalised to mean 1 per frame."""
+    rarity_weights (each off at 0), renormalised to mean 1 per frame."""
     weights = torch.ones_like(clips[:, :1])
     if detail:
         weights = weights * detail_weights(clips, detail)
-    if colour:
-        weights = weights * colour_weights(clips, colour)
     if rarity:
         weights = weights * rarity_weights(clips, rarity)
     return weights / weights.mean((3, 4), keepdim=True)
@@ -380,7 +353,6 @@ def train_vae(
         vae,
         settings.kl_weight,
         settings.vae_detail_weight,
-        settings.vae_colour_weight,
         settings.vae_rarity_weight,
     )
     batches = VAEBatches(dataset, settings.batch, settings.vae_frames)

@@ -64,5 +64,5 @@ def test_rarity_weighted_loss_charges_a_lost_block_more_than_plain_mse():
     lost_error = (block_lost - clip) ** 2
     even = clip + lost_error.mean().sqrt()  # the same plain MSE spread over every pixel
     even_error = (even - clip) ** 2
-    weights = pixel_weights(clip, 0.0, 0.0, rarity=0.5)
+    weights = pixel_weights(clip, 0.0, 0.5)
     assert (lost_error * weights).mean() > 10 * (even_error * weights).mean()
