@@ -101,6 +101,7 @@ def train(args: argparse.Namespace) -> int:
             parallel=args.parallel,
             vae_frames=args.vae_frames,
             vae_detail_weight=args.vae_detail_weight,
+            vae_rarity_weight=args.vae_rarity_weight,
             chunk_steps=args.chunk,
             pack_frames=args.pack,
             init_from=None if args.init_from is None else checkpoint_folder(args.init_from),
@@ -172,6 +173,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="weight fine detail (small blocks, edges) in the VAE's reconstruction loss: a "
         "pixel's weight grows with its difference from its 7x7 neighbourhood, scaled by S "
         "(0: plain MSE)",
+    )
+    parser.add_argument(
+        "--vae-rarity-weight",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="weight rare colours of a frame (blocks, the plate) in the VAE's reconstruction "
+        "loss: a pixel's weight is the count of its frame's pixels of about its colour to the "
+        "power -P (0: none; 1: every colour of the frame weighs the same in total)",
     )
     parser.add_argument(
         "--chunk",

@@ -10,8 +10,8 @@ from worldmodel.errors import UnknownPresetError
 from worldmodel.model import WallWM
 
 
-def test_registry_has_the_three_presets():
-    assert set(PRESETS) == {"debug", "tiny", "wan22-5b"}
+def test_registry_has_the_presets():
+    assert set(PRESETS) == {"debug", "tiny", "tiny-colour", "wan22-5b"}
     assert get_config("tiny").name == "tiny"
 
 

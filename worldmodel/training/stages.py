@@ -86,6 +86,8 @@ class StageSettings:
     kl_weight: float = 1e-6  # weight of the VAE's KL term (small: the latents are re-scaled)
     # Weight of fine detail in the VAE's reconstruction loss (see detail_weights); 0: plain MSE.
     vae_detail_weight: float = 0.0
+    # Power of the rarity of a pixel's colour in the VAE's loss (see rarity_weights); 0: none.
+    vae_rarity_weight: float = 0.0
     muon: bool = True  # False: AdamW for every parameter (see optim.build_optimizers)
     parallel: str = "ddp"  # under torchrun: "ddp" or "fsdp" (FSDP2, AdamW only), see LoopConfig
     # The fixed-chunk baseline (the paper's event-vs-chunk comparison): train on windows of
@@ -137,11 +139,18 @@ class VAEObjective(nn.Module):
     # FSDP hooks would copy and lose (see training/sharding.py).
     fsdp_one_unit: ClassVar[bool] = True
 
-    def __init__(self, vae: AutoencoderKLWan, kl_weight: float, detail_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        vae: AutoencoderKLWan,
+        kl_weight: float,
+        detail_weight: float = 0.0,
+        rarity_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
         self.detail_weight = detail_weight
+        self.rarity_weight = rarity_weight
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         posterior = self.vae.encode(x).latent_dist
@@ -152,8 +161,9 @@ class VAEObjective(nn.Module):
         error = (recon - x) ** 2
         mse = torch.mean(error)
         reconstruction = mse
-        if self.detail_weight:
-            reconstruction = torch.mean(error * detail_weights(x, self.detail_weight))
+        if self.detail_weight or self.rarity_weight:
+            weights = pixel_weights(x, self.detail_weight, self.rarity_weight)
+            reconstruction = torch.mean(error * weights)
         kl = 0.5 * torch.mean(posterior.mean**2 + posterior.var - 1.0 - posterior.logvar)
         total = reconstruction + self.kl_weight * kl
         return {"total": total, "mse": mse.detach(), "kl": kl.detach()}
@@ -176,6 +186,36 @@ def detail_weights(clips: torch.Tensor, strength: float, window: int = 7) -> tor
     # a plain frame (only float rounding, far below a uint8 level) has no detail: weight 1
     weights = torch.where(typical > 1e-4, weights, torch.ones_like(weights))
     return weights.unflatten(0, (batch, frames)).transpose(1, 2)
+
+
+def rarity_weights(clips: torch.Tensor, power: float, levels: int = 16) -> torch.Tensor:
+    """(B, 1, T, H, W) per-pixel weights, mean 1 per frame: rare colours of a frame cost more.
+
+    Why: what the tasks name are small patches of colour that the frame has little of (a block
+    of a few pixels, the white plate on the off-white table), while the table and the floor fill
+    most of it. Each pixel's colour falls in one of levels**3 RGB bins; its weight is the count
+    of its frame's pixels in that bin to the power -`power` (1: every colour of the frame counts
+    as much in total as every other, like class-balanced losses; 0: plain MSE)."""
+    batch, frames = clips.shape[0], clips.shape[2]
+    images = clips.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W)
+    q = ((images + 1) * (levels / 2)).long().clamp(0, levels - 1)
+    bins = (q[:, 0] * levels + q[:, 1]) * levels + q[:, 2]  # (B*T, H, W)
+    offset = torch.arange(len(bins), device=bins.device)[:, None, None] * levels**3
+    counts = torch.bincount((bins + offset).flatten(), minlength=len(bins) * levels**3)
+    weights = counts[bins + offset].float().pow(-power)[:, None]  # (B*T, 1, H, W)
+    weights = weights / weights.mean((2, 3), keepdim=True)
+    return weights.unflatten(0, (batch, frames)).transpose(1, 2)
+
+
+def pixel_weights(clips: torch.Tensor, detail: float, rarity: float) -> torch.Tensor:
+    """(B, 1, T, H, W) weights of the VAE's reconstruction loss: detail_weights times
+    rarity_weights (each off at 0), renormalised to mean 1 per frame."""
+    weights = torch.ones_like(clips[:, :1])
+    if detail:
+        weights = weights * detail_weights(clips, detail)
+    if rarity:
+        weights = weights * rarity_weights(clips, rarity)
+    return weights / weights.mean((3, 4), keepdim=True)
 
 
 class FlowObjective(nn.Module):
@@ -315,7 +355,12 @@ def train_vae(
     vae = build_vae(config.vae)
     if settings.init_from is not None:
         _init_vae(vae, settings.init_from)
-    objective = VAEObjective(vae, settings.kl_weight, settings.vae_detail_weight)
+    objective = VAEObjective(
+        vae,
+        settings.kl_weight,
+        settings.vae_detail_weight,
+        settings.vae_rarity_weight,
+    )
     batches = VAEBatches(dataset, settings.batch, settings.vae_frames)
     loop = TrainingLoop(
         objective,

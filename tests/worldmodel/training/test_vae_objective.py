@@ -1,8 +1,8 @@
-"""The VAE's detail-weighted reconstruction loss: small objects cost more to lose."""
+"""The VAE's weighted reconstruction loss: small objects and rare colours cost more to lose."""
 
 import torch
 
-from worldmodel.training.stages import detail_weights
+from worldmodel.training.stages import detail_weights, pixel_weights, rarity_weights
 
 
 def _table_with_a_block() -> torch.Tensor:
@@ -33,3 +33,36 @@ def test_losing_the_block_costs_more_than_an_even_error_of_the_same_mse():
     torch.testing.assert_close(lost_error.mean(), even_error.mean())
     weights = detail_weights(clip, strength=4.0)
     assert (lost_error * weights).mean() > 5 * (even_error * weights).mean()
+
+
+def _table_with_block_and_plate() -> torch.Tensor:
+    """(2, 3, 1, 32, 32) frames in [-1, 1]: a warm grey table with a 2x3 red block and a 4x10
+    near-white plate; the second frame has only the table."""
+    clip = torch.empty(2, 3, 1, 32, 32)
+    clip[:] = torch.tensor([0.55, 0.50, 0.42])[None, :, None, None, None]
+    clip[0, :, 0, 20:22, 8:11] = torch.tensor([0.6, -0.8, -0.8])[:, None, None]
+    clip[0, :, 0, 6:10, 15:25] = torch.tensor([0.85, 0.85, 0.88])[:, None, None]
+    return clip
+
+
+def test_rarity_weights_put_more_weight_on_the_block_and_the_plate_than_the_table():
+    clip = _table_with_block_and_plate()
+    weights = rarity_weights(clip, power=0.5)
+    assert weights.shape == (2, 1, 1, 32, 32)
+    torch.testing.assert_close(weights.mean((3, 4)), torch.ones(2, 1, 1), atol=1e-4, rtol=0)
+    block, plate, table = weights[0, 0, 0, 21, 9], weights[0, 0, 0, 8, 20], weights[0, 0, 0, 0, 0]
+    assert block > plate > table
+    assert block > 10 * table and plate > 3 * table
+    assert torch.allclose(weights[1], torch.ones(1, 1, 32, 32))  # one colour: plain MSE
+    assert torch.equal(pixel_weights(clip, 0.0, 0.0), torch.ones(2, 1, 1, 32, 32))
+
+
+def test_rarity_weighted_loss_charges_a_lost_block_more_than_plain_mse():
+    clip = _table_with_block_and_plate()[:1]
+    block_lost = clip.clone()
+    block_lost[0, :, 0, 20:22, 8:11] = clip[0, :, 0, :1, :1]
+    lost_error = (block_lost - clip) ** 2
+    even = clip + lost_error.mean().sqrt()  # the same plain MSE spread over every pixel
+    even_error = (even - clip) ** 2
+    weights = pixel_weights(clip, 0.0, 0.5)
+    assert (lost_error * weights).mean() > 10 * (even_error * weights).mean()
