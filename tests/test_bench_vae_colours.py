@@ -7,7 +7,7 @@ import torch
 
 from agent.envs.tabletop.scene import BLOCKS
 from benchmarks.bench_vae_colours import references, render_views, score, srgb_to_lab
-from worldmodel.training.stages import pixel_weights
+from worldmodel.training.vae_objective import pixel_weights
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ from worldmodel.flow import TrainingBatch
 from worldmodel.model import WallWM
 from worldmodel.training.distributed import DistributedContext, init_distributed, shutdown
 from worldmodel.training.loop import LoopConfig, TrainingLoop
-from worldmodel.training.stages import FlowObjective, VAEObjective, flow_loss, vae_loss
+from worldmodel.training.stages import FlowObjective, flow_loss
+from worldmodel.training.vae_objective import VAEObjective, vae_loss
 from worldmodel.vae import build_vae
 
 TARGET = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])

@@ -2,7 +2,7 @@
 
 import torch
 
-from worldmodel.training.stages import detail_weights, pixel_weights, rarity_weights
+from worldmodel.training.vae_objective import detail_weights, pixel_weights, rarity_weights
 
 
 def _table_with_a_block() -> torch.Tensor:
