@@ -95,6 +95,7 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 class View:
     """One camera of one scene at the model's size: the image and its pure-pixel masks."""
 
+    camera: str
     image: np.ndarray  # uint8 (H, W, 3)
     masks: dict[str, np.ndarray]  # name -> bool (H, W): blocks, bowl, plate, table
 
@@ -128,7 +129,7 @@ def render_views(scenes: int, first_seed: int = FIRST_SEED, size: int = SIZE) ->
                 names = {name: sim.body_id[name] for name in (*BLOCKS, "bowl")}
                 names |= {"table": -2, "plate": -3}
                 image = resize_frames(observation.images[camera], size, size)
-                views.append(View(image, pure_masks(labels, names, size)))
+                views.append(View(camera, image, pure_masks(labels, names, size)))
     finally:
         segmentation.close()
         sim.close()
@@ -147,6 +148,7 @@ class Scores:
     plates_present: int = 0
     plates: int = 0
     plate_contrast: list[float] = field(default_factory=list)
+    plate_cameras: list[str] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -225,6 +227,7 @@ def score(views: list[View], reconstructions: np.ndarray, reference: np.ndarray)
         scores.plates += 1
         scores.plates_present += kept >= PLATE_KEPT
         scores.plate_contrast.append(kept)
+        scores.plate_cameras.append(view.camera)
     return scores
 
 
@@ -261,6 +264,16 @@ def reconstruct(vae: VideoVAE, images: np.ndarray, frames: int, batch: int = 32)
         clip = np.repeat(chunk[:, None, None], frames, axis=2)  # (B, 1, T, H, W, 3)
         out.append(vae.decode(vae.encode(clip))[:, 0, -1])
     return np.concatenate(out)
+
+
+def plates_by_camera(scores: Scores) -> str:
+    """'front 40/60, side ...': views with the plate present, per camera."""
+    kept = np.array(scores.plate_contrast) >= PLATE_KEPT
+    cameras = np.array(scores.plate_cameras)
+    return ", ".join(
+        f"{camera} {int(kept[cameras == camera].sum())}/{int((cameras == camera).sum())}"
+        for camera in CAMERAS
+    )
 
 
 def rows_for(name: str, scores: Scores, psnr_db: float, frame: str) -> list[object]:
@@ -315,6 +328,7 @@ def main() -> int:
                 for (a, b), n in sorted(scores.confusions.items(), key=lambda item: -item[1])[:6]
             )
             print(f"{name} {label}: most frequent confusions: {confusions or 'none'}")
+            print(f"{name} {label}: plate present by camera: {plates_by_camera(scores)}")
     header = [
         "VAE",
         "frame",
