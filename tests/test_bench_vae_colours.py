@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from agent.envs.tabletop.scene import BLOCKS
-from benchmarks.bench_vae_colours import references, render_views, score, srgb_to_lab
+from benchmarks.bench_vae_colours import (
+    colour_name,
+    references,
+    render_views,
+    score,
+    srgb_to_lab,
+)
 from worldmodel.training.vae_objective import pixel_weights
 
 
@@ -18,6 +24,17 @@ def views():
 def test_srgb_to_lab_matches_known_values():
     np.testing.assert_allclose(srgb_to_lab(np.array([255.0, 255, 255])), [100, 0, 0], atol=0.05)
     np.testing.assert_allclose(srgb_to_lab(np.array([255.0, 0, 0])), [53.2, 80.1, 67.2], atol=0.2)
+
+
+def test_colour_names_follow_hue_not_lightness(views):
+    reference = references(views)
+    lit_yellow = srgb_to_lab(np.array([230.0, 205, 30]))
+    shaded_yellow = srgb_to_lab(np.array([115.0, 100, 12]))  # olive: yellow in the shade
+    orange = srgb_to_lab(np.array([215.0, 140, 60]))
+    assert colour_name(lit_yellow, reference) == colour_name(shaded_yellow, reference)
+    assert colour_name(shaded_yellow, reference) == "yellow_block"
+    assert colour_name(orange, reference) == "bowl"
+    assert colour_name(srgb_to_lab(np.array([200.0, 196, 186])), reference) == "table"
 
 
 def test_the_scenes_show_every_colour_and_the_plate(views):
