@@ -97,7 +97,7 @@ class View:
 
     camera: str
     image: np.ndarray  # uint8 (H, W, 3)
-    masks: dict[str, np.ndarray]  # name -> bool (H, W): blocks, bowl, plate, table
+    masks: dict[str, np.ndarray]  # name -> bool (H, W): blocks, bowl, plate, table, other
 
 
 def pure_masks(labels: np.ndarray, names: dict[str, int], size: int) -> dict[str, np.ndarray]:
@@ -115,7 +115,7 @@ def render_views(scenes: int, first_seed: int = FIRST_SEED, size: int = SIZE) ->
     segmentation = SegmentationRenderer(sim)
     model = sim.model
     table = model.geom("table").id
-    ids = {name: model.geom(name).id for name in ("plate",)}
+    plate = model.geom("plate").id
     views = []
     try:
         for seed in range(first_seed, first_seed + scenes):
@@ -125,11 +125,14 @@ def render_views(scenes: int, first_seed: int = FIRST_SEED, size: int = SIZE) ->
                 bodies = np.where(geoms >= 0, model.geom_bodyid[np.clip(geoms, 0, None)], -1)
                 # blocks and the bowl by body (the bowl has several geoms), table and plate by geom
                 labels = np.where(geoms == table, -2, bodies)
-                labels = np.where(geoms == ids["plate"], -3, labels)
+                labels = np.where(geoms == plate, -3, labels)
                 names = {name: sim.body_id[name] for name in (*BLOCKS, "bowl")}
                 names |= {"table": -2, "plate": -3}
+                masks = pure_masks(labels, names, size)
+                # "other": pixels that show anything but the plate and the table, even in part
+                masks["other"] = ~pure_masks(np.isin(labels, (-2, -3)), {"x": True}, size)["x"]
                 image = resize_frames(observation.images[camera], size, size)
-                views.append(View(camera, image, pure_masks(labels, names, size)))
+                views.append(View(camera, image, masks))
     finally:
         segmentation.close()
         sim.close()
@@ -209,11 +212,14 @@ def score(views: list[View], reconstructions: np.ndarray, reference: np.ndarray)
                 scores.confusions[(block, guess)] = scores.confusions.get((block, guess), 0) + 1
             votes = np.bincount(classes[mask], minlength=len(CLASS_NAMES))
             scores.perception[block] += CLASS_NAMES[int(np.argmax(votes))] == block
-        plate = view.masks["plate"]
+        # the plate and the table ring around it, away from other objects, whose colours a blur
+        # would mix in: the measure compares the plate with the table and nothing else
+        clear = ~_dilate(view.masks["other"], RING)
+        plate = view.masks["plate"] & clear
         if plate.sum() < MIN_PLATE_PIXELS:
             continue
-        ring = _dilate(plate, RING) & ~plate & view.masks["table"]
-        if not ring.any():
+        ring = _dilate(view.masks["plate"], RING) & view.masks["table"] & clear
+        if ring.sum() < MIN_PLATE_PIXELS:
             continue
         original = srgb_to_lab(view.image.astype(np.float64))
         plate_colour, ring_colour = original[plate].mean(0), original[ring].mean(0)
