@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def record(title: str, table: str, notes: str = "", print_only: bool = False) ->
         return
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]  # other work on the machine skews timings: say how much there was
-    command = " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "python"
+    command = shlex.join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "python"
     body = (
         f"{stamp} · {machine_description()} · load {load:.2f} · commit {current_commit()}\n\n"
         f"`{command}`\n\n{table}\n"
