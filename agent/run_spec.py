@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.envs.registry import environment_names
-from agent.envs.tabletop import FAULT_KINDS, TASKS
+from agent.envs.tabletop import TASKS
+from agent.envs.tabletop.faults import LAST, parse_faults
 from agent.envs.tabletop.scene_file import SceneSetup
 from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.execution.registry import EXECUTORS
@@ -136,9 +137,12 @@ class RunSpec:
         ):
             if value not in choices:
                 raise RunSpecError(f"{name} is {value!r}; expected one of {', '.join(choices)}")
-        unknown = sorted(set(self.faults) - set(FAULT_KINDS))
-        if unknown:
-            raise RunSpecError(f"unknown fault(s) {unknown}; expected {', '.join(FAULT_KINDS)}")
+        if self.faults:
+            parse_faults("+".join(self.faults))  # a misspelt fault raises, naming the fault
+        if self.task is None and any(fault.endswith(f"@{LAST}") for fault in self.faults):
+            raise RunSpecError(
+                "a fault @last needs a task: its goal tells when the last event runs"
+            )
         _check_whole("the resolution", self.resolution, 16, 1024)
         if self.resolution % 2:
             raise RunSpecError(f"the resolution is {self.resolution}; expected an even number")

@@ -11,7 +11,9 @@ Usage:
 calibrate runs nominal episodes (no faults, recovery off), collects every event's per-camera
 divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.
 eval runs tasks x faults x seeds with recovery on and off and writes results.jsonl, report.md,
-PNG plots, and one episode folder per case (replay any with `wallwm replay`).
+summary.json, PNG plots, and one episode folder per case (replay any with `wallwm replay`).
+A --faults item is none, a fault, KIND@last (armed only in the episode's last event), or faults
+of one episode joined by '+': --faults none,grasp_slip+external_push,external_push@last.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.envs.tabletop import FAULT_KINDS, TASKS
+from agent.envs.tabletop.faults import parse_faults as parse_fault_specs
 from agent.envs.tabletop.tasks import get_task
+from agent.studies import summary  # light: its docstring is eval's epilog
 from agent.verify.registry import measure_names
 
 if TYPE_CHECKING:
@@ -55,11 +59,15 @@ def parse_tasks(text: str) -> list[str]:
 
 
 def parse_faults(text: str) -> list[str | None]:
+    """'none,grasp_slip+external_push,external_push@last' -> one entry per case set: None (no
+    fault) or the faults of one episode joined by '+'. A misspelling raises naming it."""
     faults: list[str | None] = []
-    for name in (f.strip() for f in text.split(",")):
-        if name != "none" and name not in FAULT_KINDS:
-            raise SystemExit(f"unknown fault {name!r}; expected none or one of {FAULT_KINDS}")
-        faults.append(None if name == "none" else name)
+    for item in (f.strip() for f in text.split(",")):
+        if item == "none":
+            faults.append(None)
+            continue
+        parse_fault_specs(item)
+        faults.append("+".join(part.strip() for part in item.split("+")))
     return faults
 
 
@@ -113,6 +121,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from agent.envs.tabletop.scene_file import load_scene
     from agent.studies.evaluation import cases
     from agent.studies.report import write_report
+    from agent.studies.summary import study_header, write_summary
 
     base = {
         "executor": args.executor,
@@ -124,12 +133,13 @@ def evaluate(args: argparse.Namespace) -> int:
     }
     out = Path(args.out)
     recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
-    study = cases(
-        parse_tasks(args.tasks), parse_faults(args.faults), parse_seeds(args.seeds), recovery
-    )
+    tasks, seeds = parse_tasks(args.tasks), parse_seeds(args.seeds)
+    study = cases(tasks, parse_faults(args.faults), seeds, recovery)
     rows = _run(study, out, base, "evaluating")
-    report = write_report(out, rows, f"Failure-recovery study ({len(rows)} episodes)")
+    header = study_header(args.executor, args.calibration, seeds, tasks, args.command_line)
+    report = write_report(out, rows, f"Failure-recovery study ({len(rows)} episodes)", header)
     print(f"report: {report}")
+    print(f"summary: {write_summary(out, header, rows)}")
     return 0
 
 
@@ -166,12 +176,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parents=[common],
         help="tasks x faults x seeds, recovery on vs off, with a report",
         description=__doc__,
+        epilog=summary.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     eval_parser.add_argument(
         "--faults",
         default="none,grasp_slip",
-        help=f"comma-separated: none, {', '.join(FAULT_KINDS)}",
+        help=f"comma-separated: none, {', '.join(FAULT_KINDS)}; KIND@last (in the last event); "
+        "KIND+KIND (both in one episode)",
     )
     eval_parser.add_argument("--recovery", choices=["on", "off", "both"], default="both")
     eval_parser.add_argument("--calibration", help="thresholds from `wallwm calibrate`")

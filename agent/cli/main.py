@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -55,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # MuJoCo picks its GL backend at import time; offscreen EGL works without a display.
     os.environ.setdefault("MUJOCO_GL", "egl")
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+    # What the user typed, for the outputs that state it (a study's report and summary.json).
+    args.command_line = shlex.join(["wallwm", *map(str, words)])
     return int(args.func(args))
 
 

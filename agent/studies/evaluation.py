@@ -24,6 +24,7 @@ from agent.episode import EpisodeStore
 from agent.graph.runner import TakeoverPending
 from agent.run_spec import RunSpec
 from agent.session import Session, open_session
+from agent.studies.stats import rate
 from agent.verify.calibration import ScoreSample
 
 RESULTS_FILE = "results.jsonl"
@@ -67,29 +68,53 @@ def event_step_ranges(store: EpisodeStore) -> list[tuple[int, int]]:
     return ranges
 
 
+def fault_steps(fault_log: list[dict[str, Any]], episode_end: int) -> list[int]:
+    """Every robot step a logged fault acted on, sorted. A fault acts from its logged step for its
+    logged duration (a camera freeze: "steps"); "steps": None is to the episode's end (a camera
+    dropped for the whole episode)."""
+    steps: set[int] = set()
+    for entry in fault_log:
+        start, duration = int(entry["step"]), entry.get("steps", 1)
+        steps.update(range(start, episode_end + 1 if duration is None else start + int(duration)))
+    return sorted(steps)
+
+
 def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-event detection counts and delays against the simulator's fault log."""
-    # A fault acts from its logged step for its logged duration (a camera freeze: "steps").
-    fault_steps = sorted(
-        step
-        for entry in fault_log
-        for step in range(int(entry["step"]), int(entry["step"]) + int(entry.get("steps", 1)))
-    )
+    """Per-event detection counts and delays against the simulator's fault log, and the episode's
+    own: `detected` (a divergence flagged at or after the first fault; None without a fault) and
+    `detection_delay` (control steps from the first fault to that flag).
+
+    Steps are the simulator's: a fault logged at step s acted on the physics or the image of
+    observation s, which an event of steps [start, end) observes when start < s <= end (its
+    k-th divergence value compares observation start + k + 1)."""
+    ranges = event_step_ranges(store)
+    acted = fault_steps(fault_log, ranges[-1][1] if ranges else 0)
     counts = {"faulty": 0, "nominal": 0, "true_positive": 0, "false_positive": 0}
     delays: list[int] = []
-    for event, (start, end) in zip(store.events, event_step_ranges(store), strict=True):
+    flags: list[int] = []  # the observation step of every flagged event's first crossing
+    for event, (start, end) in zip(store.events, ranges, strict=True):
         verdict = event.record["verdict"]
-        fired = [step for step in fault_steps if start <= step < end]
+        flag = None
+        if verdict["diverged"]:
+            flag = start + 1 + (verdict["detection_step"] or 0)
+            flags.append(flag)
+        fired = [step for step in acted if start < step <= end]
         if fired:
             counts["faulty"] += 1
-            if verdict["diverged"]:
+            if flag is not None:
                 counts["true_positive"] += 1
-                if verdict["detection_step"] is not None:
-                    delays.append(max(0, start + verdict["detection_step"] - fired[0]))
+                delays.append(max(0, flag - fired[0]))
         else:
             counts["nominal"] += 1
-            counts["false_positive"] += int(verdict["diverged"])
-    return {**counts, "delays": delays}
+            counts["false_positive"] += int(flag is not None)
+    first_fault = acted[0] if acted else None
+    after = [flag for flag in flags if first_fault is not None and flag >= first_fault]
+    return {
+        **counts,
+        "delays": delays,
+        "detected": None if first_fault is None else bool(after),
+        "detection_delay": after[0] - first_fault if after else None,
+    }
 
 
 def run_case(case: EvalCase, study_dir: Path, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,7 +126,7 @@ def run_case(case: EvalCase, study_dir: Path, base: Mapping[str, Any]) -> dict[s
             "instruction": paraphrase(get_task(case.task), case.seed),
             "task": case.task,
             "seed": case.seed,
-            "faults": (case.fault,) if case.fault else (),
+            "faults": tuple(case.fault.split("+")) if case.fault else (),
             "recovery": case.recovery,
         }
     )
@@ -135,6 +160,7 @@ def run_case(case: EvalCase, study_dir: Path, base: Mapping[str, Any]) -> dict[s
             "wall_time_s": metrics.get("wall_time_s", 0.0),
             "faults_fired": len(fault_log),
             "fault_steps": sorted({int(entry["step"]) for entry in fault_log}),
+            "fault_kinds": sorted({entry["kind"] for entry in fault_log}),
             **detection_metrics(store, fault_log),
         }
     finally:
@@ -178,25 +204,22 @@ def run_study(
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One line per (fault, recovery): the study's headline metrics."""
+    """One line per (fault, recovery): the study's outcomes (detection, counted once per episode,
+    is agent/studies/summary.py's)."""
     groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["fault"] or "none", row["recovery"]), []).append(row)
     summary = []
     for (fault, recovery), members in sorted(groups.items()):
-        faulty = sum(r["faulty"] for r in members)
-        nominal = sum(r["nominal"] for r in members)
-        delays = [d for r in members for d in r["delays"]]
+        success = rate(sum(row["success"] for row in members), len(members))
         summary.append(
             {
                 "fault": fault,
                 "recovery": "on" if recovery else "off",
                 "episodes": len(members),
-                "success": sum(r["success"] for r in members) / len(members),
+                "success": success["rate"],
+                "success_ci95": success["ci95"],
                 "progress": sum(r["progress"] for r in members) / len(members),
-                "tpr": sum(r["true_positive"] for r in members) / faulty if faulty else None,
-                "fpr": sum(r["false_positive"] for r in members) / nominal if nominal else None,
-                "delay_steps": sum(delays) / len(delays) if delays else None,
                 "recoveries_per_episode": sum(r["recoveries"] for r in members) / len(members),
                 "wall_time_s": sum(r["wall_time_s"] for r in members) / len(members),
             }

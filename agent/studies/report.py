@@ -1,12 +1,16 @@
 """The markdown report of a failure-recovery study, with its PNG plots.
 
-report.md holds the headline table per (fault, recovery), the per-case table, a success plot and,
-for one episode per fault, the divergence of every camera over time against its threshold with
-the event timeline beneath it, and a predicted | observed video of its events.
+report.md states what ran (executor, checkpoint, calibration, seeds, tasks, the exact command),
+then detection and success per fault (the numbers of summary.json: every rate with the cases
+behind it and its 95% Wilson interval), outcomes per (fault, recovery), the per-case table,
+success and detection plots with n on every bar and, for one episode per fault, the divergence
+of every camera over time against its threshold with the event timeline beneath it, and a
+predicted | observed video of its events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +18,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 
 from agent.episode import EpisodeStore, EpisodeStoreError
 from agent.studies.episode_video import write_video
 from agent.studies.evaluation import event_step_ranges, summarize
+from agent.studies.summary import fault_summary
 
 
 def _cell(value: Any) -> str:
@@ -34,19 +40,82 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_success(summary: list[dict[str, Any]], path: Path) -> None:
-    faults = sorted({row["fault"] for row in summary})
-    figure, axis = plt.subplots(figsize=(max(4, 1.2 * len(faults)), 3))
+def rate_cell(value: float | None, n: int, interval: list[float] | None) -> str:
+    """'0.50 (1/2) [0.09, 0.91]': a rate, the cases behind it and its 95% Wilson interval."""
+    if value is None or interval is None:
+        return f"n/a (0/{n})"
+    return f"{value:.2f} ({round(value * n)}/{n}) [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _bars(
+    axis: Any, position: float, value: float | None, n: int, interval: list[float] | None, **style
+) -> None:
+    """One bar with its Wilson interval as an error bar and `n=` above it."""
+    height = value or 0.0
+    axis.bar(position, height, **style)
+    if interval is not None:
+        error = [[height - interval[0]], [interval[1] - height]]
+        axis.errorbar(position, height, yerr=error, color="black", capsize=2, linewidth=0.8)
+    top = interval[1] if interval is not None else height
+    axis.text(position, top + 0.02, f"n={n}", ha="center", va="bottom", fontsize=7)
+
+
+def plot_success(by_fault: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Task success per fault, recovery off vs on, 95% Wilson intervals, n above each bar."""
+    faults = list(by_fault)
+    figure, axis = plt.subplots(figsize=(max(4, 1.2 * len(faults)), 3.2))
     width = 0.38
-    success = {(row["fault"], row["recovery"]): row["success"] for row in summary}
-    for offset, recovery in ((-width / 2, "off"), (width / 2, "on")):
-        values = [success.get((fault, recovery), 0.0) for fault in faults]
-        positions = [i + offset for i in range(len(faults))]
-        axis.bar(positions, values, width, label=f"recovery {recovery}")
+    for offset, mode, colour in ((-width / 2, "off", "C0"), (width / 2, "on", "C1")):
+        for index, fault in enumerate(faults):
+            entry = by_fault[fault]
+            n = entry["success_n"][mode]
+            if n:
+                interval = entry["success_ci95"][mode]
+                _bars(
+                    axis,
+                    index + offset,
+                    entry["success"][mode],
+                    n,
+                    interval,
+                    width=width,
+                    color=colour,
+                )
     axis.set_xticks(range(len(faults)), faults, rotation=20, ha="right")
     axis.set_ylabel("task success")
-    axis.set_ylim(0, 1.05)
-    axis.legend()
+    axis.set_ylim(0, 1.2)
+    swatches = [Patch(color=c, label=f"recovery {m}") for m, c in (("off", "C0"), ("on", "C1"))]
+    axis.legend(handles=swatches, fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_detection(by_fault: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """TPR (fault episodes) and FPR (nominal events) per fault, intervals and n on each bar."""
+    faults = list(by_fault)
+    figure, axis = plt.subplots(figsize=(max(4, 1.2 * len(faults)), 3.2))
+    width = 0.38
+    for offset, name, colour in ((-width / 2, "tpr", "C2"), (width / 2, "fpr", "C3")):
+        for index, fault in enumerate(faults):
+            entry = by_fault[fault]
+            if entry[f"{name}_n"]:
+                _bars(
+                    axis,
+                    index + offset,
+                    entry[name],
+                    entry[f"{name}_n"],
+                    entry[f"{name}_ci95"],
+                    width=width,
+                    color=colour,
+                )
+    axis.set_xticks(range(len(faults)), faults, rotation=20, ha="right")
+    axis.set_ylabel("share flagged")
+    axis.set_ylim(0, 1.2)
+    swatches = [
+        Patch(color="C2", label="TPR (fault episodes)"),
+        Patch(color="C3", label="FPR (nominal events)"),
+    ]
+    axis.legend(handles=swatches, fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -98,33 +167,95 @@ def plot_divergence(store: EpisodeStore, fault_steps: list[int], path: Path, tit
     plt.close(figure)
 
 
-def write_report(study_dir: Path, rows: list[dict[str, Any]], title: str) -> Path:
-    """report.md (+ PNGs) in study_dir; returns the report's path."""
-    summary = summarize(rows)
-    plot_success(summary, study_dir / "success.png")
-    sections = [
-        f"# {title}",
+def header_lines(header: Mapping[str, Any]) -> list[str]:
+    """What the study ran with, as a two-column table."""
+    calibration = header["calibration"]
+    if calibration["file"] is None:
+        calibrated = "none (the uncalibrated default threshold)"
+    else:
+        alpha = calibration["alpha"]
+        calibrated = f"`{calibration['file']}`" + (f" (alpha {alpha})" if alpha is not None else "")
+    return [
+        "| | |",
+        "|---|---|",
+        f"| executor | {header['executor']} |",
+        f"| checkpoint | {header['checkpoint'] or 'none (not a learned executor)'} |",
+        f"| calibration | {calibrated} |",
+        f"| seeds | {', '.join(map(str, header['seeds']))} |",
+        f"| tasks | {', '.join(header['tasks'])} |",
+        f"| command | `{header['command']}` |",
+    ]
+
+
+def detection_table(summary: Mapping[str, Any]) -> str:
+    rows = []
+    for fault, entry in summary["by_fault"].items():
+        delay = entry["delay_steps"]
+        rows.append(
+            {
+                "fault": fault,
+                "episodes": entry["episodes"],
+                "fired": entry["fired"],
+                "TPR": rate_cell(entry["tpr"], entry["tpr_n"], entry["tpr_ci95"]),
+                "FPR": rate_cell(entry["fpr"], entry["fpr_n"], entry["fpr_ci95"]),
+                "delay (median steps, n)": f"{_cell(delay)} (n={entry['delay_n']})",
+                **{
+                    f"success, recovery {mode}": rate_cell(
+                        entry["success"][mode],
+                        entry["success_n"][mode],
+                        entry["success_ci95"][mode],
+                    )
+                    for mode in ("on", "off")
+                },
+            }
+        )
+    return markdown_table(rows, list(rows[0]) if rows else [])
+
+
+def write_report(
+    study_dir: Path,
+    rows: list[dict[str, Any]],
+    title: str,
+    header: Mapping[str, Any] | None = None,
+) -> Path:
+    """report.md (+ PNGs) in study_dir; returns the report's path. `header`: what ran
+    (agent/studies/summary.py's study_header)."""
+    outcomes = summarize(rows)
+    for row in outcomes:
+        row["success"] = rate_cell(row["success"], row["episodes"], row.pop("success_ci95"))
+    detection = fault_summary(rows)
+    plot_success(detection["by_fault"], study_dir / "success.png")
+    plot_detection(detection["by_fault"], study_dir / "detection.png")
+    sections = [f"# {title}", ""]
+    if header is not None:
+        sections += [*header_lines(header), ""]
+    sections += [
+        "## Detection and success per fault",
         "",
-        f"{len(rows)} episodes. TPR/FPR: events with/without an injected fault that the verifier "
-        "flagged; delay: control steps from the fault to the detection.",
+        f"{len(rows)} episodes. TPR: episodes whose fault fired where a divergence was flagged at "
+        "or after the fault; FPR: events during which no fault acted that were flagged; delay: "
+        f"control steps from the fault to that flag. Detection is counted on the "
+        f"{detection['detection_from']} episodes. Every rate: value (cases/n) [95% Wilson "
+        "interval].",
+        "",
+        detection_table(detection),
+        "",
+        "![success](success.png) ![detection](detection.png)",
+        "",
+        "## Outcomes per fault and recovery",
         "",
         markdown_table(
-            summary,
+            outcomes,
             [
                 "fault",
                 "recovery",
                 "episodes",
                 "success",
                 "progress",
-                "tpr",
-                "fpr",
-                "delay_steps",
                 "recoveries_per_episode",
                 "wall_time_s",
             ],
         ),
-        "",
-        "![success](success.png)",
         "",
     ]
     for fault in sorted({row["fault"] or "none" for row in rows}):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.envs.tabletop.faults import FaultConfig, FaultInjector
+from agent.envs.tabletop.faults import FaultInjector, parse_faults
 from agent.envs.tabletop.scene_file import DEFAULT_SCENE
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.tasks import get_task
 from agent.envs.tabletop.truth import true_relations as true_relations  # the registry's entry
 
 if TYPE_CHECKING:
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
 
 
 def build(spec: RunSpec) -> TabletopSim:
-    injector = FaultInjector([FaultConfig(kind) for kind in spec.faults]) if spec.faults else None
+    injector = None
+    if spec.faults:
+        # The task's goal tells a last-event fault (KIND@last) when the last event runs.
+        goal = get_task(spec.task).success if spec.task else None
+        injector = FaultInjector(parse_faults("+".join(spec.faults)), goal=goal)
     # The scene is the simulator's: set up on every reset (the run's, its resume's, the oracle's).
     scene = spec.scene or DEFAULT_SCENE
     config = SimConfig(width=spec.resolution, height=spec.resolution, scene=scene)

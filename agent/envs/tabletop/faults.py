@@ -3,8 +3,13 @@
 A `FaultInjector` holds one or more `FaultConfig`s and hooks into `TabletopSim.step`: it may
 change the action before the physics (action noise, action delay, a slipping or missed grasp),
 change the world after the physics (an external push), or change the rendered images (camera
-freeze, black frames, dropped frames). Every injected fault appends a record to `log`, which the
-expert copies into the episode. The same seed gives the same faults.
+freeze, black frames, dropped frames, a camera dropped for the whole episode). Every injected
+fault appends a record to `log`, which the expert copies into the episode. The same seed gives the
+same faults.
+
+A fault is written as text in specs and on the command line: `KIND`, or `KIND@last` for a fault
+armed only in the episode's last event (`parse_fault`); several faults of one episode are joined
+with `+` (`parse_faults`: "grasp_slip+external_push").
 
 Faults that act on the world or the actions lower the scripted expert's success; camera faults
 leave the physics alone (the privileged expert does not look) and exist to test the agent's
@@ -13,9 +18,10 @@ predicted-vs-observed verification.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,9 +40,14 @@ FAULT_KINDS: tuple[str, ...] = (
     "camera_freeze",
     "black_frames",
     "dropped_frames",
+    "camera_dropout",
     "action_noise",
     "action_delay",
 )
+LAST = "last"  # the one trigger suffix: KIND@last
+# Faults that need a grasp to act on: none follows the moment the goal first holds (the last
+# block has just been let go), so they cannot be armed in the last event.
+GRASP_FAULTS = ("grasp_slip", "missed_grasp")
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,27 @@ class FaultConfig:
     noise_std_yaw: float = 0.15  # action_noise on yaw (rad)
     delay_steps: int = 8  # action_delay: commands reach the controller this many steps late
     delay_channels: str = "gripper"  # action_delay: "gripper" (a slow gripper bus) or "all"
+    # Armed only in the episode's last event. The injector sees physics steps, not events, so it
+    # arms the fault at the first step where the task's goal holds: goals are met by letting go
+    # of the last object (or closing the drawer), inside the last event, and the run ends after
+    # that event unless something went wrong. The fault then acts by its usual trigger from
+    # there on (a push knocks the object just placed; time-triggered faults start at once).
+    last_event: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise UnknownNameError(f"unknown fault {self.kind!r}; expected one of {FAULT_KINDS}")
+            close = difflib.get_close_matches(self.kind, FAULT_KINDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UnknownNameError(
+                f"unknown fault {self.kind!r}{hint}; expected one of {', '.join(FAULT_KINDS)}"
+            )
+        if self.last_event and self.kind in (*GRASP_FAULTS, "camera_dropout"):
+            why = (
+                "it lasts the whole episode"
+                if self.kind == "camera_dropout"
+                else "nothing is grasped once the goal holds"
+            )
+            raise UnknownNameError(f"{self.kind}@{LAST} cannot be injected: {why}")
         if self.delay_channels not in ("gripper", "all"):
             raise UnknownNameError(
                 f"delay_channels is {self.delay_channels!r}; expected 'gripper' or 'all'"
@@ -84,13 +112,25 @@ class _Fault:
         self.last: np.ndarray | None = None
         self.queue: deque[np.ndarray] = deque()
         self.start_positions: dict[str, np.ndarray] = {}
+        self.armed = not config.last_event  # a last-event fault waits for the goal to hold
 
 
 class FaultInjector:
     """Applies the configured faults to a TabletopSim and records what it did."""
 
-    def __init__(self, faults: FaultConfig | Sequence[FaultConfig]):
+    def __init__(
+        self,
+        faults: FaultConfig | Sequence[FaultConfig],
+        goal: Callable[[TabletopSim], bool] | None = None,
+    ):
+        """`goal`: the task's success predicate; last-event faults need it to know when the
+        last event runs."""
         self.configs = (faults,) if isinstance(faults, FaultConfig) else tuple(faults)
+        if goal is None and any(config.last_event for config in self.configs):
+            raise UnknownNameError(
+                f"a fault @{LAST} needs a task: its goal tells when the last event runs"
+            )
+        self.goal = goal
         self.log: list[dict] = []
         self._faults: list[_Fault] = []
 
@@ -104,10 +144,20 @@ class FaultInjector:
     def _record(self, sim: TabletopSim, fault: _Fault, **details: object) -> None:
         self.log.append({"kind": fault.config.kind, "step": sim.step_index, **details})
 
+    def _armed(self) -> list[_Fault]:
+        return [fault for fault in self._faults if fault.armed]
+
+    def _arm_last_event_faults(self, sim: TabletopSim) -> None:
+        waiting = [fault for fault in self._faults if not fault.armed]
+        if waiting and self.goal is not None and self.goal(sim):
+            for fault in waiting:
+                fault.armed = True
+                fault.start = sim.step_index  # time-triggered kinds start now
+
     # ------------------------------------------------------------------ actions
     def on_action(self, sim: TabletopSim, action: np.ndarray) -> np.ndarray:
         action = action.copy()
-        for fault in self._faults:
+        for fault in self._armed():
             kind, cfg = fault.config.kind, fault.config
             if kind == "action_noise" and sim.step_index >= fault.start:
                 if not fault.fired:
@@ -160,6 +210,11 @@ class FaultInjector:
     # ------------------------------------------------------------------ physics
     def on_physics(self, sim: TabletopSim) -> None:
         for fault in self._faults:
+            # A push knocks blocks moved since the reset, armed or not yet (a last-event push).
+            if fault.config.kind == "external_push" and not fault.start_positions:
+                fault.start_positions = {b: sim.object_pose(b)[0] for b in BLOCKS}
+        self._arm_last_event_faults(sim)
+        for fault in self._armed():
             kind, cfg = fault.config.kind, fault.config
             if kind == "grasp_slip" and not fault.fired:
                 held = sim.held_object(0)
@@ -174,8 +229,6 @@ class FaultInjector:
 
     def _maybe_push(self, sim: TabletopSim, fault: _Fault) -> None:
         """Knock a block the robot has already moved (and let go of) off its place."""
-        if not fault.start_positions:
-            fault.start_positions = {b: sim.object_pose(b)[0] for b in BLOCKS}
         if sim.step_index < fault.start:
             return
         held = sim.held_object(0)
@@ -197,7 +250,7 @@ class FaultInjector:
     # ------------------------------------------------------------------ images
     def on_images(self, sim: TabletopSim, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         images = dict(images)
-        for fault in self._faults:
+        for fault in self._armed():
             kind, cfg, cam = fault.config.kind, fault.config, fault.camera
             if kind == "camera_freeze":
                 if fault.start <= sim.step_index < fault.start + cfg.freeze_steps:
@@ -215,4 +268,26 @@ class FaultInjector:
                     images[cam] = fault.last  # the new frame never arrived: stale repeat
                     self._record(sim, fault, camera=cam)
                 fault.last = images[cam]
+            elif kind == "camera_dropout":
+                if not fault.fired:
+                    fault.fired = True
+                    # steps None: to the episode's end (the study counts every event as faulty)
+                    self._record(sim, fault, camera=cam, steps=None)
+                images[cam] = np.zeros_like(images[cam])
         return images
+
+
+def parse_fault(text: str) -> FaultConfig:
+    """'external_push' or 'external_push@last' -> its FaultConfig; a misspelling raises."""
+    kind, at, trigger = text.strip().partition("@")
+    if at and trigger != LAST:
+        raise UnknownNameError(f"fault {text!r}: the only trigger is @{LAST} (e.g. {kind}@{LAST})")
+    return FaultConfig(kind, last_event=bool(at))
+
+
+def parse_faults(text: str) -> tuple[FaultConfig, ...]:
+    """'grasp_slip+external_push@last' -> the faults of one episode, each checked."""
+    parts = [part.strip() for part in text.split("+")]
+    if len(set(parts)) < len(parts):
+        raise UnknownNameError(f"fault {text!r} names the same fault twice")
+    return tuple(parse_fault(part) for part in parts)
