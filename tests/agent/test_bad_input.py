@@ -119,6 +119,22 @@ CASES = {
         "task bowl_red_blue needs blue_block, which the scene leaves out",
     ),
     "eval with a broken scene": (["eval", "--scene", "twice.yaml"], "red_block is placed twice"),
+    "eval fault misspelt in a pair": (
+        ["eval", "--faults", "none,grasp_slip+extrenal_push"],
+        "unknown fault 'extrenal_push' (did you mean external_push?)",
+    ),
+    "eval fault with an unknown trigger": (
+        ["eval", "--faults", "external_push@first"],
+        "the only trigger is @last",
+    ),
+    "eval grasp fault in the last event": (
+        ["eval", "--faults", "grasp_slip@last"],
+        "grasp_slip@last cannot be injected: nothing is grasped once the goal holds",
+    ),
+    "eval fault twice in one episode": (
+        ["eval", "--faults", "camera_dropout+camera_dropout"],
+        "names the same fault twice",
+    ),
     "data with a broken scene": (
         ["data", "generate", "--out", "data", "--episodes", "1", "--scene", "closed.yaml"],
         "with closed(drawer)",

@@ -6,6 +6,7 @@ import pytest
 
 from agent.studies.evaluation import cases, finished_rows, run_study, summarize
 from agent.studies.report import write_report
+from agent.studies.summary import fault_summary
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,9 @@ def test_slip_is_detected_and_recovery_changes_the_outcome(study):
     assert nominal["success"] and nominal["false_positive"] == 0 and nominal["faulty"] == 0
     summary = {(s["fault"], s["recovery"]): s for s in summarize(rows)}
     assert summary[("grasp_slip", "on")]["success"] - summary[("grasp_slip", "off")]["success"] == 1
-    assert summary[("grasp_slip", "on")]["tpr"] == 1.0
+    slip = fault_summary(rows)["by_fault"]["grasp_slip"]
+    assert (slip["tpr"], slip["tpr_n"]) == (1.0, 1)  # counted once, on the recovery-off case
+    assert slip["success"] == {"on": 1.0, "off": 0.0} and slip["success_n"] == {"on": 1, "off": 1}
 
 
 def test_a_rerun_keeps_finished_cases_and_resumes_the_rest(study):
@@ -50,8 +53,13 @@ def test_report_has_tables_and_plots(study):
     out, _, _, rows = study
     report = write_report(out, rows, "test study")
     text = report.read_text()
-    assert "| grasp_slip | on | 1 |" in text
-    for image in ("success.png", "divergence-grasp_slip.png", "divergence-none.png"):
+    assert "| grasp_slip | on | 1 | 1.00 (1/1) [0.21, 1.00] |" in text  # rate (k/n) [Wilson]
+    for image in (
+        "success.png",
+        "detection.png",
+        "divergence-grasp_slip.png",
+        "divergence-none.png",
+    ):
         assert (out / image).stat().st_size > 5000
     assert (out / "video-grasp_slip.mp4").stat().st_size > 10_000
     assert (

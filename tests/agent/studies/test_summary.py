@@ -1,0 +1,138 @@
+"""summary.json and the detection it counts: episode-level detection at or after the fault,
+counted once per episode; and `wallwm eval` writing it through the real command."""
+
+import json
+import shlex
+from types import SimpleNamespace
+
+import pytest
+
+from agent.cli.main import main
+from agent.episode import EpisodeStore
+from agent.studies.evaluation import detection_metrics, event_step_ranges
+from agent.studies.summary import fault_summary
+
+
+def fake_store(events: list[tuple[int, bool, int | None]]) -> SimpleNamespace:
+    """Events of (steps, diverged, detection_step), recorded back to back from step 0."""
+    records = [
+        SimpleNamespace(
+            record={
+                "pending": {"steps": steps},
+                "verdict": {"diverged": diverged, "detection_step": detection_step},
+            }
+        )
+        for steps, diverged, detection_step in events
+    ]
+    return SimpleNamespace(events=records)
+
+
+def test_detection_counts_flags_at_or_after_the_fault():
+    # Events [0, 10), [10, 20), [20, 30). A flag before the fault (event 0) is a false alarm;
+    # the fault at step 15 is flagged at observation 10 + 1 + 7 = 18: a delay of 3 steps.
+    store = fake_store([(10, True, 2), (10, True, 7), (10, False, None)])
+    metrics = detection_metrics(store, [{"kind": "external_push", "step": 15}])
+    assert metrics["detected"] is True and metrics["detection_delay"] == 3
+    assert (metrics["faulty"], metrics["true_positive"], metrics["delays"]) == (1, 1, [3])
+    assert (metrics["nominal"], metrics["false_positive"]) == (2, 1)
+    # Flagged only before the fault: not detected.
+    early = detection_metrics(fake_store([(10, True, 0), (10, False, None)]), [{"step": 12}])
+    assert early["detected"] is False and early["detection_delay"] is None
+    # No fault: nothing to detect.
+    assert detection_metrics(store, [])["detected"] is None
+
+
+def test_a_whole_episode_fault_makes_every_event_faulty():
+    store = fake_store([(10, True, 0), (10, False, None), (5, True, 4)])
+    metrics = detection_metrics(store, [{"kind": "camera_dropout", "step": 0, "steps": None}])
+    assert (metrics["faulty"], metrics["nominal"], metrics["true_positive"]) == (3, 0, 2)
+    assert metrics["detection_delay"] == 1  # observation 1 is the first the verifier compares
+
+
+def row(fault, recovery, success, fired=1, detected=None, delay=None, nominal=10, fp=0):
+    return {
+        "fault": fault,
+        "recovery": recovery,
+        "success": success,
+        "faults_fired": fired if fault else 0,
+        "detected": detected,
+        "detection_delay": delay,
+        "nominal": nominal,
+        "false_positive": fp,
+    }
+
+
+def test_fault_summary_counts_detection_once_per_episode_and_success_per_mode():
+    rows = [
+        row(None, False, True, fp=1),
+        row(None, True, True, fp=3),  # recovery-on events are not counted for detection
+        row("grasp_slip", False, False, detected=True, delay=4),
+        row("grasp_slip", False, False, detected=True, delay=9),
+        row("grasp_slip", False, False, detected=False),
+        row("grasp_slip", False, True, fired=0),  # the fault never fired: not in the TPR
+        row("grasp_slip", True, True, detected=True, delay=4),
+        row("grasp_slip", True, False, detected=True, delay=4),
+    ]
+    summary = fault_summary(rows)
+    assert summary["detection_from"] == "recovery off"
+    none, slip = summary["by_fault"]["none"], summary["by_fault"]["grasp_slip"]
+    assert (none["tpr"], none["tpr_n"], none["fpr"], none["fpr_n"]) == (None, 0, 0.1, 10)
+    assert (slip["episodes"], slip["fired"]) == (6, 3)
+    assert (slip["tpr"], slip["tpr_n"]) == (pytest.approx(2 / 3), 3)
+    assert slip["tpr_ci95"] == [0.2077, 0.9385]
+    assert (slip["delay_steps"], slip["delay_n"]) == (6.5, 2)
+    assert slip["success"] == {"on": 0.5, "off": 0.25}
+    assert slip["success_n"] == {"on": 2, "off": 4}
+    only_on = fault_summary([r for r in rows if r["recovery"]])
+    assert only_on["detection_from"] == "recovery on"
+    assert only_on["by_fault"]["grasp_slip"]["success"] == {"on": 0.5, "off": None}
+
+
+@pytest.mark.slow
+def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "eval",
+        "--tasks",
+        "bowl_red_blue",
+        "--seeds",
+        "0",
+        "--faults",
+        "none,camera_dropout,grasp_slip+external_push,external_push@last",
+        "--recovery",
+        "off",
+        "--executor",
+        "oracle",
+        "--resolution",
+        "64",
+        "--out",
+        "study dir",  # a space: the command is shell-quoted
+    ]
+    assert main(args) == 0
+    out = tmp_path / "study dir"
+    summary = json.loads((out / "summary.json").read_text())
+    assert shlex.split(summary["command"]) == ["wallwm", *args]
+    assert summary["executor"] == "oracle" and summary["checkpoint"] is None
+    assert summary["calibration"] == {"file": None, "alpha": None}
+    assert (summary["seeds"], summary["tasks"], summary["episodes"]) == ([0], ["bowl_red_blue"], 4)
+    by_fault = summary["by_fault"]
+    assert list(by_fault) == [
+        "none",
+        "camera_dropout",
+        "external_push@last",
+        "grasp_slip+external_push",
+    ]
+    for entry in by_fault.values():
+        assert {"tpr", "tpr_n", "fpr", "fpr_n", "delay_steps", "delay_n", "success"} <= set(entry)
+    # A black camera all episode is flagged at once by the oracle, whose frames are exact.
+    assert by_fault["camera_dropout"]["tpr"] == 1.0 and by_fault["camera_dropout"]["fpr_n"] == 0
+    assert by_fault["none"]["fpr"] == 0.0 and by_fault["none"]["fpr_n"] > 5
+    rows = {r["fault"]: r for r in map(json.loads, (out / "results.jsonl").open())}
+    assert rows["grasp_slip+external_push"]["fault_kinds"] == ["external_push", "grasp_slip"]
+    last = rows["external_push@last"]
+    store = EpisodeStore.open_existing(out / last["case"])
+    start, end = event_step_ranges(store)[-1]
+    assert start < last["fault_steps"][0] <= end  # the push landed in the last event
+    report = (out / "report.md").read_text()
+    assert "| executor | oracle |" in report and f"`{summary['command']}`" in report
+    assert "| camera_dropout | 1 | 1 | 1.00 (1/1) [0.21, 1.00] |" in report
