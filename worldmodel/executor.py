@@ -29,7 +29,7 @@ from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
-from worldmodel.marks import render_marks
+from worldmodel.marks import render_marks, target_points
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
@@ -180,8 +180,7 @@ class EventModeExecutor:
         size = (config.image_height, config.image_width)
         images = np.stack([resize_frames(observation.images[n], *size) for n in names])
         keyframes, static = self.encode_keyframes(images)
-        proprio = self.stats.normalize_proprio(observation.proprio)
-        state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
+        state = self.state(request)  # (1, P)
         inputs = EventInputs(
             keyframes,
             self.caption_embedding(request.caption),
@@ -223,6 +222,15 @@ class EventModeExecutor:
             latents=per_camera,
             latent_index=index,
         )
+
+    def state(self, request: EventRequest) -> torch.Tensor:
+        """(1, P) the normalised proprio, then the request's target points (relative to the
+        gripper now) for a model that takes them."""
+        proprio = request.observation.proprio
+        state = self.stats.normalize_proprio(proprio)
+        if self.model.config.action.target_points:
+            state = np.concatenate([state, target_points(request.targets, proprio[:3])])
+        return torch.as_tensor(state, device=self.device, dtype=self.dtype)[None]
 
     def marks(self, request: EventRequest, size: tuple[int, int]) -> torch.Tensor | None:
         """(1, V, M, h, w) heatmaps of the request's targets, cameras in the observation's
