@@ -83,6 +83,9 @@ class EventModeExecutor:
         self.action_temperature = action_temperature
         self.guidance = guidance  # classifier-free guidance on the caption (EventInputs.guidance)
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
+        # weights lies (the verifier's thresholds); None for a model built in memory.
+        self.folder: Path | None = None
 
     @classmethod
     def from_checkpoint(
@@ -107,7 +110,9 @@ class EventModeExecutor:
         folder = Path(folder).resolve()
         # A training run's checkpoint is RUN/export: the run's name says which model it is.
         name = folder.parent.name if folder.name == "export" else folder.name
-        return cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
+        executor = cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
+        executor.folder = folder
+        return executor
 
     @classmethod
     def from_preset(
