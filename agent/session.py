@@ -32,7 +32,7 @@ from agent.planning.registry import resolve
 from agent.planning.vlm_settings import VLMSettings
 from agent.run_spec import RunSpec, check_instruction
 from agent.skills import SkillCatalogue
-from agent.verify.calibration import Thresholds
+from agent.verify.calibration import Thresholds, shipped_calibration
 from agent.verify.verifier import Verifier
 from worldmodel.locate import find_checkpoints
 from worldmodel.types import EventExecutor
@@ -104,8 +104,11 @@ def read_run_goal(
 def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
     # A learned executor can encode observations with its VAE (the latent measure needs that).
     encoder = executor if hasattr(executor, "encode_observed") else None
-    if spec.calibration:
-        thresholds = Thresholds.load(Path(spec.calibration), model=executor.name)
+    # The run's calibration, else the one shipped with a learned executor's checkpoint.
+    path = Path(spec.calibration) if spec.calibration else None
+    path = path or shipped_calibration(getattr(executor, "folder", None))
+    if path is not None:
+        thresholds = Thresholds.load(path, model=executor.name)
         return Verifier(thresholds, encoder=encoder)
     return Verifier(measure=spec.measure, encoder=encoder)
 

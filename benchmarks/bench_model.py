@@ -119,7 +119,7 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     _, context = model.encode_video(latents, timestep, text)
     actions = torch.zeros(1, request.frames, config.action_dim, device=executor.device)
     actions = actions.to(executor.dtype)
-    state = torch.zeros(1, config.proprio_dim, device=executor.device, dtype=executor.dtype)
+    state = executor.state(request)
     step_t = torch.full((1,), 500.0, device=executor.device)
     prepared = model.action.prepare(request.frames, state, context)
     # The same arithmetic without the one-key shortcuts: two identical caption tokens, and an

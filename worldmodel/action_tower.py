@@ -1,7 +1,8 @@
 """Action tower: a DiT over action tokens, coupled block by block to the video tower.
 
 Each block, in order (WALL-WM): self-attention over the action tokens (padding mask for variable
-segment length); cross-attention to one state (proprio) token; cross-attention to the matching
+segment length); cross-attention to one state token (the proprio, and where the event's targets
+are when the config has target points); cross-attention to the matching
 video block's tokens of all views; gated FFN; AdaLN on the action timestep. The coupling is one
 way: this tower reads video features, the video tower never reads actions.
 
@@ -39,6 +40,8 @@ from torch import nn
 from worldmodel.config import ActionTowerConfig
 from worldmodel.data.packing import PackedLayout, segment_mask
 from worldmodel.errors import ModelInputError
+from worldmodel.marks import POINT_FEATURES
+from worldmodel.types import TARGET_ROLES
 from worldmodel.video_tower import apply_rotary
 
 
@@ -208,6 +211,10 @@ class ActionTower(nn.Module):
         self.config = config
         self.action_dim = action_dim
         self.proprio_dim = proprio_dim
+        # The state input: the proprio, then the target points when the config has them
+        # (marks.target_points), both projected into the one state token.
+        self.point_width = len(TARGET_ROLES) * POINT_FEATURES if config.target_points else 0
+        self.state_width = proprio_dim + self.point_width
         self.steps_per_latent_frame = steps_per_latent_frame
         dim = config.dim
         if dim % config.num_heads:
@@ -216,6 +223,10 @@ class ActionTower(nn.Module):
         max_index = config.max_steps // steps_per_latent_frame + 2  # state 0 .. last frame
         self.action_in = nn.Linear(action_dim, dim)
         self.state_in = nn.Linear(proprio_dim, dim)
+        if self.point_width:  # zero: a checkpoint without target points predicts as before
+            self.target_in = nn.Linear(self.point_width, dim)
+            nn.init.zeros_(self.target_in.weight)
+            nn.init.zeros_(self.target_in.bias)
         self.time_index = nn.Embedding(max_index, dim)  # action and state time index
         self.step_position = nn.Embedding(config.max_steps, dim)  # position inside the segment
         self.video_time_index = nn.Embedding(max_index, video_dim)  # video latent frame index
@@ -340,9 +351,9 @@ class ActionTower(nn.Module):
                     f"event of {steps} steps; the action tower predicts at most "
                     f"{self.config.max_steps} (action.max_steps)"
                 )
-            if state.shape != (batch, self.proprio_dim):
+            if state.shape != (batch, self.state_width):
                 raise ModelInputError(
-                    f"state has shape {tuple(state.shape)}; expected ({batch}, {self.proprio_dim})"
+                    f"state has shape {tuple(state.shape)}; expected ({batch}, {self.state_width})"
                 )
             if valid is not None and valid.shape != (batch, steps):
                 raise ModelInputError(
@@ -354,7 +365,9 @@ class ActionTower(nn.Module):
         else:
             local, event = packing.step_local, packing.step_event
         index = local // self.steps_per_latent_frame + 1  # (B, T) the latent frame of each step
-        state_tokens = self.state_in(state) + self.time_index.weight[0]  # (B, E, D)
+        state_tokens = self.state_in(state[..., : self.proprio_dim]) + self.time_index.weight[0]
+        if self.point_width:
+            state_tokens = state_tokens + self.target_in(state[..., self.proprio_dim :])
         masks = ActionMasks(None, None, None)
         if event is not None:
             state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)
@@ -434,8 +447,8 @@ class ActionTower(nn.Module):
             raise ModelInputError(
                 f"a packed event has more than {self.config.max_steps} steps (action.max_steps)"
             )
-        if state.ndim != 3 or state.shape[0] != batch or state.shape[2] != self.proprio_dim:
+        if state.ndim != 3 or state.shape[0] != batch or state.shape[2] != self.state_width:
             raise ModelInputError(
                 f"packed state has shape {tuple(state.shape)}; expected ({batch}, E, "
-                f"{self.proprio_dim})"
+                f"{self.state_width})"
             )

@@ -68,6 +68,10 @@ class ActionTowerConfig:
     # sees each frame's tokens as an unordered set (Wan's RoPE is relative, and the keys carry
     # only time, view and chunk), so it cannot tell where in the image anything is.
     spatial_grid: int = 0
+    # The state token also carries the event's target points (worldmodel/marks.py
+    # target_points: where the object and destination are relative to the gripper), through a
+    # zero-initialised projection, so a checkpoint without them loads and predicts as before.
+    target_points: bool = False
     eps: float = 1e-6
 
 
@@ -353,6 +357,8 @@ def get_config(name: str) -> ModelConfig:
 
 
 def with_marks(config: ModelConfig) -> ModelConfig:
-    """`config` with the video tower's target-mark channels (one per target role) switched on."""
+    """`config` with the target inputs switched on: the video tower's mark channels (one per
+    target role) and the action tower's target points."""
     video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
-    return dataclasses.replace(config, video=video)
+    action = dataclasses.replace(config.action, target_points=True)
+    return dataclasses.replace(config, video=video, action=action)

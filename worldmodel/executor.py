@@ -29,7 +29,7 @@ from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
-from worldmodel.marks import render_marks
+from worldmodel.marks import render_marks, target_points
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
@@ -83,6 +83,9 @@ class EventModeExecutor:
         self.action_temperature = action_temperature
         self.guidance = guidance  # classifier-free guidance on the caption (EventInputs.guidance)
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
+        # weights lies (the verifier's thresholds); None for a model built in memory.
+        self.folder: Path | None = None
 
     @classmethod
     def from_checkpoint(
@@ -107,7 +110,9 @@ class EventModeExecutor:
         folder = Path(folder).resolve()
         # A training run's checkpoint is RUN/export: the run's name says which model it is.
         name = folder.parent.name if folder.name == "export" else folder.name
-        return cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
+        executor = cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
+        executor.folder = folder
+        return executor
 
     @classmethod
     def from_preset(
@@ -180,8 +185,7 @@ class EventModeExecutor:
         size = (config.image_height, config.image_width)
         images = np.stack([resize_frames(observation.images[n], *size) for n in names])
         keyframes, static = self.encode_keyframes(images)
-        proprio = self.stats.normalize_proprio(observation.proprio)
-        state = torch.as_tensor(proprio, device=self.device, dtype=self.dtype)[None]  # (1, P)
+        state = self.state(request)  # (1, P)
         inputs = EventInputs(
             keyframes,
             self.caption_embedding(request.caption),
@@ -223,6 +227,15 @@ class EventModeExecutor:
             latents=per_camera,
             latent_index=index,
         )
+
+    def state(self, request: EventRequest) -> torch.Tensor:
+        """(1, P) the normalised proprio, then the request's target points (relative to the
+        gripper now) for a model that takes them."""
+        proprio = request.observation.proprio
+        state = self.stats.normalize_proprio(proprio)
+        if self.model.config.action.target_points:
+            state = np.concatenate([state, target_points(request.targets, proprio[:3])])
+        return torch.as_tensor(state, device=self.device, dtype=self.dtype)[None]
 
     def marks(self, request: EventRequest, size: tuple[int, int]) -> torch.Tensor | None:
         """(1, V, M, h, w) heatmaps of the request's targets, cameras in the observation's

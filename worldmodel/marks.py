@@ -1,4 +1,5 @@
-"""Target marks: an event's targets drawn as heatmaps at the keyframe latent's resolution.
+"""Target marks: an event's targets drawn as heatmaps at the keyframe latent's resolution, and
+the same targets as points for the action tower (`target_points`).
 
 A grounded event says where its object (and destination) is in each camera, as a point in
 normalised image coordinates (worldmodel.types.EventTarget). The model takes those points as
@@ -32,6 +33,11 @@ import numpy as np
 
 from worldmodel.types import TARGET_ROLES, EventTarget
 
+# Per role: the target's table position relative to the gripper at the event's start, in units of
+# POINT_SCALE_M, and 1 where the event has that target with a position (0 and zeros where not).
+POINT_FEATURES = 4
+POINT_SCALE_M = 0.25  # about the reach of the tabletop's tasks, so the features are of order 1
+
 
 def render_marks(
     targets: Sequence[EventTarget],
@@ -59,3 +65,25 @@ def render_marks(
             column = np.exp(-((columns - x) ** 2) / (2 * sigma**2))  # (w,)
             marks[view, channel] = row[:, None] * column[None, :]
     return marks
+
+
+def target_points(targets: Sequence[EventTarget], gripper: np.ndarray) -> np.ndarray:
+    """(len(TARGET_ROLES) * POINT_FEATURES,) float32: the action tower's target points.
+
+    Why points besides the heatmaps: the heatmaps reach the action tower only through video
+    tokens that each cover about 22x33 cm of table (tiny preset), and fine-tuning on them left
+    the reach 3.6 cm from the block at the median (RESULTS.md "Does the mark steer the reach?");
+    the action tower predicts motion relative to the gripper's start (relative_action_dims), so
+    the target's offset from that start is the input a reach needs, in the frame the actions
+    are in. `gripper` is the end effector's (x, y, z) in the base frame at the event's start;
+    positions come from perception (pixels and camera calibration) or, in training data, from
+    the simulator at the event's first frame."""
+    points = np.zeros((len(TARGET_ROLES), POINT_FEATURES), np.float32)
+    for target in targets:
+        if target.position is None:
+            continue
+        row = TARGET_ROLES.index(target.role)
+        offset = np.asarray(target.position, np.float32) - np.asarray(gripper[:3], np.float32)
+        points[row, :3] = offset / POINT_SCALE_M
+        points[row, 3] = 1.0
+    return points.reshape(-1)

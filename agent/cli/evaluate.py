@@ -162,7 +162,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate_parser.add_argument(
         "--out", default="runs/calibration", help="where the nominal episodes go"
     )
-    calibrate_parser.add_argument("--save", help="thresholds file (default OUT/<model>.json)")
+    calibrate_parser.add_argument(
+        "--save",
+        help="thresholds file (default OUT/<model>.json); CHECKPOINT/calibration.json ships "
+        "them with a learned checkpoint, whose runs then use them when given no --calibration",
+    )
     calibrate_parser.add_argument(
         "--measure",
         choices=measure_names(),

@@ -19,6 +19,9 @@ from pathlib import Path
 from worldmodel.errors import WallwmError
 
 POOLED = "*"  # the skill key of thresholds pooled over every skill (fallback for rare skills)
+# Thresholds that ship inside a checkpoint folder, used when a run names no calibration:
+# `wallwm calibrate --executor FOLDER --save FOLDER/calibration.json`.
+SHIPPED_FILE = "calibration.json"
 
 
 class CalibrationError(WallwmError):
@@ -117,3 +120,10 @@ def fit_thresholds(
             )
             thresholds.counts.setdefault(skill, {})[camera] = len(scores)
     return thresholds
+
+
+def shipped_calibration(checkpoint: Path | None) -> Path | None:
+    """The thresholds shipped in a learned executor's checkpoint folder, if it has them."""
+    if checkpoint is None or not (checkpoint / SHIPPED_FILE).is_file():
+        return None
+    return checkpoint / SHIPPED_FILE

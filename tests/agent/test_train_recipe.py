@@ -13,7 +13,9 @@ import yaml
 from agent.cli.main import main
 from tests.agent.test_bad_input import wallwm
 from worldmodel.errors import ContractError
+from worldmodel.locate import checkpoint_folder
 from worldmodel.training.recipe import load_recipe
+from worldmodel.training.stages import StageSettings
 
 
 def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
@@ -40,3 +42,18 @@ def test_bad_recipes_say_what_is_wrong(tmp_path):
     lines = done.stderr.decode().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("wallwm: error: recipe")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
+    recipe_file = tmp_path / "from-tiny.yaml"
+    recipe_file.write_text(
+        "preset: tiny\nmarks: true\ninit_from: tiny\nstages:\n  - {stage: action, steps: 3}\n"
+    )
+    recipe = load_recipe(str(recipe_file))
+    [(stage, settings)] = recipe.plan(StageSettings(steps=1))
+    assert stage == "action" and settings.steps == 3
+    assert settings.init_from == checkpoint_folder("tiny")
+    assert recipe.to_dict()["init_from"] == "tiny"
+    recipe_file.write_text(recipe_file.read_text().replace("init_from: tiny", "init_from: tyni"))
+    with pytest.raises(ContractError, match=r"init_from 'tyni' is no checkpoint \(shipped: tiny"):
+        load_recipe(str(recipe_file))

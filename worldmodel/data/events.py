@@ -21,6 +21,7 @@ from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotatio
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError
+from worldmodel.marks import target_points
 from worldmodel.types import EventTarget
 
 
@@ -123,6 +124,9 @@ class EventSample:
     # none, when they were dropped, or when the window starts after the event does (the
     # targets were recorded at the event's first frame, and things move)
     targets: tuple[EventTarget, ...] = ()
+    # the targets as the action tower's points (worldmodel/marks.py target_points): relative to
+    # the gripper at the window's start; zeros where there are none
+    points: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def length(self) -> int:
@@ -267,6 +271,7 @@ class EventDataset:
             end=end,
             clip_steps=clip_steps,
             targets=targets,
+            points=target_points(targets, proprio[start]),
         )
         return self.with_frames(sample) if frames else sample
 

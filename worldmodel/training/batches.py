@@ -127,9 +127,11 @@ class EventBatches:
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
+        points: bool = False,
     ) -> None:
         self.dataset = dataset
         self.mark_sigma = mark_sigma  # None: the model takes no marks
+        self.points = points  # the state carries the target points (ActionTowerConfig)
         self.vae = vae
         self.captions = captions
         self.batch = batch
@@ -202,6 +204,12 @@ class EventBatches:
         cameras = self.dataset.reader.camera_names
         return torch.from_numpy(render_marks(sample.targets, cameras, size, self.mark_sigma))
 
+    def state(self, sample: EventSample) -> torch.Tensor:
+        """(P,) the normalised proprio, then the target points for a model that takes them."""
+        if not self.points:
+            return torch.from_numpy(sample.proprio)
+        return torch.from_numpy(np.concatenate([sample.proprio, sample.points]))
+
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
         samples = [
             self.dataset.sample(self.draw(rng), rng, frames=False) for _ in range(self.batch)
@@ -225,7 +233,7 @@ class EventBatches:
         return TrainingBatch(
             latents=torch.stack(latents),  # (B, V, C, F, h, w)
             text=torch.stack([self.captions[s.caption] for s in samples]),  # (B, L, D)
-            state=torch.from_numpy(np.stack([s.proprio for s in samples])),  # (B, P)
+            state=torch.stack([self.state(s) for s in samples]),  # (B, P)
             actions=actions,  # (B, T, A)
             valid=valid,  # (B, T)
             marks=marks,
@@ -255,9 +263,20 @@ class PackedEventBatches(EventBatches):
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
+        points: bool = False,
     ) -> None:
         super().__init__(
-            dataset, vae, captions, rows, temporal_stride, balanced, cache, store, focus, mark_sigma
+            dataset,
+            vae,
+            captions,
+            rows,
+            temporal_stride,
+            balanced,
+            cache,
+            store,
+            focus,
+            mark_sigma,
+            points,
         )
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row
@@ -297,7 +316,7 @@ class PackedEventBatches(EventBatches):
         latents = torch.zeros(self.batch, views, channels, total_frames, height, width)
         actions = torch.zeros(self.batch, total_steps, first[0].actions.shape[1])
         text = torch.zeros(self.batch, events, *self.captions.empty.shape)
-        state = torch.zeros(self.batch, events, first[0].proprio.shape[0])
+        state = torch.zeros(self.batch, events, self.state(first[0]).shape[0])
         marks = None
         if self.mark_sigma is not None:
             marks = torch.zeros(self.batch, events, *self.marks(first[0], (height, width)).shape)
@@ -309,7 +328,7 @@ class PackedEventBatches(EventBatches):
                 latents[b, :, :, frame : frame + x.shape[2]] = x
                 actions[b, step_at : step_at + sample.length] = torch.from_numpy(sample.actions)
                 text[b, e] = self.captions[sample.caption]
-                state[b, e] = torch.from_numpy(sample.proprio)
+                state[b, e] = self.state(sample)
                 frame += x.shape[2]
                 step_at += sample.length
         return TrainingBatch(

@@ -3,7 +3,8 @@ so `wallwm train --recipe NAME --out RUN` makes the data and trains every stage 
 and what a checkpoint was trained with is written into it (export/training.yaml).
 
     preset: tiny            # a preset of worldmodel/config.py
-    marks: true             # the video tower's target-mark channels
+    marks: true             # the target inputs (mark channels and target points)
+    init_from: tiny         # optional: fine-tune this shipped checkpoint (else from scratch)
     data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
     defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
     stages:                                                  # in order; any StageSettings field
@@ -22,11 +23,12 @@ import yaml
 
 from worldmodel.config import ModelConfig, get_config, with_marks
 from worldmodel.errors import ContractError
+from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.training.batches import Focus
 from worldmodel.training.stages import STAGES, StageSettings, stage_plan
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-KEYS = ("preset", "marks", "data", "defaults", "stages")
+KEYS = ("preset", "marks", "init_from", "data", "defaults", "stages")
 # What a recipe may not set: where things go and how this machine runs them.
 MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon")
 
@@ -38,6 +40,7 @@ class Recipe:
     marks: bool
     data: dict[str, Any]  # options of the data generation (agent's GenerationConfig)
     stages: tuple[dict[str, Any], ...]  # each: stage, steps and StageSettings fields
+    init_from: str | None = None  # a checkpoint the stages start from (worldmodel.locate)
 
     def config(self) -> ModelConfig:
         config = get_config(self.preset)
@@ -45,6 +48,8 @@ class Recipe:
 
     def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
         """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
+        if self.init_from is not None and base.init_from is None:
+            base = dataclasses.replace(base, init_from=checkpoint_folder(self.init_from))
         plan = []
         for entry in self.stages:
             values = {k: v for k, v in entry.items() if k != "stage"}
@@ -57,6 +62,7 @@ class Recipe:
         return {
             "preset": self.preset,
             "marks": self.marks,
+            "init_from": self.init_from,
             "data": dict(self.data),
             "stages": [dict(stage) for stage in self.stages],
         }
@@ -88,10 +94,18 @@ def load_recipe(name: str) -> Recipe:
         stages.append(entry)
     if not stages or any(entry["stage"] not in (*STAGES, "joint") for entry in stages):
         raise ContractError(f"recipe {path}: stages must be some of vae, video, action, joint")
+    init_from = raw.get("init_from")
+    if init_from is not None and not (checkpoint_folder(str(init_from)) / "config.json").is_file():
+        shipped = ", ".join(sorted(p.name for p in find_checkpoints())) or "none"
+        raise ContractError(
+            f"recipe {path}: init_from {init_from!r} is no checkpoint (shipped: {shipped}; or a "
+            "checkpoint folder)"
+        )
     return Recipe(
         name=path.stem,
         preset=str(raw.get("preset", "tiny")),
         marks=bool(raw.get("marks", False)),
+        init_from=None if init_from is None else str(init_from),
         data=dict(raw.get("data") or {}),
         stages=tuple(stages),
     )

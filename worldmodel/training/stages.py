@@ -335,8 +335,14 @@ def train_towers(
             video = dataclasses.replace(
                 video, mark_channels=config.video.mark_channels, mark_sigma=config.video.mark_sigma
             )
+        # Target points likewise (they are the action tower's, which this stage trains).
+        action = dataclasses.replace(found.action, target_points=config.action.target_points)
         into = dataclasses.replace(
-            found, video=video, relative_action_dims=config.relative_action_dims, flow=config.flow
+            found,
+            video=video,
+            action=action,
+            relative_action_dims=config.relative_action_dims,
+            flow=config.flow,
         )
         model, _ = load_checkpoint(source, context.device, into=into)
         if settings.init_from is not None:
@@ -404,6 +410,7 @@ def event_batches(
             store=store,
             focus=settings.focus,
             mark_sigma=mark_sigma,
+            points=config.action.target_points,
         )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
@@ -422,6 +429,7 @@ def event_batches(
         store=store,
         focus=settings.focus,
         mark_sigma=mark_sigma,
+        points=config.action.target_points,
     )
 
 

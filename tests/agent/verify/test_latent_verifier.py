@@ -2,12 +2,15 @@
 
 import dataclasses
 import math
+import shutil
 
 import numpy as np
 import pytest
 
 from agent.envs.tabletop import SimConfig, TabletopSim
-from agent.verify.calibration import CalibrationError, Thresholds
+from agent.run_spec import RunSpec
+from agent.session import build_verifier
+from agent.verify.calibration import SHIPPED_FILE, CalibrationError, Thresholds
 from agent.verify.verifier import Verifier
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import find_checkpoints
@@ -68,3 +71,19 @@ def test_no_decode_needed(event):
 def test_latent_measure_needs_an_encoder():
     with pytest.raises(CalibrationError, match="needs the world model's VAE"):
         Verifier(measure="latent")
+
+
+def test_thresholds_shipped_in_the_checkpoint_are_used_unless_the_run_names_its_own(tmp_path):
+    shipped = next(p for p in find_checkpoints() if p.name == "tiny")
+    folder = tmp_path / "tiny"
+    shutil.copytree(shipped, folder)
+    executor = EventModeExecutor.from_checkpoint(folder)
+    spec = RunSpec("put the red block in the bowl")
+    assert build_verifier(spec, executor).thresholds is None  # none shipped: uncalibrated
+    cameras = dict.fromkeys(("front", "side", "wrist"), 0.25)
+    Thresholds(executor.name, "latent", 0.05, 3, {"*": cameras}).save(folder / SHIPPED_FILE)
+    assert build_verifier(spec, executor).thresholds.threshold("reach", "side") == 0.25
+    own = tmp_path / "own.json"
+    Thresholds(executor.name, "latent", 0.05, 3, {"*": dict(cameras, side=0.5)}).save(own)
+    chosen = build_verifier(dataclasses.replace(spec, calibration=str(own)), executor)
+    assert chosen.thresholds.threshold("reach", "side") == 0.5
