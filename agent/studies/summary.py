@@ -2,7 +2,8 @@
 
 Top level: `command` (the exact command line, shell-quoted), `executor` (what ran: `auto`
 resolved), `checkpoint` (the learned executor's folder; null for the oracle), `calibration`
-(`file`, null for the uncalibrated default threshold, and the `alpha` it was fitted for),
+(`file`: --calibration, else the checkpoint's shipped calibration.json, else null for the
+uncalibrated default threshold; and the `alpha` it was fitted for),
 `seeds`, `tasks`, `recovery` (the modes run), `episodes`, `detection_from` and `by_fault`.
 
 `by_fault` maps each fault spec ("none", "grasp_slip", "grasp_slip+external_push",
@@ -78,9 +79,14 @@ def study_header(
 ) -> dict[str, Any]:
     """What the study ran with, as the report and summary.json state it."""
     from agent.execution.registry import EXECUTORS, resolve
+    from agent.verify.calibration import shipped_calibration
     from worldmodel.locate import checkpoint_folder, find_checkpoints
 
     ran = resolve(executor, {path.name for path in find_checkpoints()})
+    checkpoint = None if ran in EXECUTORS else checkpoint_folder(ran)
+    if calibration is None:  # the runs then use the thresholds shipped with the checkpoint
+        shipped = shipped_calibration(checkpoint)
+        calibration = str(shipped) if shipped else None
     alpha = None
     if calibration is not None:
         try:
@@ -90,7 +96,7 @@ def study_header(
     return {
         "command": command,
         "executor": ran,
-        "checkpoint": None if ran in EXECUTORS else str(checkpoint_folder(ran)),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
         "calibration": {"file": calibration, "alpha": alpha},
         "seeds": list(seeds),
         "tasks": list(tasks),

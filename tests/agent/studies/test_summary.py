@@ -10,7 +10,7 @@ import pytest
 from agent.cli.main import main
 from agent.episode import EpisodeStore
 from agent.studies.evaluation import detection_metrics, event_step_ranges
-from agent.studies.summary import fault_summary
+from agent.studies.summary import fault_summary, study_header
 
 
 def fake_store(events: list[tuple[int, bool, int | None]]) -> SimpleNamespace:
@@ -136,3 +136,13 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
     report = (out / "report.md").read_text()
     assert "| executor | oracle |" in report and f"`{summary['command']}`" in report
     assert "| camera_dropout | 1 | 1 | 1.00 (1/1) [0.21, 1.00] |" in report
+
+
+def test_the_header_names_the_checkpoint_and_its_shipped_calibration(tmp_path):
+    (tmp_path / "calibration.json").write_text(json.dumps({"alpha": 0.1}))
+    header = study_header(str(tmp_path), None, range(2), ["bowl_red_blue"], "wallwm eval")
+    assert header["executor"] == str(tmp_path) and header["checkpoint"] == str(tmp_path)
+    assert header["calibration"] == {"file": str(tmp_path / "calibration.json"), "alpha": 0.1}
+    assert header["seeds"] == [0, 1]
+    oracle = study_header("oracle", None, [0], ["bowl_red_blue"], "wallwm eval")
+    assert oracle["checkpoint"] is None and oracle["calibration"] == {"file": None, "alpha": None}
