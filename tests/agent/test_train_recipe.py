@@ -3,6 +3,7 @@ it was trained."""
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -26,9 +27,12 @@ def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
     [command] = record["commands"]
     assert command["recipe"] == "smoke" and command["preset"] == "debug" and command["marks"]
     stages = [(stage["stage"], stage["steps"]) for stage in command["stages"]]
-    assert stages == [("vae", 2), ("video", 2), ("action", 2)]
+    assert stages == [("vae", 2), ("video", 2), ("action", 2), ("action", 2)]
     assert command["stages"][2]["focus"] == "reach=0.5"
+    assert command["stages"][3]["folder"] == "action-mixed"
     assert (out / "export" / "config.json").exists()
+    losses = (out / "action-mixed" / "losses.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in losses] == [1, 2]  # trained, not resumed
 
 
 def test_bad_recipes_say_what_is_wrong(tmp_path):
@@ -54,6 +58,13 @@ def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
     assert stage == "action" and settings.steps == 3
     assert settings.init_from == checkpoint_folder("tiny")
     assert recipe.to_dict()["init_from"] == "tiny"
-    recipe_file.write_text(recipe_file.read_text().replace("init_from: tiny", "init_from: tyni"))
+    twice = recipe_file.read_text() + "  - {stage: action, folder: again, steps: 2}\n"
+    recipe_file.write_text(twice)
+    first, second = load_recipe(str(recipe_file)).plan(StageSettings(steps=1))
+    assert first[1].init_from == checkpoint_folder("tiny") and second[1].init_from is None
+    recipe_file.write_text(twice.replace("folder: again, ", ""))
+    with pytest.raises(ContractError, match="two stages share the folder"):
+        load_recipe(str(recipe_file))
+    recipe_file.write_text(twice.replace("init_from: tiny", "init_from: tyni"))
     with pytest.raises(ContractError, match=r"init_from 'tyni' is no checkpoint \(shipped: tiny"):
         load_recipe(str(recipe_file))

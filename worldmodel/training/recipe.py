@@ -4,7 +4,7 @@ and what a checkpoint was trained with is written into it (export/training.yaml)
 
     preset: tiny            # a preset of worldmodel/config.py
     marks: true             # the target inputs (mark channels and target points)
-    init_from: tiny         # optional: fine-tune this shipped checkpoint (else from scratch)
+    init_from: tiny         # optional: the first stage fine-tunes this checkpoint
     data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
     defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
     stages:                                                  # in order; any StageSettings field
@@ -48,13 +48,14 @@ class Recipe:
 
     def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
         """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
-        if self.init_from is not None and base.init_from is None:
-            base = dataclasses.replace(base, init_from=checkpoint_folder(self.init_from))
         plan = []
         for entry in self.stages:
             values = {k: v for k, v in entry.items() if k != "stage"}
             if "focus" in values:
                 values["focus"] = Focus.parse(values["focus"])
+            # The recipe's init_from starts its first stage; the later ones go on from the run.
+            if not plan and self.init_from is not None and base.init_from is None:
+                values["init_from"] = checkpoint_folder(self.init_from)
             plan.append((entry["stage"], dataclasses.replace(base, **values)))
         return plan
 
@@ -94,6 +95,12 @@ def load_recipe(name: str) -> Recipe:
         stages.append(entry)
     if not stages or any(entry["stage"] not in (*STAGES, "joint") for entry in stages):
         raise ContractError(f"recipe {path}: stages must be some of vae, video, action, joint")
+    folders = [entry.get("folder") or entry["stage"] for entry in stages]
+    if len(set(folders)) < len(folders):
+        raise ContractError(
+            f"recipe {path}: two stages share the folder of {folders}; give a stage that runs "
+            "again a folder of its own (folder: action-mixed)"
+        )
     init_from = raw.get("init_from")
     if init_from is not None and not (checkpoint_folder(str(init_from)) / "config.json").is_file():
         shipped = ", ".join(sorted(p.name for p in find_checkpoints())) or "none"

@@ -104,7 +104,8 @@ def run_stages(
             print(
                 f"stage {stage} done: step {result.steps_done} (resumed from "
                 f"{result.resumed_from}), last loss {last:.4g}, "
-                f"{time.perf_counter() - began:.0f} s; curve {out / stage / 'loss.png'}",
+                f"{time.perf_counter() - began:.0f} s; curve "
+                f"{out / (settings.folder or stage) / 'loss.png'}",
                 flush=True,
             )
     if context.is_main:

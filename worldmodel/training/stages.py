@@ -104,6 +104,10 @@ class StageSettings:
     # A folder that keeps the tower stages' encoded event windows for later commands
     # (latent_store.LatentStore); None: they live in memory for this command only.
     latent_store: Path | None = None
+    # The stage's folder in the run (its train state, curve and periodic exports); None: the
+    # stage's name. A recipe that runs a stage twice names the second (action, then
+    # action-mixed): the second starts from the run's export, which the first wrote.
+    folder: str | None = None
     # Draw a share of the tower stages' events from one skill (batches.Focus); None: no focus.
     focus: Focus | None = None
     # Share of the tower stages' events whose targets are dropped (EventLoaderConfig), for a
@@ -273,7 +277,7 @@ def train_vae(
         vae_loss,
         batches,
         _loop_config(settings, config.flow.ema_decay, unused=False),
-        out / "vae",
+        out / (settings.folder or "vae"),
         context,
     )
     result = loop.run(progress)
@@ -365,7 +369,7 @@ def train_towers(
         flow_loss,
         batches,
         _loop_config(settings, config.flow.ema_decay, unused=context.enabled),
-        out / stage,
+        out / (settings.folder or stage),
         context,
     )
     stats = norm_stats(dataset)
@@ -377,7 +381,7 @@ def train_towers(
 
     def export_now_and_then(step: int) -> None:
         if settings.export_every and step % settings.export_every == 0:
-            export_to(out / stage / f"export-{step}")
+            export_to(out / (settings.folder or stage) / f"export-{step}")
 
     result = loop.run(progress, export_now_and_then)
     export_to(export)
