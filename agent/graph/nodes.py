@@ -314,7 +314,10 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 "measure": context.verifier.measure,
                 "detection_step": verdict.detection_step,
                 "cameras": [report.__dict__ for report in verdict.cameras],
-                "divergence": verdict.divergence,
+                "divergence": {  # for plots: 5 decimals keep the events file small
+                    camera: np.round(curve, 5).tolist()
+                    for camera, curve in verdict.divergence.items()
+                },
             },
             "detectors": detections,
             "progress": context.monitor.progress() if context.monitor else None,

@@ -149,21 +149,20 @@ class Detectors:
         skill = verdict.skill
         flags[ACTION] = _flag(first_above(curve, calibration.action.threshold(skill, ACTION_KEY)))
         split = calibration.split_action.threshold(skill, ACTION_KEY)
-        candidates = [first_above(curve, split), self._split_divergence(verdict)]
+        divergence = split_divergence(verdict, calibration.split_divergence)
+        candidates = [first_above(curve, split), divergence]
         flagged = [step for step in candidates if step is not None]
         flags[COMBINED] = _flag(min(flagged) if flagged else None)
         return {"spread": scored, "flags": flags}
 
-    def _split_divergence(self, verdict: Verdict) -> int | None:
-        """The first step any camera's smoothed divergence exceeds its alpha / 2 threshold (the
-        verdict's curves are rounded to 1e-5, far below any threshold's resolution)."""
-        assert self.calibration is not None
-        thresholds = self.calibration.split_divergence
-        steps = [
-            first_above(curve, thresholds.threshold(verdict.skill, camera))
-            for camera, curve in verdict.divergence.items()
-        ]
-        return min((s for s in steps if s is not None), default=None)
+
+def split_divergence(verdict: Verdict, thresholds: Thresholds) -> int | None:
+    """The first step any camera's smoothed divergence exceeds its (alpha / 2) threshold."""
+    steps = [
+        first_above(curve, thresholds.threshold(verdict.skill, camera))
+        for camera, curve in verdict.divergence.items()
+    ]
+    return min((s for s in steps if s is not None), default=None)
 
 
 def event_flags(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
