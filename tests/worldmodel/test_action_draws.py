@@ -5,7 +5,7 @@ import pytest
 
 from worldmodel.errors import ContractError
 from worldmodel.executor import EventModeExecutor, action_spread
-from worldmodel.types import CameraSpec, EventRequest, Observation
+from worldmodel.types import CameraSpec, EventPrediction, EventRequest, Observation
 
 NAMES = ("front", "left_wrist", "right_wrist")
 
@@ -75,3 +75,12 @@ def test_draws_need_the_asymmetric_sampler(executor):
             mode="symmetric",
             action_draws=2,
         )
+
+
+def test_a_spread_must_have_one_value_per_action():
+    latents = {"front": np.zeros((2, 4, 4, 4), np.float32)}
+    fields = dict(actions=np.zeros((3, 7)), model="m", time_to_first_action_s=0.0, total_s=0.0)
+    fields |= dict(latents=latents, latent_index=np.array([1, 1, 1]))
+    assert EventPrediction(**fields, action_spread=np.ones(3)).action_spread.dtype == np.float32
+    with pytest.raises(ContractError, match="one per action"):
+        EventPrediction(**fields, action_spread=np.ones(2))
