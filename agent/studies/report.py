@@ -176,6 +176,8 @@ def header_lines(header: Mapping[str, Any]) -> list[str]:
     else:
         alpha = calibration["alpha"]
         calibrated = f"`{calibration['file']}`" + (f" (alpha {alpha})" if alpha is not None else "")
+        if calibration.get("detectors"):
+            calibrated += f"; action and combined detectors `{calibration['detectors']}`"
     return [
         "| | |",
         "|---|---|",

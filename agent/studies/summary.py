@@ -3,7 +3,8 @@
 Top level: `command` (the exact command line, shell-quoted), `executor` (what ran: `auto`
 resolved), `checkpoint` (the learned executor's folder; null for the oracle), `calibration`
 (`file`: --calibration, else the checkpoint's shipped calibration.json, else null for the
-uncalibrated default threshold; and the `alpha` it was fitted for),
+uncalibrated default threshold; the `alpha` it was fitted for; and `detectors`, the action and
+combined detectors' thresholds beside it, or null),
 `seeds`, `tasks`, `recovery` (the modes run), `episodes`, `detection_from` and `by_fault`.
 
 `by_fault` maps each fault spec ("none", "grasp_slip", "grasp_slip+external_push",
@@ -109,6 +110,7 @@ def study_header(
     """What the study ran with, as the report and summary.json state it."""
     from agent.execution.registry import EXECUTORS, resolve
     from agent.verify.calibration import shipped_calibration
+    from agent.verify.detectors import detectors_file
     from worldmodel.locate import checkpoint_folder, find_checkpoints
 
     ran = resolve(executor, {path.name for path in find_checkpoints()})
@@ -116,17 +118,19 @@ def study_header(
     if calibration is None:  # the runs then use the thresholds shipped with the checkpoint
         shipped = shipped_calibration(checkpoint)
         calibration = str(shipped) if shipped else None
-    alpha = None
+    alpha, detectors = None, None
     if calibration is not None:
         try:
             alpha = json.loads(Path(calibration).read_text()).get("alpha")
         except (OSError, ValueError, AttributeError):
             alpha = None  # unreadable here: the run itself says what is wrong with it
+        extra = detectors_file(Path(calibration))
+        detectors = str(extra) if extra.is_file() else None
     return {
         "command": command,
         "executor": ran,
         "checkpoint": None if checkpoint is None else str(checkpoint),
-        "calibration": {"file": calibration, "alpha": alpha},
+        "calibration": {"file": calibration, "alpha": alpha, "detectors": detectors},
         "seeds": list(seeds),
         "tasks": list(tasks),
     }

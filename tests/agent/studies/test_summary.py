@@ -113,7 +113,7 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
     summary = json.loads((out / "summary.json").read_text())
     assert shlex.split(summary["command"]) == ["wallwm", *args]
     assert summary["executor"] == "oracle" and summary["checkpoint"] is None
-    assert summary["calibration"] == {"file": None, "alpha": None}
+    assert summary["calibration"] == {"file": None, "alpha": None, "detectors": None}
     assert (summary["seeds"], summary["tasks"], summary["episodes"]) == ([0], ["bowl_red_blue"], 4)
     by_fault = summary["by_fault"]
     assert list(by_fault) == [
@@ -140,12 +140,18 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
 
 def test_the_header_names_the_checkpoint_and_its_shipped_calibration(tmp_path):
     (tmp_path / "calibration.json").write_text(json.dumps({"alpha": 0.1}))
+    (tmp_path / "calibration.detectors.json").write_text("{}")
     header = study_header(str(tmp_path), None, range(2), ["bowl_red_blue"], "wallwm eval")
     assert header["executor"] == str(tmp_path) and header["checkpoint"] == str(tmp_path)
-    assert header["calibration"] == {"file": str(tmp_path / "calibration.json"), "alpha": 0.1}
+    assert header["calibration"] == {
+        "file": str(tmp_path / "calibration.json"),
+        "alpha": 0.1,
+        "detectors": str(tmp_path / "calibration.detectors.json"),
+    }
     assert header["seeds"] == [0, 1]
     oracle = study_header("oracle", None, [0], ["bowl_red_blue"], "wallwm eval")
-    assert oracle["checkpoint"] is None and oracle["calibration"] == {"file": None, "alpha": None}
+    assert oracle["checkpoint"] is None
+    assert oracle["calibration"] == {"file": None, "alpha": None, "detectors": None}
 
 
 def test_every_detector_is_scored_on_the_same_events():
