@@ -25,6 +25,7 @@ from worldmodel.locate import checkpoint_folder, find_checkpoints
 # The longest instruction a run accepts: a long-horizon task of several sentences fits; a pasted
 # document does not (it would only bloat every planning prompt).
 MAX_INSTRUCTION_CHARS = 1000
+MAX_ACTION_DRAWS = 64  # more adds time per event, not a better spread estimate
 MAX_SEED = 2**32 - 1  # numpy's and the simulator's seeds are unsigned 32-bit
 # What `wallwm run --resume` may change: how the run is driven and how long it may take, never
 # what the task is or the world it runs in (the recorded actions replay only into that world).
@@ -103,6 +104,9 @@ class RunSpec:
     # The divergence measure of an uncalibrated verifier ("ssim" or "latent"); a calibration
     # file brings its own.
     measure: str = "ssim"
+    # Extra action sequences a learned executor samples per event for the action-consistency
+    # detector (agent/verify/detectors.py); 0: none, so a plain run pays nothing for them.
+    action_draws: int = 0
     skills_dirs: tuple[str, ...] = field(default_factory=tuple)
     # The person's answer when the instruction had to be asked back (--human); read in its place.
     clarification: str | None = None
@@ -148,6 +152,7 @@ class RunSpec:
             raise RunSpecError(f"the resolution is {self.resolution}; expected an even number")
         _check_whole("--max-events", self.max_events, 1, 10_000)
         _check_whole("--max-retries", self.max_retries, 0, 100)
+        _check_whole("--action-draws", self.action_draws, 0, MAX_ACTION_DRAWS)
         _check_range("--wall-time", self.wall_time_s, 0.1, 7 * 24 * 3600, "seconds")
         if self.vlm_timeout_s is not None:
             _check_range("--vlm-timeout", self.vlm_timeout_s, 1, 3600, "seconds")

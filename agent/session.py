@@ -33,6 +33,7 @@ from agent.planning.vlm_settings import VLMSettings
 from agent.run_spec import RunSpec, check_instruction
 from agent.skills import SkillCatalogue
 from agent.verify.calibration import Thresholds, shipped_calibration
+from agent.verify.detectors import DetectorCalibration, Detectors, detectors_file
 from agent.verify.verifier import Verifier
 from worldmodel.locate import find_checkpoints
 from worldmodel.types import EventExecutor
@@ -60,9 +61,14 @@ def fresh_episode_id(runs_dir: Path, instruction: str) -> str:
 
 
 def build_executor(spec: RunSpec, robot: Robot) -> EventExecutor:
-    """The executor the spec names (agent/execution/registry.py), or its learned checkpoint."""
+    """The executor the spec names (agent/execution/registry.py), or its learned checkpoint.
+    A learned one draws `spec.action_draws` extra action sequences per event; others ignore it
+    (the oracle's actions are exact: they have no spread to score)."""
     shipped = {path.name for path in find_checkpoints()}
-    return executors.build_executor(executors.resolve(spec.executor, shipped), robot)
+    executor = executors.build_executor(executors.resolve(spec.executor, shipped), robot)
+    if spec.action_draws and hasattr(executor, "action_draws"):
+        executor.action_draws = spec.action_draws
+    return executor
 
 
 def build_planner(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) -> Planner:
@@ -101,16 +107,31 @@ def read_run_goal(
             spec = dataclasses.replace(spec, clarification=answer)
 
 
+def calibration_path(spec: RunSpec, executor: EventExecutor) -> Path | None:
+    """The run's calibration, else the one shipped with a learned executor's checkpoint."""
+    path = Path(spec.calibration) if spec.calibration else None
+    return path or shipped_calibration(getattr(executor, "folder", None))
+
+
 def build_verifier(spec: RunSpec, executor: EventExecutor) -> Verifier:
     # A learned executor can encode observations with its VAE (the latent measure needs that).
     encoder = executor if hasattr(executor, "encode_observed") else None
-    # The run's calibration, else the one shipped with a learned executor's checkpoint.
-    path = Path(spec.calibration) if spec.calibration else None
-    path = path or shipped_calibration(getattr(executor, "folder", None))
+    path = calibration_path(spec, executor)
     if path is not None:
         thresholds = Thresholds.load(path, model=executor.name)
         return Verifier(thresholds, encoder=encoder)
     return Verifier(measure=spec.measure, encoder=encoder)
+
+
+def build_detectors(spec: RunSpec, executor: EventExecutor, verifier: Verifier) -> Detectors:
+    """The detectors recorded beside the verdict; the action and combined ones need the
+    thresholds `wallwm calibrate` writes beside the divergence ones for a learned executor."""
+    path = calibration_path(spec, executor)
+    extra = detectors_file(path) if path is not None else None
+    calibration = None
+    if extra is not None and extra.is_file():
+        calibration = DetectorCalibration.load(extra, model=executor.name)
+    return Detectors(calibration, verifier.window)
 
 
 def close_executor(executor: EventExecutor | None) -> None:
@@ -174,6 +195,7 @@ def open_session(
     try:
         executor = build_executor(spec, robot)
         verifier = build_verifier(spec, executor)
+        detectors = build_detectors(spec, executor, verifier)
         memory = SceneMemory()  # the scene as the planner and the goal's judge see it
         planner = build_planner(spec, skills, memory)
         spec, goal = read_run_goal(spec, planner, robot, memory, ask)
@@ -189,6 +211,7 @@ def open_session(
         executor=executor,
         planner=planner,
         verifier=verifier,
+        detectors=detectors,
         skills=skills,
         store=store,
         seed=spec.seed,

@@ -8,6 +8,7 @@ Usage:
     PYTHONPATH=. python benchmarks/bench_model.py                      # tiny on CPU
     PYTHONPATH=. python benchmarks/bench_model.py --preset wan22-5b --device cuda --steps 50
     PYTHONPATH=. python benchmarks/bench_model.py --checkpoint tiny --camera-size 128 --threads 2
+    PYTHONPATH=. python benchmarks/bench_model.py --checkpoint tiny --action-draws 8  # + spread
 
 The umT5-XXL weights are not available offline, so a preset whose text encoder is umT5 gets a
 fixed random caption embedding of umT5's shape (1, 512, 4096); captions are encoded once and cached
@@ -171,6 +172,12 @@ def main() -> None:
     parser.add_argument(
         "--guidance", type=float, default=None, help="also time classifier-free guidance W"
     )
+    parser.add_argument(
+        "--action-draws",
+        type=int,
+        default=None,
+        help="also time K extra action draws per event (the action-consistency detector's spread)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -240,6 +247,22 @@ def main() -> None:
         )
         rows.append(
             ["guided / asymmetric", f"{g_first / a_first:.2f}x", f"{g_total / a_total:.2f}x"]
+        )
+    if args.action_draws:
+        drawing = EventModeExecutor(
+            asymmetric.model,
+            asymmetric.stats,
+            asymmetric.vae,
+            asymmetric.text_encoder,
+            action_draws=args.action_draws,
+        )
+        d_first, d_total = time_mode(drawing, request, args.repeats)
+        rows.append(
+            [
+                f"asymmetric + {args.action_draws} action draws",
+                f"{d_first * 1e3:.0f} ms",
+                f"{d_total * 1e3:.0f} ms (+{(d_total - a_total) * 1e3:.0f} ms)",
+            ]
         )
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
     parts = component_rows(asymmetric, request, args.repeats)

@@ -31,9 +31,9 @@ from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputErr
 from worldmodel.flow import anchor_sigma
 from worldmodel.marks import render_marks, target_points
 from worldmodel.model import WallWM
-from worldmodel.sampling import MODES, EventInputs, sample_event
+from worldmodel.sampling import MODES, EventInputs, sample_draws, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
-from worldmodel.types import EventPrediction, EventRequest
+from worldmodel.types import ACTION_DIM_PER_ARM, EventPrediction, EventRequest
 from worldmodel.vae import VideoVAE, pad_clip, still_clip
 
 CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings are small
@@ -41,6 +41,19 @@ CAPTION_CACHE_SIZE = 256  # event captions repeat across episodes; embeddings ar
 # trajectory from the noise's mode; on training events the tiny model's xyz error is 8.9 cm with
 # it against 13.3 cm when sampling at 1 (500 action-stage steps; measured in session 5).
 DEFAULT_ACTION_TEMPERATURE = 0.0
+# The extra action draws whose spread the action-consistency detector scores (FAIL-Detect,
+# FIPER sample the policy several times and score the disagreement): drawn at temperature 1,
+# the learned distribution, since at 0 every draw is the same. 0 draws: off (plain runs).
+DRAW_TEMPERATURE = 1.0
+
+
+def action_spread(draws: np.ndarray) -> np.ndarray:
+    """(K, T, A) absolute actions -> (T,) metres: the mean over draws of the distance of each
+    draw's end-effector xyz from the draws' mean, averaged over the arms."""
+    arms = draws.shape[-1] // ACTION_DIM_PER_ARM
+    xyz = draws.reshape(*draws.shape[:2], arms, ACTION_DIM_PER_ARM)[..., :3]  # (K, T, arms, 3)
+    distance = np.linalg.norm(xyz - xyz.mean(0, keepdims=True), axis=-1)  # (K, T, arms)
+    return distance.mean(axis=(0, 2)).astype(np.float32)
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -64,9 +77,15 @@ class EventModeExecutor:
         decode: bool = True,
         action_temperature: float = DEFAULT_ACTION_TEMPERATURE,
         guidance: float = 1.0,
+        action_draws: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
+        if action_draws and mode != "asymmetric":
+            raise ContractError(
+                "action draws reuse the asymmetric sampler's single video forward; the "
+                f"{mode!r} sampler has none to reuse (use mode 'asymmetric' or 0 draws)"
+            )
         config = model.config
         if text_encoder.dim != config.video.text_dim:
             raise ContractError(
@@ -82,6 +101,8 @@ class EventModeExecutor:
         self.decode = decode  # decode predicted latents to frames (the verifier compares pixels)
         self.action_temperature = action_temperature
         self.guidance = guidance  # classifier-free guidance on the caption (EventInputs.guidance)
+        # K extra action draws per event for the prediction's action_spread (0: none).
+        self.action_draws = action_draws
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
         # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
         # weights lies (the verifier's thresholds); None for a model built in memory.
@@ -208,6 +229,15 @@ class EventModeExecutor:
                 "the checkpoint may be corrupt or the dtype too narrow (try float32)"
             )
         first_action = time.perf_counter() - start
+        spread = None
+        if self.action_draws and sample.context is not None:
+            # After the executed actions: the generator's stream for them is untouched.
+            draws = sample_draws(
+                self.model, inputs, sample.context, self.action_draws, DRAW_TEMPERATURE, generator
+            )
+            draws = self.stats.denormalize_actions(draws[0].float().cpu().numpy())  # (K, T, A)
+            draws = to_absolute(draws, observation.proprio, config.relative_action_dims)
+            spread = action_spread(draws)
         latents = sample.latents[0].float().cpu().numpy()  # (V, C, F, h, w)
         if not np.all(np.isfinite(latents)):
             raise NonFiniteOutputError(f"model {self.name!r} produced non-finite latents")
@@ -226,6 +256,7 @@ class EventModeExecutor:
             frames=frames,
             latents=per_camera,
             latent_index=index,
+            action_spread=spread,
         )
 
     def state(self, request: EventRequest) -> torch.Tensor:

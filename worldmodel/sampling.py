@@ -25,7 +25,7 @@ Wan2.2 TI2V conditions on its first frame) and pure noise for the actions.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -91,6 +91,9 @@ class EventSample:
     actions: torch.Tensor  # (B, T, A) normalised
     latents: torch.Tensor  # (B, V, C, F, h, w) predicted; frame 0 is the keyframe
     video_calls: int  # video-tower forwards used
+    # The asymmetric sampler's video keys/values, kept so more action draws can read the same
+    # video forward (sample_draws); None for the symmetric sampler.
+    context: VideoContext | None = None
 
 
 def frame_timesteps(
@@ -153,7 +156,48 @@ def sample_asymmetric(
 
     # 2. Action denoising: every step reuses the cached video keys/values
     actions = denoise_actions(model, inputs, context, generator, action_steps or flow.action_steps)
-    return EventSample(actions=actions, latents=predicted, video_calls=1)
+    return EventSample(actions=actions, latents=predicted, video_calls=1, context=context)
+
+
+def _repeat_context(context: VideoContext, draws: int, guided: bool) -> VideoContext:
+    """A (B or 2B)-row context -> (B K or 2B K) rows, in the order `EventInputs.paired` lays a
+    batch of B K out: every captioned row first, then every blank one when guided."""
+
+    def repeat(value: torch.Tensor) -> torch.Tensor:
+        halves = value.chunk(2) if guided else (value,)
+        return torch.cat([half.repeat_interleave(draws, dim=0) for half in halves])
+
+    kv = [(repeat(keys), repeat(values)) for keys, values in context.kv]
+    event = None if context.event is None else repeat(context.event)
+    return VideoContext(kv=kv, event=event)
+
+
+@torch.no_grad()
+def sample_draws(
+    model: WallWM,
+    inputs: EventInputs,
+    context: VideoContext,
+    draws: int,
+    temperature: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(B, K, T, A) normalised: K more action sequences of one event, batched through the action
+    tower, all reading the video forward the event was sampled with (no second video pass).
+
+    At temperature > 0 the draws spread as far as the model is unsure (FAIL-Detect, FIPER score
+    that spread); the event's executed actions are not touched."""
+    if draws < 1:
+        raise ModelInputError(f"{draws} action draws; expected at least 1")
+    batch = inputs.state.shape[0]
+    tiled = replace(
+        inputs,
+        state=inputs.state.repeat_interleave(draws, dim=0),
+        action_temperature=temperature,
+    )
+    repeated = _repeat_context(context, draws, inputs.guided)
+    steps = model.config.flow.action_steps
+    actions = denoise_actions(model, tiled, repeated, generator, steps)  # (B K, T, A)
+    return actions.view(batch, draws, *actions.shape[1:])
 
 
 def denoise_actions(

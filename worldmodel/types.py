@@ -372,6 +372,10 @@ class EventPrediction:
     frames: Mapping[str, np.ndarray] | None = None  # name -> uint8 (T, H, W, 3)
     latents: Mapping[str, np.ndarray] | None = None  # name -> float32 (F, C, h, w)
     latent_index: np.ndarray | None = None  # int (T,)
+    # Per control step, how far K sampled action sequences lie apart (metres: the mean distance
+    # of each draw's xyz from the draws' mean); None when the executor drew none. The verifier's
+    # action-consistency detector scores it (agent/verify/detectors.py).
+    action_spread: np.ndarray | None = None  # float32 (T,)
 
     def __post_init__(self) -> None:
         actions = np.asarray(self.actions, dtype=np.float32)
@@ -402,6 +406,14 @@ class EventPrediction:
                 )
             for name, latent in self.latents.items():
                 _require_finite(f"predicted latents of camera {name!r}", np.asarray(latent))
+        if self.action_spread is not None:
+            spread = np.asarray(self.action_spread, dtype=np.float32)
+            if spread.shape != (steps,):
+                raise ContractError(
+                    f"action spread has shape {spread.shape}; expected ({steps},), one per action"
+                )
+            _require_finite(f"action spread of model {self.model!r}", spread)
+            object.__setattr__(self, "action_spread", spread)
         if self.time_to_first_action_s < 0 or self.total_s < self.time_to_first_action_s:
             raise ContractError(
                 f"timings are inconsistent: first action {self.time_to_first_action_s} s, "

@@ -10,6 +10,9 @@ Usage:
 
 calibrate runs nominal episodes (no faults, recovery off), collects every event's per-camera
 divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.
+With a learned executor it also fits the action-consistency detector (the spread of
+--action-draws sampled action sequences per event) and the combined one, into
+<thresholds>.detectors.json beside the thresholds file; eval then scores all of them.
 eval runs tasks x faults x seeds with recovery on and off and writes results.jsonl, report.md,
 summary.json, PNG plots, and one episode folder per case (replay any with `wallwm replay`).
 A --faults item is none, a fault, KIND@last (armed only in the episode's last event), or faults
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
 
 # The study's modules (torch, LangGraph, matplotlib) load inside the commands, so `wallwm --help`
 # starts fast.
+
+# Action draws per event in a study: the spread of 8 sequences costs the tiny model about 60 ms
+# per event on 2 cores (worldmodel/executor.py); plain runs draw none.
+STUDY_ACTION_DRAWS = 8
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -94,14 +101,16 @@ def _run(study: list[EvalCase], out: Path, base: dict[str, Any], label: str) -> 
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    from agent.studies.evaluation import calibration_samples, cases
+    from agent.studies.evaluation import calibration_samples, cases, spread_samples
     from agent.verify.calibration import fit_thresholds
+    from agent.verify.detectors import detectors_file, fit_detectors
 
     base = {
         "executor": args.executor,
         "planner": "embedded",
         "resolution": args.resolution,
         "measure": args.measure,
+        "action_draws": args.action_draws,
     }
     out = Path(args.out)
     study = cases(parse_tasks(args.tasks), [None], parse_seeds(args.seeds), [False])
@@ -114,6 +123,14 @@ def calibrate(args: argparse.Namespace) -> int:
     thresholds.save(path)
     Console(stderr=True).print(json.dumps(thresholds.values, indent=1))
     print(f"{len(samples)} camera-event scores from {len(rows)} nominal episodes -> {path}")
+    spreads = spread_samples(out, rows)
+    if spreads:  # a learned executor with action draws: the action and combined detectors too
+        detectors = fit_detectors(
+            samples, spreads, thresholds.model, args.measure, args.alpha, thresholds.window
+        )
+        extra = detectors_file(path)
+        detectors.save(extra)
+        print(f"{len(spreads)} action-spread scores -> {extra}")
     return 0
 
 
@@ -130,6 +147,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "max_events": args.max_events,
         "resolution": args.resolution,
         "scene": load_scene(args.scene) if args.scene else None,
+        "action_draws": args.action_draws,
     }
     out = Path(args.out)
     recovery = {"on": [True], "off": [False], "both": [False, True]}[args.recovery]
@@ -149,6 +167,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,5,9")
     common.add_argument("--executor", default="auto", help="oracle, tiny, or a checkpoint folder")
     common.add_argument("--resolution", type=int, default=128, help="camera size in pixels")
+    common.add_argument(
+        "--action-draws",
+        type=int,
+        default=STUDY_ACTION_DRAWS,
+        help="action sequences a learned executor samples per event for the action-consistency "
+        "detector (0: off; the oracle ignores it)",
+    )
     calibrate_parser = subparsers.add_parser(
         "calibrate",
         parents=[common],

@@ -18,6 +18,7 @@ from agent.envs.robot import Robot
 from agent.episode import EpisodeStore
 from agent.planning.base import Planner
 from agent.skills import SkillCatalogue
+from agent.verify.detectors import Detectors
 from agent.verify.verifier import Verifier
 from worldmodel.types import EventExecutor, Observation
 
@@ -70,6 +71,8 @@ class Execution:
     keyframes: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (H, W, 3)
     latents: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (F, C, h, w)
     latent_index: np.ndarray | None = None  # int (T,)
+    # The executor's per-step spread of K sampled action sequences (T,); None without draws.
+    action_spread: np.ndarray | None = None
 
 
 @dataclass
@@ -103,6 +106,9 @@ class AgentContext:
     monitor: TaskMonitor | None = None
     reporter: Reporter = field(default_factory=NullReporter)
     workspace: Workspace = field(default_factory=Workspace)
+    # The detectors recorded beside the verdict (action consistency, combined); None: the
+    # divergence detector alone.
+    detectors: Detectors | None = None
     # Settings of this process's run, not of the task: a resumed run may change them.
     human_mode: bool = False  # a person gives every event (Event Mode driven by a human)
     recovery: bool = True  # False: divergences are recorded but not acted on (a study's baseline)

@@ -20,6 +20,7 @@ from agent.graph.state import AgentState
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, fill_targets, needs_targets
 from agent.state import EventRecord, EventState, Verification
+from agent.verify.detectors import Detectors
 from worldmodel.errors import WallwmError
 from worldmodel.types import EventPrediction, EventRequest, EventTarget
 
@@ -179,6 +180,7 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         keyframes=dict(request.observation.images),
         latents=dict(prediction.latents or {}),
         latent_index=prediction.latent_index,
+        action_spread=prediction.action_spread,
     )
     context.workspace.executions[key] = execution
     context.store.save_execution(key, _execution_arrays(execution))
@@ -222,6 +224,8 @@ def _execution_arrays(execution: Execution) -> dict[str, np.ndarray]:
     arrays.update({f"latent/{c}": latent for c, latent in execution.latents.items()})
     if execution.latent_index is not None:
         arrays["latent_index"] = execution.latent_index
+    if execution.action_spread is not None:
+        arrays["action_spread"] = execution.action_spread
     return arrays
 
 
@@ -244,6 +248,7 @@ def _load_execution(context: AgentContext, key: str, skill: str) -> Execution:
         keyframes=_prefixed(arrays, "keyframe"),
         latents=_prefixed(arrays, "latent"),
         latent_index=arrays.get("latent_index"),
+        action_spread=arrays.get("action_spread"),
     )
 
 
@@ -266,6 +271,12 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     )
     verdict = context.verifier.verify(
         event.skill, prediction, execution.observed, execution.keyframes
+    )
+    # The other detectors, recorded beside the verdict: the agent acts on the verdict alone, so
+    # a study scores every detector on the same episodes.
+    detectors = context.detectors or Detectors(None, context.verifier.window)
+    detections = detectors.detect(
+        verdict, context.verifier.measure, execution.action_spread, len(execution.actions)
     )
     worst = max(verdict.cameras, key=lambda report: report.score - report.threshold)
     # Only cameras that froze or went dark diverged: the world is fine, a camera is not. No
@@ -303,8 +314,12 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 "measure": context.verifier.measure,
                 "detection_step": verdict.detection_step,
                 "cameras": [report.__dict__ for report in verdict.cameras],
-                "divergence": verdict.divergence,
+                "divergence": {  # for plots: 5 decimals keep the events file small
+                    camera: np.round(curve, 5).tolist()
+                    for camera, curve in verdict.divergence.items()
+                },
             },
+            "detectors": detections,
             "progress": context.monitor.progress() if context.monitor else None,
         },
         observed=execution.observed,

@@ -26,6 +26,7 @@ from agent.run_spec import RunSpec
 from agent.session import Session, open_session
 from agent.studies.stats import rate
 from agent.verify.calibration import ScoreSample
+from agent.verify.detectors import ACTION_KEY, event_flags
 
 RESULTS_FILE = "results.jsonl"
 
@@ -79,26 +80,19 @@ def fault_steps(fault_log: list[dict[str, Any]], episode_end: int) -> list[int]:
     return sorted(steps)
 
 
-def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-event detection counts and delays against the simulator's fault log, and the episode's
-    own: `detected` (a divergence flagged at or after the first fault; None without a fault) and
-    `detection_delay` (control steps from the first fault to that flag).
-
-    Steps are the simulator's: a fault logged at step s acted on the physics or the image of
-    observation s, which an event of steps [start, end) observes when start < s <= end (its
-    k-th divergence value compares observation start + k + 1)."""
-    ranges = event_step_ranges(store)
-    acted = fault_steps(fault_log, ranges[-1][1] if ranges else 0)
+def _scored(
+    ranges: list[tuple[int, int]], acted: list[int], steps: list[int | None]
+) -> dict[str, Any]:
+    """Detection counts and delays of one detector, given the step of each event's first flag
+    within the event (None: not flagged)."""
     counts = {"faulty": 0, "nominal": 0, "true_positive": 0, "false_positive": 0}
     delays: list[int] = []
     flags: list[int] = []  # the observation step of every flagged event's first crossing
-    for event, (start, end) in zip(store.events, ranges, strict=True):
-        verdict = event.record["verdict"]
-        flag = None
-        if verdict["diverged"]:
-            flag = start + 1 + (verdict["detection_step"] or 0)
+    for (start, end), step in zip(ranges, steps, strict=True):
+        flag = None if step is None else start + 1 + step
+        if flag is not None:
             flags.append(flag)
-        fired = [step for step in acted if start < step <= end]
+        fired = [s for s in acted if start < s <= end]
         if fired:
             counts["faulty"] += 1
             if flag is not None:
@@ -114,6 +108,31 @@ def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> d
         "delays": delays,
         "detected": None if first_fault is None else bool(after),
         "detection_delay": after[0] - first_fault if after else None,
+    }
+
+
+def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-event detection counts and delays against the simulator's fault log, and the episode's
+    own: `detected` (a divergence flagged at or after the first fault; None without a fault) and
+    `detection_delay` (control steps from the first fault to that flag). The same for every
+    detector recorded with the events, under `detectors` (agent/verify/detectors.py).
+
+    Steps are the simulator's: a fault logged at step s acted on the physics or the image of
+    observation s, which an event of steps [start, end) observes when start < s <= end (its
+    k-th divergence value compares observation start + k + 1)."""
+    ranges = event_step_ranges(store)
+    acted = fault_steps(fault_log, ranges[-1][1] if ranges else 0)
+    verdicts = [event.record["verdict"] for event in store.events]
+    steps = [(v["detection_step"] or 0) if v["diverged"] else None for v in verdicts]
+    flags = [event_flags(event.record) for event in store.events]
+    names = list(dict.fromkeys(name for per_event in flags for name in per_event))
+    return {
+        **_scored(ranges, acted, steps),
+        "detectors": {
+            # an event without a detector's flag (no spread that event) counts as not flagged
+            name: _scored(ranges, acted, [f.get(name, {}).get("step") for f in flags])
+            for name in names
+        },
     }
 
 
@@ -241,3 +260,17 @@ def calibration_samples(
             for camera in event.record["verdict"]["cameras"]:
                 samples.append(ScoreSample(skill, camera["camera"], float(camera["score"])))
     return samples, model
+
+
+def spread_samples(study_dir: Path, rows: list[dict[str, Any]]) -> list[ScoreSample]:
+    """Every (skill, action spread score) of a study's recorded events that had K action draws:
+    what `wallwm calibrate` fits the action-consistency thresholds on."""
+    samples = []
+    for row in rows:
+        store = EpisodeStore.open_existing(study_dir / row["case"])
+        for event in store.events:
+            spread = (event.record.get("detectors") or {}).get("spread")
+            if spread is not None:
+                skill = event.record["plan"]["skill"]
+                samples.append(ScoreSample(skill, ACTION_KEY, float(spread["score"])))
+    return samples

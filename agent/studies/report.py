@@ -2,7 +2,8 @@
 
 report.md states what ran (executor, checkpoint, calibration, seeds, tasks, the exact command),
 then detection and success per fault (the numbers of summary.json: every rate with the cases
-behind it and its 95% Wilson interval), outcomes per (fault, recovery), the per-case table,
+behind it and its 95% Wilson interval), the detectors side by side (divergence, action
+consistency, combined), outcomes per (fault, recovery), the per-case table,
 success and detection plots with n on every bar and, for one episode per fault, the divergence
 of every camera over time against its threshold with the event timeline beneath it, and a
 predicted | observed video of its events.
@@ -175,6 +176,8 @@ def header_lines(header: Mapping[str, Any]) -> list[str]:
     else:
         alpha = calibration["alpha"]
         calibrated = f"`{calibration['file']}`" + (f" (alpha {alpha})" if alpha is not None else "")
+        if calibration.get("detectors"):
+            calibrated += f"; action and combined detectors `{calibration['detectors']}`"
     return [
         "| | |",
         "|---|---|",
@@ -212,6 +215,22 @@ def detection_table(summary: Mapping[str, Any]) -> str:
     return markdown_table(rows, list(rows[0]) if rows else [])
 
 
+def detector_table(summary: Mapping[str, Any]) -> str:
+    """One row per (fault, detector): the detectors side by side on the same episodes."""
+    rows = [
+        {
+            "fault": fault,
+            "detector": name,
+            "TPR": rate_cell(scores["tpr"], scores["tpr_n"], scores["tpr_ci95"]),
+            "FPR": rate_cell(scores["fpr"], scores["fpr_n"], scores["fpr_ci95"]),
+            "delay (median steps, n)": f"{_cell(scores['delay_steps'])} (n={scores['delay_n']})",
+        }
+        for fault, entry in summary["by_fault"].items()
+        for name, scores in entry.get("detectors", {}).items()
+    ]
+    return markdown_table(rows, list(rows[0]) if rows else [])
+
+
 def write_report(
     study_dir: Path,
     rows: list[dict[str, Any]],
@@ -241,6 +260,15 @@ def write_report(
         detection_table(detection),
         "",
         "![success](success.png) ![detection](detection.png)",
+        "",
+        "## Detectors compared on the same episodes",
+        "",
+        "frame or latent: predicted against observed (the divergence above, what the agent acts "
+        "on); action: the spread of K action sequences sampled from the executor for each event "
+        "(FAIL-Detect, FIPER); combined: either flags, each at alpha / 2 so the false-alarm "
+        "budget stays alpha. Rates as above.",
+        "",
+        detector_table(detection),
         "",
         "## Outcomes per fault and recovery",
         "",

@@ -3,7 +3,8 @@
 Top level: `command` (the exact command line, shell-quoted), `executor` (what ran: `auto`
 resolved), `checkpoint` (the learned executor's folder; null for the oracle), `calibration`
 (`file`: --calibration, else the checkpoint's shipped calibration.json, else null for the
-uncalibrated default threshold; and the `alpha` it was fitted for),
+uncalibrated default threshold; the `alpha` it was fitted for; and `detectors`, the action and
+combined detectors' thresholds beside it, or null),
 `seeds`, `tasks`, `recovery` (the modes run), `episodes`, `detection_from` and `by_fault`.
 
 `by_fault` maps each fault spec ("none", "grasp_slip", "grasp_slip+external_push",
@@ -14,6 +15,11 @@ uncalibrated default threshold; and the `alpha` it was fitted for),
 - `fpr`, `fpr_n`, `fpr_ci95`: share of nominal events (no fault acted during them) flagged.
 - `delay_steps`, `delay_n`: median control steps from the fault to the first flag at or after
   it, over the detected episodes (null when none).
+- `detectors`: the same `tpr*`, `fpr*`, `delay_*` fields for every detector recorded on these
+  episodes (agent/verify/detectors.py): "frame" or "latent" (the divergence measure that ran:
+  the fields above), "action" (the spread of K sampled action sequences; a learned executor with
+  --action-draws and a calibration fitted with them) and "combined" (either flags, each at
+  alpha / 2).
 - `success`, `success_n`, `success_ci95`: task success with recovery "on" and "off" (null for a
   mode not run).
 Rates come with the number of cases behind them and a 95% Wilson interval. Detection is counted
@@ -39,6 +45,35 @@ def _rate(name: str, successes: int, n: int) -> dict[str, Any]:
     return {name: values["rate"], f"{name}_n": n, f"{name}_ci95": values["ci95"]}
 
 
+def detection_summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """tpr, fpr and delay of the detection counts in `measured` (result rows, or one detector's
+    part of them)."""
+    fired = [row for row in measured if row.get("faults_fired", 0) > 0]
+    detected = [row for row in fired if row.get("detected")]
+    delays = [row["detection_delay"] for row in detected if row["detection_delay"] is not None]
+    entry: dict[str, Any] = _rate("tpr", len(detected), len(fired))
+    nominal = sum(row["nominal"] for row in measured)
+    entry |= _rate("fpr", sum(row["false_positive"] for row in measured), nominal)
+    entry["delay_steps"] = statistics.median(delays) if delays else None
+    entry["delay_n"] = len(delays)
+    return entry
+
+
+def detector_summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """detector -> tpr, fpr and delay, each detector scored on the same episodes."""
+    names = list(dict.fromkeys(name for row in measured for name in row.get("detectors", {})))
+    return {
+        name: detection_summary(
+            [
+                {"faults_fired": row.get("faults_fired", 0), **row["detectors"][name]}
+                for row in measured
+                if name in row.get("detectors", {})
+            ]
+        )
+        for name in names
+    }
+
+
 def fault_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """{'detection_from', 'by_fault'} of the study's result rows (see the module's docstring)."""
     # The recovery flag of the episodes detection is counted on: off when the study ran it.
@@ -48,14 +83,9 @@ def fault_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         members = [row for row in rows if (row["fault"] or "none") == fault]
         measured = [row for row in members if row["recovery"] == detection_mode]
         fired = [row for row in measured if row.get("faults_fired", 0) > 0]
-        detected = [row for row in fired if row.get("detected")]
-        delays = [row["detection_delay"] for row in detected if row["detection_delay"] is not None]
         entry: dict[str, Any] = {"episodes": len(members), "fired": len(fired)}
-        entry |= _rate("tpr", len(detected), len(fired))
-        nominal = sum(row["nominal"] for row in measured)
-        entry |= _rate("fpr", sum(row["false_positive"] for row in measured), nominal)
-        entry["delay_steps"] = statistics.median(delays) if delays else None
-        entry["delay_n"] = len(delays)
+        entry |= detection_summary(measured)
+        entry["detectors"] = detector_summary(measured)
         entry["success"], entry["success_n"], entry["success_ci95"] = {}, {}, {}
         for mode, flag in (("on", True), ("off", False)):
             runs = [row for row in members if row["recovery"] == flag]
@@ -80,6 +110,7 @@ def study_header(
     """What the study ran with, as the report and summary.json state it."""
     from agent.execution.registry import EXECUTORS, resolve
     from agent.verify.calibration import shipped_calibration
+    from agent.verify.detectors import detectors_file
     from worldmodel.locate import checkpoint_folder, find_checkpoints
 
     ran = resolve(executor, {path.name for path in find_checkpoints()})
@@ -87,17 +118,19 @@ def study_header(
     if calibration is None:  # the runs then use the thresholds shipped with the checkpoint
         shipped = shipped_calibration(checkpoint)
         calibration = str(shipped) if shipped else None
-    alpha = None
+    alpha, detectors = None, None
     if calibration is not None:
         try:
             alpha = json.loads(Path(calibration).read_text()).get("alpha")
         except (OSError, ValueError, AttributeError):
             alpha = None  # unreadable here: the run itself says what is wrong with it
+        extra = detectors_file(Path(calibration))
+        detectors = str(extra) if extra.is_file() else None
     return {
         "command": command,
         "executor": ran,
         "checkpoint": None if checkpoint is None else str(checkpoint),
-        "calibration": {"file": calibration, "alpha": alpha},
+        "calibration": {"file": calibration, "alpha": alpha, "detectors": detectors},
         "seeds": list(seeds),
         "tasks": list(tasks),
     }

@@ -69,7 +69,9 @@ class Verdict:
     failure: str  # a class of agent.state's failure taxonomy
     detection_step: int | None
     cameras: tuple[CameraReport, ...]
-    divergence: dict[str, list[float]]  # camera -> smoothed divergence per step (for plots)
+    # camera -> smoothed divergence per step, full precision: the combined detector compares it
+    # with other thresholds (agent/verify/detectors.py); the episode store keeps it rounded.
+    divergence: dict[str, list[float]]
 
     def summary(self) -> str:
         """One line for the planner's prompt and the progress display."""
@@ -171,7 +173,7 @@ class Verifier:
                     explained_by_camera=float(near_bad[above].mean()) if len(above) else 0.0,
                 )
             )
-            curves[camera] = curve.round(5).tolist()
+            curves[camera] = curve.tolist()
         diverged = [report for report in reports if report.diverged]
         if not diverged:
             failure = "none"

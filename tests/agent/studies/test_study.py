@@ -36,6 +36,11 @@ def test_slip_is_detected_and_recovery_changes_the_outcome(study):
     slip = fault_summary(rows)["by_fault"]["grasp_slip"]
     assert (slip["tpr"], slip["tpr_n"]) == (1.0, 1)  # counted once, on the recovery-off case
     assert slip["success"] == {"on": 1.0, "off": 0.0} and slip["success_n"] == {"on": 1, "off": 1}
+    # The oracle has no action draws: the frame detector alone, scoring what the verdict did.
+    frame = slip_off["detectors"]["frame"]
+    assert list(slip_off["detectors"]) == ["frame"]
+    assert (frame["true_positive"], frame["detected"]) == (slip_off["true_positive"], True)
+    assert slip["detectors"]["frame"]["tpr"] == slip["tpr"]
 
 
 def test_a_rerun_keeps_finished_cases_and_resumes_the_rest(study):
@@ -54,6 +59,7 @@ def test_report_has_tables_and_plots(study):
     report = write_report(out, rows, "test study")
     text = report.read_text()
     assert "| grasp_slip | on | 1 | 1.00 (1/1) [0.21, 1.00] |" in text  # rate (k/n) [Wilson]
+    assert "| grasp_slip | frame | 1.00 (1/1) [0.21, 1.00] |" in text  # detectors side by side
     for image in (
         "success.png",
         "detection.png",

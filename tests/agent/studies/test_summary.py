@@ -113,7 +113,7 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
     summary = json.loads((out / "summary.json").read_text())
     assert shlex.split(summary["command"]) == ["wallwm", *args]
     assert summary["executor"] == "oracle" and summary["checkpoint"] is None
-    assert summary["calibration"] == {"file": None, "alpha": None}
+    assert summary["calibration"] == {"file": None, "alpha": None, "detectors": None}
     assert (summary["seeds"], summary["tasks"], summary["episodes"]) == ([0], ["bowl_red_blue"], 4)
     by_fault = summary["by_fault"]
     assert list(by_fault) == [
@@ -140,9 +140,51 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
 
 def test_the_header_names_the_checkpoint_and_its_shipped_calibration(tmp_path):
     (tmp_path / "calibration.json").write_text(json.dumps({"alpha": 0.1}))
+    (tmp_path / "calibration.detectors.json").write_text("{}")
     header = study_header(str(tmp_path), None, range(2), ["bowl_red_blue"], "wallwm eval")
     assert header["executor"] == str(tmp_path) and header["checkpoint"] == str(tmp_path)
-    assert header["calibration"] == {"file": str(tmp_path / "calibration.json"), "alpha": 0.1}
+    assert header["calibration"] == {
+        "file": str(tmp_path / "calibration.json"),
+        "alpha": 0.1,
+        "detectors": str(tmp_path / "calibration.detectors.json"),
+    }
     assert header["seeds"] == [0, 1]
     oracle = study_header("oracle", None, [0], ["bowl_red_blue"], "wallwm eval")
-    assert oracle["checkpoint"] is None and oracle["calibration"] == {"file": None, "alpha": None}
+    assert oracle["checkpoint"] is None
+    assert oracle["calibration"] == {"file": None, "alpha": None, "detectors": None}
+
+
+def test_every_detector_is_scored_on_the_same_events():
+    # Events [0, 10), [10, 20); the fault at step 15. The divergence detector flags event 1 at
+    # its step 7 (observation 18), the action one flags event 0 (a false alarm) and event 1 at
+    # its step 0 (observation 11, before the fault acted: counted for the event, not for the
+    # episode, which needs a flag at or after the fault).
+    store = fake_store([(10, False, None), (10, True, 7)])
+    flags = [
+        {"latent": None, "action": 0, "combined": 0},
+        {"latent": 7, "action": 0, "combined": 0},
+    ]
+    for event, per_event in zip(store.events, flags, strict=True):
+        event.record["detectors"] = {
+            "flags": {name: {"flagged": s is not None, "step": s} for name, s in per_event.items()}
+        }
+    metrics = detection_metrics(store, [{"kind": "external_push", "step": 15}])
+    latent, action = metrics["detectors"]["latent"], metrics["detectors"]["action"]
+    assert (latent["true_positive"], latent["false_positive"], latent["detection_delay"]) == (
+        1,
+        0,
+        3,
+    )
+    assert latent["detected"] is metrics["detected"] is True  # the verdict's, as before
+    assert (action["true_positive"], action["false_positive"], action["detected"]) == (1, 1, False)
+    rows = [
+        {**row("grasp_slip", False, False), **metrics, "faults_fired": 1},
+        {**row(None, False, True), "detectors": {"latent": {**latent, "nominal": 4}}},
+    ]
+    summary = fault_summary(rows)["by_fault"]
+    slip = summary["grasp_slip"]["detectors"]
+    assert list(slip) == ["latent", "action", "combined"]
+    assert (slip["latent"]["tpr"], slip["latent"]["delay_steps"]) == (1.0, 3)
+    assert (slip["action"]["tpr"], slip["action"]["fpr"], slip["action"]["fpr_n"]) == (0.0, 1.0, 1)
+    assert list(summary["none"]["detectors"]) == ["latent"]
+    assert summary["none"]["detectors"]["latent"]["fpr_n"] == 4
