@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from agent.goals import Goal, Scene, read_goal
+from agent.goals import Goal, GoalInputError, Scene, UnsolvableGoalError, read_goal
 from agent.goals.planner import Planner, SkillCall
 from agent.planning.base import without_event
 from agent.planning.memory import SceneMemory
@@ -90,7 +90,17 @@ class GoalPlanner:
             if reached + 1 > self.stage:
                 self.stage, self.steps = reached + 1, []
         while self.stage < len(goal.stages) and not self.steps:
-            self.steps = self.solver.plan(scene, goal.stages[self.stage])
+            try:
+                self.steps = self.solver.plan(scene, goal.stages[self.stage])
+            except (GoalInputError, UnsolvableGoalError) as exc:
+                if not history:
+                    raise  # before anything ran: the instruction asks what cannot be done
+                # Mid-run the goal was readable and plannable, so this is the world, not the
+                # instruction: a block knocked out of sight, say. A person decides (a run
+                # without one stops there, resumable; a study counts the case as failed).
+                progress = round(100 * self.stage / len(goal.stages))
+                reason = f"no plan from what the cameras show now: {exc}"
+                return without_event("takeover", reason, history, progress)
             if not self.steps:  # the stage holds already: on to the next
                 self.stage += 1
         if self.stage >= len(goal.stages):

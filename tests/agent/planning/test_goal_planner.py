@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.goals import ClarificationError, MissingObjectError
+from agent.goals import ClarificationError, MissingObjectError, Scene
+from agent.planning.embedded import GoalPlanner
+from agent.planning.memory import SceneMemory
 from agent.run_spec import RunSpec
 from agent.session import open_session
+from agent.skills import SkillCatalogue
+from agent.state import EventRecord
 from tests.agent.graph.conftest import RESOLUTION, run_to_end
+from worldmodel.types import Observation
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -89,3 +94,39 @@ def test_plans_are_the_same_in_every_process():
         for seed in (1, 3, 4)  # seeds 1 and 3 gave different plans before the operators were sorted
     }
     assert len(plans) == 1 and "SkillCall" in plans.pop()
+
+
+class ScriptedMemory(SceneMemory):
+    """The scenes the cameras show, one per call: the world changing under the planner."""
+
+    def __init__(self, scenes: list[Scene]) -> None:
+        super().__init__()
+        self.scenes = scenes
+
+    def scene(self, observation: Observation) -> Scene:
+        return self.scenes.pop(0)
+
+
+def test_an_object_lost_mid_run_hands_over_to_a_person_instead_of_crashing():
+    start = Scene.of(["red_block", "blue_block", "bowl"])
+    lost = Scene.of(["red_block", "bowl"])  # the blue block was knocked out of sight
+    planner = GoalPlanner(SkillCatalogue.load(), ScriptedMemory([start, start, lost]))
+    instruction = "put the red block and the blue block in the bowl"
+    planner.understand(instruction, None, start)
+    first = planner.plan(instruction, None, [], None)
+    assert first.decision == "continue" and first.skill == "reach"
+    failed = EventRecord(
+        caption=first.next_event,
+        skill=first.skill,
+        arguments=first.arguments,
+        frames=40,
+        ok=False,
+        failure="missed_grasp",
+    )
+    again = planner.plan(instruction, None, [failed], None)
+    assert again.decision in ("continue", "replan")
+    handed = planner.plan(instruction, None, [failed, failed], None)
+    assert handed.decision == "takeover" and "the blue block" in handed.reason
+    # Before anything ran, the same is the instruction's fault: refused, as at the start.
+    with pytest.raises(MissingObjectError):
+        GoalPlanner(SkillCatalogue.load(), ScriptedMemory([lost])).plan(instruction, None, [], None)
