@@ -7,6 +7,15 @@ paired with the proprio component of the same index (the tabletop arm's proprio 
 [x, y, z, roll, pitch, yaw, gripper opening], its action [x, y, z, roll, pitch, yaw, gripper]).
 Angle differences are wrapped to (-pi, pi] both ways, so a yaw near +-pi does not read as a
 full turn.
+
+Anchored actions (a config's `anchor_actions`, with target inputs): for an event whose targets
+say where its place is (`event_anchor`: the destination, else the object), the first arm's x, y
+and z are taken relative to that place instead of the start, so every reach ends at the same
+value (the block) and every place at the same height above its destination. Why: with the
+target given as a point relative to the start, the tiny model's reach end points scattered
+3.2 / 1.9 cm (x / y, one standard deviation) around the right places, without bias (slope 1.08 /
+0.93 on 32 held-out reaches): the end point was a regression, refit for every scene. Anchored,
+the end of a reach is a constant. An event without targets keeps the start as its origin.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from worldmodel.types import ARM_COMPONENTS
+from worldmodel.types import ARM_COMPONENTS, EventTarget
+
+POSITION_DIMS = (0, 1, 2)  # the first arm's x, y, z: what an anchor replaces the start for
 
 ANGLE_COMPONENTS = frozenset({"roll", "pitch", "yaw"})
 
@@ -30,19 +41,50 @@ def wrap_angle(values: np.ndarray) -> np.ndarray:
     return np.pi - np.mod(np.pi - values, 2 * np.pi)
 
 
-def to_relative(actions: np.ndarray, start: np.ndarray, dims: Sequence[int]) -> np.ndarray:
-    """(T, A) absolute actions -> the model's representation, given the (P,) start proprio."""
+def event_anchor(targets: Sequence[EventTarget]) -> np.ndarray | None:
+    """(3,) where an event's motion is anchored: its destination's table position, else its
+    object's; None when it has neither with a position."""
+    for role in ("destination", "object"):
+        for target in targets:
+            if target.role == role and target.position is not None:
+                return np.asarray(target.position, np.float32)
+    return None
+
+
+def _origin(start: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
+    """The start proprio with the first arm's position replaced by the anchor, if any."""
+    origin = np.array(start, dtype=np.float32, copy=True)
+    if anchor is not None:
+        origin[list(POSITION_DIMS)] = anchor
+    return origin
+
+
+def to_relative(
+    actions: np.ndarray,
+    start: np.ndarray,
+    dims: Sequence[int],
+    anchor: np.ndarray | None = None,
+) -> np.ndarray:
+    """(T, A) absolute actions -> the model's representation, given the (P,) start proprio and,
+    for anchored actions, the event's anchor (see the module docstring)."""
+    origin = _origin(start, anchor)
     out = np.array(actions, dtype=np.float32, copy=True)
     for dim in dims:
-        delta = out[..., dim] - start[dim]
+        delta = out[..., dim] - origin[dim]
         out[..., dim] = wrap_angle(delta) if is_angle(dim) else delta
     return out
 
 
-def to_absolute(actions: np.ndarray, start: np.ndarray, dims: Sequence[int]) -> np.ndarray:
+def to_absolute(
+    actions: np.ndarray,
+    start: np.ndarray,
+    dims: Sequence[int],
+    anchor: np.ndarray | None = None,
+) -> np.ndarray:
     """Inverse of `to_relative`: the model's actions -> absolute targets (angles wrapped)."""
+    origin = _origin(start, anchor)
     out = np.array(actions, dtype=np.float32, copy=True)
     for dim in dims:
-        value = out[..., dim] + start[dim]
+        value = out[..., dim] + origin[dim]
         out[..., dim] = wrap_angle(value) if is_angle(dim) else value
     return out

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldmodel.action_frame import to_absolute
+from worldmodel.action_frame import event_anchor, to_absolute
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
@@ -222,7 +222,8 @@ class EventModeExecutor:
 
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
         actions = self.stats.denormalize_actions(actions)
-        actions = to_absolute(actions, observation.proprio, config.relative_action_dims)
+        anchor = event_anchor(request.targets) if config.anchor_actions else None
+        actions = to_absolute(actions, observation.proprio, config.relative_action_dims, anchor)
         if not np.all(np.isfinite(actions)):
             raise NonFiniteOutputError(
                 f"model {self.name!r} produced non-finite actions for {request.caption!r}; "
@@ -236,7 +237,7 @@ class EventModeExecutor:
                 self.model, inputs, sample.context, self.action_draws, DRAW_TEMPERATURE, generator
             )
             draws = self.stats.denormalize_actions(draws[0].float().cpu().numpy())  # (K, T, A)
-            draws = to_absolute(draws, observation.proprio, config.relative_action_dims)
+            draws = to_absolute(draws, observation.proprio, config.relative_action_dims, anchor)
             spread = action_spread(draws)
         latents = sample.latents[0].float().cpu().numpy()  # (V, C, F, h, w)
         if not np.all(np.isfinite(latents)):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from worldmodel.action_frame import is_angle, to_absolute, to_relative, wrap_angle
+from worldmodel.action_frame import event_anchor, is_angle, to_absolute, to_relative, wrap_angle
+from worldmodel.types import EventTarget
 
 DIMS = (0, 1, 2, 5)  # the tiny preset's: position and yaw
 
@@ -33,3 +34,20 @@ def test_angle_components_of_every_arm():
     np.testing.assert_allclose(
         wrap_angle(np.array([np.pi, -np.pi, 3 * np.pi / 2])), [np.pi, np.pi, -np.pi / 2]
     )
+
+
+def test_anchored_positions_are_taken_from_the_target_and_the_rest_from_the_start():
+    bowl = EventTarget("destination", "bowl", {}, (0.4, 0.2, 0.03))
+    red = EventTarget("object", "red_block", {}, (0.5, -0.1, 0.02))
+    np.testing.assert_allclose(event_anchor([red, bowl]), [0.4, 0.2, 0.03])  # where it goes
+    np.testing.assert_allclose(event_anchor([red]), [0.5, -0.1, 0.02])
+    assert event_anchor([EventTarget("object", "red_block", {"front": (0.5, 0.5)})]) is None
+    assert event_anchor([]) is None
+    rng = np.random.default_rng(1)
+    start = rng.uniform(-1, 1, 7).astype(np.float32)
+    actions = rng.uniform(-1, 1, (5, 7)).astype(np.float32)
+    anchor = event_anchor([red])
+    relative = to_relative(actions, start, DIMS, anchor)
+    np.testing.assert_allclose(relative[:, :3], actions[:, :3] - anchor, atol=1e-6)
+    np.testing.assert_allclose(relative[:, 5], to_relative(actions, start, DIMS)[:, 5])  # yaw
+    np.testing.assert_allclose(to_absolute(relative, start, DIMS, anchor), actions, atol=1e-6)

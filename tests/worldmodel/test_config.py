@@ -11,7 +11,7 @@ from worldmodel.model import WallWM
 
 
 def test_registry_has_the_presets():
-    assert set(PRESETS) == {"debug", "tiny", "tiny-colour", "wan22-5b"}
+    assert set(PRESETS) == {"debug", "tiny", "tiny-colour", "tiny-colour-wide", "wan22-5b"}
     assert get_config("tiny").name == "tiny"
 
 

@@ -111,3 +111,41 @@ def test_the_executor_gives_the_points_relative_to_the_gripper_and_they_steer(
     )
     actions = [executor.predict(r).actions for r in (request, moved)]
     assert np.abs(actions[0] - actions[1]).max() > 1e-4
+
+
+def test_anchored_actions_follow_the_target_where_the_model_output_does_not_change(
+    old_and_pointed, debug_config
+):
+    _, pointed = old_and_pointed  # target points still zero: the model's output ignores them
+    assert pointed.config.anchor_actions
+    torch.manual_seed(0)
+    executor = EventModeExecutor(
+        pointed,
+        NormStats.identity(7, 7),
+        VideoVAE.from_config(debug_config.vae),
+        ConstantText(),
+        decode=False,
+    )
+    cameras = tuple(CameraSpec(name, 32, 24) for name in NAMES)
+    images = {c.name: np.full(c.image_shape, 90, np.uint8) for c in cameras}
+    proprio = np.array([0.5, 0.0, 0.2, 0, 0, 0, 0.04], np.float32)
+    request = EventRequest(
+        "reach the red block", Observation(cameras, images, proprio, 0.0, 0), 6, targets=(RED,)
+    )
+    shift = np.array([-0.2, 0.3, 0.01], np.float32)
+    moved = dataclasses.replace(
+        request,
+        targets=(dataclasses.replace(RED, position=tuple(np.add(RED.position, shift))),),
+    )
+    here, there, none = (
+        executor.predict(r).actions
+        for r in (request, moved, dataclasses.replace(request, targets=()))
+    )
+    np.testing.assert_allclose(there[:, :3] - here[:, :3], np.tile(shift, (6, 1)), atol=1e-5)
+    np.testing.assert_allclose(there[:, 3:], here[:, 3:], atol=1e-6)
+    # without a target the start is the origin: the same output lands elsewhere
+    np.testing.assert_allclose(
+        here[:, :3] - none[:, :3],
+        np.tile(np.subtract(RED.position, proprio[:3]), (6, 1)),
+        atol=1e-5,
+    )

@@ -11,11 +11,12 @@ barely moving) are pruned.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from worldmodel.action_frame import to_relative
+from worldmodel.action_frame import event_anchor, to_relative
 from worldmodel.data import lerobot_format as fmt
 from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotation
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
@@ -56,6 +57,8 @@ class EventLoaderConfig:
     # Action components given relative to the proprio at the sample's first step (the model
     # config's relative_action_dims); their statistics are those of the relative values.
     relative_action_dims: tuple[int, ...] = ()
+    # ... and x, y, z from the event's target where its sample keeps one (anchored actions).
+    anchor_actions: bool = False
     # Share of samples whose targets are dropped (our choice): a request without targets, a
     # person's event say, must still work, and the model learns that case from these.
     target_dropout: float = 0.2
@@ -191,9 +194,13 @@ class EventDataset:
     def __len__(self) -> int:
         return len(self.events)
 
-    def _relative_actions(self, proprio: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """An event's actions in the model's frame; proprio[0] is the pose at its start."""
-        return to_relative(actions, proprio[0], self.config.relative_action_dims)
+    def _relative_actions(
+        self, proprio: np.ndarray, actions: np.ndarray, targets: Sequence[EventTarget] = ()
+    ) -> np.ndarray:
+        """An event's actions in the model's frame; proprio[0] is the pose at its start and
+        `targets` the sample's (anchored actions)."""
+        anchor = event_anchor(targets) if self.config.anchor_actions else None
+        return to_relative(actions, proprio[0], self.config.relative_action_dims, anchor)
 
     def _relative_action_stats(self) -> dict[str, np.ndarray]:
         """Mean and std of every usable event's actions relative to its start (no video read)."""
@@ -201,7 +208,7 @@ class EventDataset:
         for position, event in self.events:
             proprio, actions = self.low_dim(position)
             window = slice(event.start, event.end)
-            parts.append(self._relative_actions(proprio[window], actions[window]))
+            parts.append(self._relative_actions(proprio[window], actions[window], event.targets))
         values = np.concatenate(parts)
         return {"mean": values.mean(0), "std": values.std(0)}
 
@@ -264,7 +271,7 @@ class EventDataset:
             proprio=self.state_norm.normalize(proprio[start]),
             clip={},
             actions=self.action_norm.normalize(
-                self._relative_actions(proprio[[start]], actions[steps])
+                self._relative_actions(proprio[[start]], actions[steps], targets)
             ),
             episode_index=int(self.reader.episodes[position]["episode_index"]),
             start=start,
@@ -285,7 +292,8 @@ class EventDataset:
         )
 
     def event_actions(self, index: int) -> np.ndarray:
-        """The normalised actions of an event, uncropped and unpruned (for clustering)."""
+        """The normalised actions of an event, uncropped and unpruned (for clustering: from its
+        start, anchored or not, so the sampler's clusters are the motions' shapes)."""
         position, event = self.events[index]
         proprio, actions = self.low_dim(position)
         window = slice(event.start, event.end)

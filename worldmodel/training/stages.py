@@ -166,6 +166,7 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         crop_stride=settings.crop_stride,
         image_size=(config.image_height, config.image_width),
         relative_action_dims=config.relative_action_dims,
+        anchor_actions=config.anchor_actions,
         target_dropout=settings.target_dropout,
     )
     if settings.chunk_steps is not None:
@@ -346,6 +347,7 @@ def train_towers(
             video=video,
             action=action,
             relative_action_dims=config.relative_action_dims,
+            anchor_actions=config.anchor_actions,
             flow=config.flow,
         )
         model, _ = load_checkpoint(source, context.device, into=into)

@@ -95,3 +95,32 @@ def test_a_window_that_starts_after_its_event_gets_no_targets(tmp_path, episode_
         assert bool(sample.targets) != late
         starts_late.append(late)
     assert any(starts_late) and not all(starts_late)
+
+
+def test_anchored_samples_take_positions_from_the_kept_target_else_from_the_start(
+    tmp_path, episode_factory
+):
+    reader = write(tmp_path, episode_factory, targets=True)
+    config = EventLoaderConfig(
+        level_weights={"action": 1.0},
+        prune_static=False,
+        relative_action_dims=(0, 1, 2, 5),
+        anchor_actions=True,
+        target_dropout=0.5,
+    )
+    dataset = EventDataset(reader, config)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(30):
+        index = dataset.draw_index(rng)
+        sample = dataset.sample(index, rng, frames=False)
+        proprio, actions = dataset.low_dim(dataset._position[sample.episode_index])
+        relative = dataset.action_norm.unnormalize(sample.actions)
+        origin = proprio[sample.start, :3]
+        if sample.targets:
+            origin = np.asarray((BOWL if len(sample.targets) == 2 else RED).position)
+        np.testing.assert_allclose(
+            relative[:, :3], actions[sample.start : sample.end, :3] - origin, atol=1e-4
+        )
+        seen.add(len(sample.targets))
+    assert seen == {0, 1, 2}  # start, object and destination anchors all drawn
