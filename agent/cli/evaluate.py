@@ -2,13 +2,16 @@
 
 Usage:
     wallwm calibrate --tasks bowl_red_blue,drawer_red --seeds 0-9 --alpha 0.05
-    wallwm calibrate --executor tiny --measure latent --out runs/calibration-latent
+    wallwm calibrate --measure latent --out runs/calibration-latent
+    wallwm calibrate --executor tiny --save worldmodel/checkpoints/tiny/calibration.json
     wallwm eval --tasks bowl_red_blue,stack_three --faults none,grasp_slip,missed_grasp \\
-        --seeds 0-4 --calibration runs/calibration/simulator-oracle.json --out runs/eval-slip
+        --seeds 0-4 --calibration runs/calibration/wallwm-tiny.json --out runs/eval-slip
     wallwm eval ... --out runs/eval-slip      # again: finished cases are kept, the rest resume
     wallwm eval --tasks bowl_red_blue --scene scenes/red_in_bowl.yaml --out runs/eval-red-in-bowl
 
-calibrate runs nominal episodes (no faults, recovery off), collects every event's per-camera
+Both run the shipped learned checkpoint (tiny) unless --executor says otherwise: detection is
+measured where predictions are imperfect. calibrate runs nominal episodes (no faults, recovery
+off), collects every event's per-camera
 divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.
 With a learned executor it also fits the action-consistency detector (the spread of
 --action-draws sampled action sequences per event) and the combined one, into
@@ -32,6 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.envs.tabletop import FAULT_KINDS, TASKS
 from agent.envs.tabletop.faults import parse_faults as parse_fault_specs
 from agent.envs.tabletop.tasks import get_task
+from agent.execution.registry import STUDY_DEFAULT
 from agent.studies import summary  # light: its docstring is eval's epilog
 from agent.verify.registry import measure_names
 
@@ -165,7 +169,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--tasks", default="bowl_red_blue", help="comma-separated, or all")
     common.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,5,9")
-    common.add_argument("--executor", default="auto", help="oracle, tiny, or a checkpoint folder")
+    common.add_argument(
+        "--executor",
+        default=STUDY_DEFAULT,
+        help=f"a learned checkpoint (name or folder; default {STUDY_DEFAULT}), or oracle (the "
+        "upper bound, whose exact predictions never diverge)",
+    )
     common.add_argument("--resolution", type=int, default=128, help="camera size in pixels")
     common.add_argument(
         "--action-draws",

@@ -37,6 +37,9 @@ AUTO = "auto"  # the shipped learned checkpoint once it passes the quality bar, 
 # quality bar (worldmodel/checkpoints/tiny/MODEL_CARD.md: the current tiny model fails every
 # task), so auto means the simulator oracle for now.
 LEARNED_DEFAULT: str | None = None
+# The learned checkpoint `wallwm calibrate` and `wallwm eval` use by default: failure detection is
+# measured where predictions are imperfect (the oracle's are exact, so it detects nothing).
+STUDY_DEFAULT = "tiny"
 
 
 def resolve(name: str, shipped: set[str]) -> str:

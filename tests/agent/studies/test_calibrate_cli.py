@@ -15,7 +15,8 @@ from agent.cli.main import main
 
 def test_calibrate_writes_thresholds_for_every_skill_it_saw(tmp_path, capsys):
     out = tmp_path / "calibration"
-    args = ["calibrate", "--tasks", "drawer_green", "--seeds", "0", "--out", str(out)]
+    args = ["calibrate", "--executor", "oracle", "--tasks", "drawer_green", "--seeds", "0"]
+    args += ["--out", str(out)]
     assert main([*args, "--resolution", "64"]) == 0
     saved = json.loads((out / "simulator-oracle.json").read_text())
     assert saved["measure"] == "ssim" and saved["model"] == "simulator-oracle"
