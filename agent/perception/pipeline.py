@@ -122,6 +122,8 @@ def _pixels_by_class(labels: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarr
     """(rows, cols) of every non-background class in one pass over the image."""
     flat = labels.ravel()
     index = np.flatnonzero(flat)
+    if not len(index):  # nothing but background (a camera against the arm, say)
+        return {}
     classes = flat[index]
     order = np.argsort(classes, kind="stable")
     index, classes = index[order], classes[order]
