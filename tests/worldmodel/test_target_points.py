@@ -84,23 +84,25 @@ class ConstantText:
         return torch.ones(len(captions), 1, self.dim)
 
 
-def test_the_executor_gives_the_points_relative_to_the_gripper_and_they_steer(
-    old_and_pointed, debug_config
-):
-    _, pointed = old_and_pointed
+def executor_and_reach(model, config) -> tuple[EventModeExecutor, EventRequest]:
+    """An executor of `model` with identity statistics, and a reach of the red block from a
+    gripper at (0.5, 0, 0.2) seen by three grey cameras."""
     torch.manual_seed(0)
-    executor = EventModeExecutor(
-        pointed,
-        NormStats.identity(7, 7),
-        VideoVAE.from_config(debug_config.vae),
-        ConstantText(),
-        decode=False,
-    )
+    vae = VideoVAE.from_config(config.vae)
+    executor = EventModeExecutor(model, NormStats.identity(7, 7), vae, ConstantText(), decode=False)
     cameras = tuple(CameraSpec(name, 32, 24) for name in NAMES)
     images = {c.name: np.full(c.image_shape, 90, np.uint8) for c in cameras}
     proprio = np.array([0.5, 0.0, 0.2, 0, 0, 0, 0.04], np.float32)
     observation = Observation(cameras, images, proprio, 0.0, 0)
-    request = EventRequest("reach the red block", observation, 6, targets=(RED,))
+    return executor, EventRequest("reach the red block", observation, 6, targets=(RED,))
+
+
+def test_the_executor_gives_the_points_relative_to_the_gripper_and_they_steer(
+    old_and_pointed, debug_config
+):
+    _, pointed = old_and_pointed
+    executor, request = executor_and_reach(pointed, debug_config)
+    proprio = request.observation.proprio
     state = executor.state(request)[0].numpy()
     np.testing.assert_allclose(state[:7], proprio)  # identity statistics
     np.testing.assert_allclose(state[7:], target_points([RED], proprio))
@@ -118,20 +120,8 @@ def test_anchored_actions_follow_the_target_where_the_model_output_does_not_chan
 ):
     _, pointed = old_and_pointed  # target points still zero: the model's output ignores them
     assert pointed.config.anchor_actions
-    torch.manual_seed(0)
-    executor = EventModeExecutor(
-        pointed,
-        NormStats.identity(7, 7),
-        VideoVAE.from_config(debug_config.vae),
-        ConstantText(),
-        decode=False,
-    )
-    cameras = tuple(CameraSpec(name, 32, 24) for name in NAMES)
-    images = {c.name: np.full(c.image_shape, 90, np.uint8) for c in cameras}
-    proprio = np.array([0.5, 0.0, 0.2, 0, 0, 0, 0.04], np.float32)
-    request = EventRequest(
-        "reach the red block", Observation(cameras, images, proprio, 0.0, 0), 6, targets=(RED,)
-    )
+    executor, request = executor_and_reach(pointed, debug_config)
+    proprio = request.observation.proprio
     shift = np.array([-0.2, 0.3, 0.01], np.float32)
     moved = dataclasses.replace(
         request,
