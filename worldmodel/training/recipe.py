@@ -3,7 +3,7 @@ so `wallwm train --recipe NAME --out RUN` makes the data and trains every stage 
 and what a checkpoint was trained with is written into it (export/training.yaml).
 
     preset: tiny            # a preset of worldmodel/config.py
-    marks: true             # the target inputs (mark channels and target points)
+    marks: true             # the target inputs (worldmodel.config.with_marks)
     init_from: tiny         # optional: the first stage fine-tunes this checkpoint
     data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
     defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
@@ -40,7 +40,7 @@ class Recipe:
     marks: bool
     data: dict[str, Any]  # options of the data generation (agent's GenerationConfig)
     stages: tuple[dict[str, Any], ...]  # each: stage, steps and StageSettings fields
-    init_from: str | None = None  # a checkpoint the stages start from (worldmodel.locate)
+    init_from: str | None = None  # a checkpoint its first stage starts from (worldmodel.locate)
 
     def config(self) -> ModelConfig:
         config = get_config(self.preset)
