@@ -1,10 +1,10 @@
 """Time to first action of two checkpoints side by side: the grounded model (target marks and
 points) against today's tiny (issue 26: ratio at most 1.2, at most 60 ms on a quiet machine).
 
-Each round predicts the same event with every checkpoint in turn (3 cameras at the camera size,
-a real caption, targets for both roles, so a grounded model draws its marks and points), so both
-see the same machine load; the table gives each one's median over the rounds and the ratio to
-the first checkpoint.
+Each round predicts the same event with every checkpoint in turn, so both see the same machine
+load: bench_model's request (random images of 3 cameras at the camera size, a real caption)
+with targets for both roles, so a grounded model draws its marks and points. The table gives
+each one's median over the rounds and the ratio to the first checkpoint.
 
     PYTHONPATH=. python benchmarks/bench_first_action.py --checkpoint tiny --checkpoint FOLDER
 """
@@ -12,34 +12,31 @@ the first checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 
-import numpy as np
 import torch
 
+from benchmarks.bench_model import make_request
 from benchmarks.record import markdown_table, record
 from worldmodel.executor import EventModeExecutor
 from worldmodel.locate import checkpoint_folder
-from worldmodel.types import CameraSpec, EventRequest, EventTarget, Observation
+from worldmodel.types import EventRequest, EventTarget
 
-CAMERAS = ("front", "side", "wrist")
 TARGET_MS = 60.0
 MAX_RATIO = 1.2
 
 
-def request(size: int, steps: int, seed: int) -> EventRequest:
-    """A reach-and-place-like request with random images and both targets."""
-    rng = np.random.default_rng(seed)
-    cameras = tuple(CameraSpec(name, size, size) for name in CAMERAS)
-    images = {c.name: rng.integers(0, 256, c.image_shape, dtype=np.uint8) for c in cameras}
-    proprio = np.array([0.45, 0.0, 0.25, np.pi, 0.0, 0.0, 0.04], np.float32)
-    observation = Observation(cameras, images, proprio, 0.0, 0)
-    points = {name: (0.4, 0.6) for name in CAMERAS}
+def grounded_request(config, size: int, steps: int) -> EventRequest:
+    """bench_model's request (random images at `size` pixels) with both targets, so a grounded
+    model draws its marks and points."""
+    request = make_request(config, steps, seed=0, size=size)
+    points = {name: (0.4, 0.6) for name in request.observation.camera_names}
     targets = (
         EventTarget("object", "red_block", points, (0.5, -0.1, 0.02)),
         EventTarget("destination", "bowl", points, (0.4, 0.15, 0.03)),
     )
-    return EventRequest("move the red block to the bowl", observation, steps, seed, targets=targets)
+    return dataclasses.replace(request, targets=targets)
 
 
 def main() -> None:
@@ -57,7 +54,7 @@ def main() -> None:
         executor = EventModeExecutor.from_checkpoint(checkpoint_folder(name))
         executor.decode = False  # time to first action does not wait for frames
         executors.append((name, executor))
-    event = request(args.camera_size, args.steps, seed=0)
+    event = grounded_request(executors[0][1].model.config, args.camera_size, args.steps)
     for _, executor in executors:  # warm-up: caption cache, allocator, kernels
         executor.predict(event)
     times: dict[str, list[float]] = {name: [] for name, _ in executors}
@@ -83,11 +80,11 @@ def main() -> None:
         ["checkpoint", "target inputs", "time to first action (ms, median)", "ratio"], rows
     )
     notes = (
-        f"{len(CAMERAS)} cameras at {args.camera_size}x{args.camera_size}, {args.steps}-step "
-        f"event, torch {torch.__version__} with {args.threads} threads, asymmetric sampler, no "
-        f"frame decode; {args.rounds} rounds, the checkpoints in turn within each round. Targets: "
-        f"ratio <= {MAX_RATIO} against the first checkpoint, <= {TARGET_MS:g} ms on a quiet "
-        "machine."
+        f"{len(event.observation.cameras)} cameras at {args.camera_size}x{args.camera_size}, "
+        f"{args.steps}-step event, torch {torch.__version__} with {args.threads} threads, "
+        f"asymmetric sampler, no frame decode; {args.rounds} rounds, the checkpoints in turn "
+        f"within each round. Targets: ratio <= {MAX_RATIO} against the first checkpoint, "
+        f"<= {TARGET_MS:g} ms on a quiet machine."
     )
     record("Time to first action: grounded against tiny", table, notes, print_only=args.no_record)
 
