@@ -70,6 +70,13 @@ def make_request(config, steps: int, seed: int, size: int | None = None) -> Even
     return EventRequest("pick up the red block and lift it", observation, steps, seed=seed)
 
 
+def variant(executor: EventModeExecutor, **options: object) -> EventModeExecutor:
+    """The same model, statistics, VAE and caption encoder with other executor options."""
+    return EventModeExecutor(
+        executor.model, executor.stats, executor.vae, executor.text_encoder, **options
+    )
+
+
 def time_mode(
     executor: EventModeExecutor, request: EventRequest, repeats: int
 ) -> tuple[float, float]:
@@ -201,12 +208,8 @@ def main() -> None:
             args.preset, device=args.device, text_encoder=text
         )
         label = f"preset `{args.preset}` with random weights"
-    symmetric = EventModeExecutor(
-        asymmetric.model, asymmetric.stats, asymmetric.vae, asymmetric.text_encoder, "symmetric"
-    )
-    latents_only = EventModeExecutor(
-        asymmetric.model, asymmetric.stats, asymmetric.vae, asymmetric.text_encoder, decode=False
-    )
+    symmetric = variant(asymmetric, mode="symmetric")
+    latents_only = variant(asymmetric, decode=False)
     request = make_request(config, args.steps, seed=0, size=args.camera_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -230,13 +233,7 @@ def main() -> None:
     ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
     rows.append(ratio)
     if args.guidance is not None:
-        guided = EventModeExecutor(
-            asymmetric.model,
-            asymmetric.stats,
-            asymmetric.vae,
-            asymmetric.text_encoder,
-            guidance=args.guidance,
-        )
+        guided = variant(asymmetric, guidance=args.guidance)
         g_first, g_total = time_mode(guided, request, args.repeats)
         rows.append(
             [
@@ -249,13 +246,7 @@ def main() -> None:
             ["guided / asymmetric", f"{g_first / a_first:.2f}x", f"{g_total / a_total:.2f}x"]
         )
     if args.action_draws:
-        drawing = EventModeExecutor(
-            asymmetric.model,
-            asymmetric.stats,
-            asymmetric.vae,
-            asymmetric.text_encoder,
-            action_draws=args.action_draws,
-        )
+        drawing = variant(asymmetric, action_draws=args.action_draws)
         d_first, d_total = time_mode(drawing, request, args.repeats)
         rows.append(
             [
