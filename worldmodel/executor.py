@@ -78,6 +78,7 @@ class EventModeExecutor:
         action_temperature: float = DEFAULT_ACTION_TEMPERATURE,
         guidance: float = 1.0,
         action_draws: int = 0,
+        folder: Path | None = None,
     ) -> None:
         if mode not in MODES:
             raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
@@ -106,7 +107,7 @@ class EventModeExecutor:
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
         # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
         # weights lies (the verifier's thresholds); None for a model built in memory.
-        self.folder: Path | None = None
+        self.folder = folder
 
     @classmethod
     def from_checkpoint(
@@ -131,9 +132,7 @@ class EventModeExecutor:
         folder = Path(folder).resolve()
         # A training run's checkpoint is RUN/export: the run's name says which model it is.
         name = folder.parent.name if folder.name == "export" else folder.name
-        executor = cls(model, stats, vae, text, mode, name=f"wallwm-{name}")
-        executor.folder = folder
-        return executor
+        return cls(model, stats, vae, text, mode, name=f"wallwm-{name}", folder=folder)
 
     @classmethod
     def from_preset(
