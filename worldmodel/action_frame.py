@@ -16,6 +16,9 @@ target given as a point relative to the start, the tiny model's reach end points
 3.2 / 1.9 cm (x / y, one standard deviation) around the right places, without bias (slope 1.08 /
 0.93 on 32 held-out reaches): the end point was a regression, refit for every scene. Anchored,
 the end of a reach is a constant. An event without targets keeps the start as its origin.
+A skill in a config's `anchor_keep_height` keeps its z from the start: a move carries at the
+height its lift left it, so its end is start-level, not a height above the destination (which
+varies 2.5 cm sd with the destination: bowl floor, plate, a block or a stack's top).
 """
 
 from __future__ import annotations
@@ -41,21 +44,30 @@ def wrap_angle(values: np.ndarray) -> np.ndarray:
     return np.pi - np.mod(np.pi - values, 2 * np.pi)
 
 
-def event_anchor(targets: Sequence[EventTarget]) -> np.ndarray | None:
+def event_anchor(
+    targets: Sequence[EventTarget], skill: str | None = None, keep_height: Sequence[str] = ()
+) -> np.ndarray | None:
     """(3,) where an event's motion is anchored: its destination's table position, else its
-    object's; None when it has neither with a position."""
+    object's, with z NaN (taken from the start) for a skill in `keep_height`; None when it has
+    neither with a position."""
     for role in ("destination", "object"):
         for target in targets:
             if target.role == role and target.position is not None:
-                return np.asarray(target.position, np.float32)
+                anchor = np.asarray(target.position, np.float32).copy()
+                if skill is not None and skill in keep_height:
+                    anchor[2] = np.nan
+                return anchor
     return None
 
 
 def _origin(start: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
-    """The start proprio with the first arm's position replaced by the anchor, if any."""
+    """The start proprio with the first arm's position replaced by the anchor's given (not NaN)
+    components, if any."""
     origin = np.array(start, dtype=np.float32, copy=True)
     if anchor is not None:
-        origin[list(POSITION_DIMS)] = anchor
+        for dim, value in zip(POSITION_DIMS, anchor, strict=True):
+            if not np.isnan(value):
+                origin[dim] = value
     return origin
 
 

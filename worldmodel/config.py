@@ -153,6 +153,9 @@ class ModelConfig:
     # Relative x, y, z taken from the event's target instead of its start when it has one
     # (worldmodel/action_frame.py, anchored actions); our addition, with the target inputs.
     anchor_actions: bool = False
+    # Skills whose z stays relative to the start when anchored (a move carries at its start
+    # height); empty in checkpoints made before it, which anchored z for every skill.
+    anchor_keep_height: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cameras > self.video.max_views:
@@ -372,4 +375,6 @@ def with_marks(config: ModelConfig) -> ModelConfig:
     target role), the action tower's target points, and actions anchored at the target."""
     video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
     action = dataclasses.replace(config.action, target_points=True)
-    return dataclasses.replace(config, video=video, action=action, anchor_actions=True)
+    return dataclasses.replace(
+        config, video=video, action=action, anchor_actions=True, anchor_keep_height=("move",)
+    )

@@ -221,7 +221,11 @@ class EventModeExecutor:
 
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
         actions = self.stats.denormalize_actions(actions)
-        anchor = event_anchor(request.targets) if config.anchor_actions else None
+        anchor = (
+            event_anchor(request.targets, request.skill, config.anchor_keep_height)
+            if config.anchor_actions
+            else None
+        )
         actions = to_absolute(actions, observation.proprio, config.relative_action_dims, anchor)
         if not np.all(np.isfinite(actions)):
             raise NonFiniteOutputError(

@@ -3,15 +3,16 @@
 The object of reach, grasp, lift, move, place, release, push and regrasp is a block: its
 sighting in each camera (or its position projected where it is hidden). The drawer, the object
 of open and close, is its handle, where those skills act. A destination (move, place and push's
-`target`) is the surface an object goes onto: a block's top, the floor of the bowl or of the
-drawer's tray, the plate.
+`target`) is the spot the event's block goes: a block's top, or the free slot of the bowl's
+floor, the drawer's tray or the plate (the expert's rule, `free_slot`, on the perceived blocks),
+so the model is told the spot rather than left to guess which slot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from agent.envs.tabletop.scene import BLOCKS, DRAWER, GEOMETRY
+from agent.envs.tabletop.scene import BLOCKS, DRAWER, GEOMETRY, SLOTS, free_slot
 from agent.perception.scene import Position, Scene
 from agent.state import EventState, Target, TargetPoint
 from worldmodel.types import EventTarget
@@ -19,26 +20,46 @@ from worldmodel.types import EventTarget
 ROLE_ARGUMENTS: dict[str, str] = {"object": "object", "destination": "target"}
 
 
-def _surface(scene: Scene, name: str, role: str) -> Position | None:
-    """The 3-D point a target of `role` on `name` marks."""
+def _free_slot(scene: Scene, container: str, carried: str | None) -> tuple[float, float]:
+    """Where a block goes in `container`: its first slot no perceived block (but `carried`)
+    takes, by the expert's rule (`free_slot`)."""
+    x, y, _ = scene.objects[container].position  # type: ignore[misc]
+    others = [
+        found.position[:2]
+        for block, found in scene.objects.items()
+        if block in BLOCKS and block != carried and found.seen and found.position is not None
+    ]
+    slot = free_slot(container, (x, y), others)
+    return float(slot[0]), float(slot[1])
+
+
+def _surface(scene: Scene, name: str, role: str, carried: str | None) -> Position | None:
+    """The 3-D point a target of `role` on `name` marks (a destination: where `carried` goes)."""
     found = scene.objects[name]
     if found.position is None:
         return None
     x, y, z = found.position
     g = GEOMETRY
-    if name == DRAWER:
-        return scene.drawer_handle if role == "object" else (x, y, g.drawer_floor)
+    if name == DRAWER and role == "object":
+        return scene.drawer_handle
     if role == "destination":
+        if name in SLOTS:
+            x, y = _free_slot(scene, name, carried)
+        if name == DRAWER:
+            return (x, y, g.drawer_floor)
         lift = {"bowl": g.bowl_floor, "plate": g.plate_height}.get(name, g.block_half)
         return (x, y, z + lift)
     return found.position
 
 
-def target_for(scene: Scene, role: str, name: str) -> Target | None:
-    """The target of `role` on object `name`, or None when perception did not find it."""
+def target_for(
+    scene: Scene, role: str, name: str, carried: str | None = None
+) -> Target | None:
+    """The target of `role` on object `name` (a destination: the spot block `carried` goes),
+    or None when perception did not find it."""
     if name not in scene.objects or not scene.seen(name):
         return None
-    surface = _surface(scene, name, role)
+    surface = _surface(scene, name, role, carried)
     points = []
     for camera in scene.views:
         if camera in scene.camera_faults:
@@ -59,7 +80,7 @@ def targets_for(scene: Scene, arguments: Mapping[str, str]) -> list[Target]:
     out = []
     for role, argument in ROLE_ARGUMENTS.items():
         name = arguments.get(argument)
-        found = None if not name else target_for(scene, role, name)
+        found = None if not name else target_for(scene, role, name, arguments.get("object"))
         if found is not None:
             out.append(found)
     return out
@@ -103,7 +124,7 @@ def fill_targets(state: EventState, scene: Scene) -> EventState:
         name = state.arguments.get(argument)
         if not name:
             continue
-        perceived = target_for(scene, role, name)
+        perceived = target_for(scene, role, name, state.arguments.get("object"))
         target = given.get(role)
         if target is None or target.name != name:  # a target on another object than named
             target = perceived

@@ -51,3 +51,16 @@ def test_anchored_positions_are_taken_from_the_target_and_the_rest_from_the_star
     np.testing.assert_allclose(relative[:, :3], actions[:, :3] - anchor, atol=1e-6)
     np.testing.assert_allclose(relative[:, 5], to_relative(actions, start, DIMS)[:, 5])  # yaw
     np.testing.assert_allclose(to_absolute(relative, start, DIMS, anchor), actions, atol=1e-6)
+
+
+def test_a_skill_that_keeps_its_height_is_anchored_in_x_y_only():
+    bowl = EventTarget("destination", "bowl", {}, (0.4, 0.2, 0.03))
+    anchor = event_anchor([bowl], "move", ("move",))
+    np.testing.assert_allclose(anchor[:2], [0.4, 0.2])
+    assert np.isnan(anchor[2])
+    np.testing.assert_allclose(event_anchor([bowl], "place", ("move",)), [0.4, 0.2, 0.03])
+    start = np.arange(7, dtype=np.float32) / 10
+    actions = np.ones((3, 7), np.float32)
+    relative = to_relative(actions, start, DIMS, anchor)
+    np.testing.assert_allclose(relative[:, :3], [[0.6, 0.8, 1.0 - start[2]]] * 3, atol=1e-6)
+    np.testing.assert_allclose(to_absolute(relative, start, DIMS, anchor), actions, atol=1e-6)

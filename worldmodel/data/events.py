@@ -59,6 +59,7 @@ class EventLoaderConfig:
     relative_action_dims: tuple[int, ...] = ()
     # ... and x, y, z from the event's target where its sample keeps one (anchored actions).
     anchor_actions: bool = False
+    anchor_keep_height: tuple[str, ...] = ()  # skills whose z stays from the start
     # Share of samples whose targets are dropped (our choice): a request without targets, a
     # person's event say, must still work, and the model learns that case from these.
     target_dropout: float = 0.2
@@ -195,11 +196,20 @@ class EventDataset:
         return len(self.events)
 
     def _relative_actions(
-        self, proprio: np.ndarray, actions: np.ndarray, targets: Sequence[EventTarget] = ()
+        self,
+        proprio: np.ndarray,
+        actions: np.ndarray,
+        targets: Sequence[EventTarget] = (),
+        skill: str | None = None,
     ) -> np.ndarray:
-        """An event's actions in the model's frame; proprio[0] is the pose at its start and
-        `targets` the sample's (anchored actions)."""
-        anchor = event_anchor(targets) if self.config.anchor_actions else None
+        """An event's actions in the model's frame; proprio[0] is the pose at its start,
+        `targets` the sample's and `skill` the event's (anchored actions)."""
+        config = self.config
+        anchor = (
+            event_anchor(targets, skill, config.anchor_keep_height)
+            if config.anchor_actions
+            else None
+        )
         return to_relative(actions, proprio[0], self.config.relative_action_dims, anchor)
 
     def _relative_action_stats(self) -> dict[str, np.ndarray]:
@@ -208,7 +218,11 @@ class EventDataset:
         for position, event in self.events:
             proprio, actions = self.low_dim(position)
             window = slice(event.start, event.end)
-            parts.append(self._relative_actions(proprio[window], actions[window], event.targets))
+            parts.append(
+                self._relative_actions(
+                    proprio[window], actions[window], event.targets, event.skill
+                )
+            )
         values = np.concatenate(parts)
         return {"mean": values.mean(0), "std": values.std(0)}
 
@@ -271,7 +285,7 @@ class EventDataset:
             proprio=self.state_norm.normalize(proprio[start]),
             clip={},
             actions=self.action_norm.normalize(
-                self._relative_actions(proprio[[start]], actions[steps], targets)
+                self._relative_actions(proprio[[start]], actions[steps], targets, event.skill)
             ),
             episode_index=int(self.reader.episodes[position]["episode_index"]),
             start=start,

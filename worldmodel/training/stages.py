@@ -167,6 +167,7 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         image_size=(config.image_height, config.image_width),
         relative_action_dims=config.relative_action_dims,
         anchor_actions=config.anchor_actions,
+        anchor_keep_height=config.anchor_keep_height,
         target_dropout=settings.target_dropout,
     )
     if settings.chunk_steps is not None:
@@ -348,6 +349,7 @@ def train_towers(
             action=action,
             relative_action_dims=config.relative_action_dims,
             anchor_actions=config.anchor_actions,
+            anchor_keep_height=config.anchor_keep_height,
             flow=config.flow,
         )
         model, _ = load_checkpoint(source, context.device, into=into)

@@ -66,6 +66,23 @@ SLOTS: dict[str, tuple[tuple[float, float], ...]] = {
     "plate": ((0.035, 0.0), (-0.035, 0.0), (0.0, 0.04)),
     "drawer": ((-0.045, 0.0), (0.0, 0.0)),
 }
+SLOT_CLEARANCE = 0.035  # a slot is taken when another block's centre is this close (metres)
+
+
+def free_slot(
+    container: str, centre: Sequence[float], others: Sequence[Sequence[float]]
+) -> np.ndarray:
+    """(2,) table xy where a block goes in `container` (centre xy `centre`): the first slot no
+    block of `others` (their xy, the block being placed left out) takes, else the first slot.
+    The expert places there, and an event's destination target marks it, in the simulator's
+    truth and in perception alike, so a learned model is told the spot and need not guess it."""
+    slots = [np.asarray(centre[:2], float) + np.array(offset) for offset in SLOTS[container]]
+    for slot in slots:
+        if all(np.linalg.norm(slot - np.asarray(o[:2])) > SLOT_CLEARANCE for o in others):
+            return slot
+    return slots[0]
+
+
 # How many blocks a container holds when blocks are set in it at the start of a scene: the
 # plate's third slot touches the first two, so blocks dropped into all three overlap.
 CAPACITY: dict[str, int] = {"bowl": 2, "plate": 2, "drawer": 2}

@@ -17,7 +17,7 @@ import numpy as np
 
 from agent.envs.tabletop.errors import SkillArgumentError, UnknownNameError
 from agent.envs.tabletop.rotations import quat_to_rpy
-from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER, SLOTS
+from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER, free_slot
 from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.tasks import display
 
@@ -161,11 +161,7 @@ def place_pose(sim: TabletopSim, obj: str, target: str) -> tuple[np.ndarray, flo
     if target in BLOCKS:
         return pos[:2].copy(), fold_yaw(sim.object_yaw(target))
     others = [sim.object_pose(b)[0][:2] for b in BLOCKS if b != obj]
-    slots = [pos[:2] + np.array(offset) for offset in SLOTS[target]]
-    for slot in slots:
-        if all(np.linalg.norm(slot - other) > 0.035 for other in others):
-            return slot, 0.0
-    return slots[0], 0.0
+    return free_slot(target, pos[:2], others), 0.0
 
 
 def _need(arguments: dict[str, str], key: str, allowed: tuple[str, ...], skill: str) -> str:

@@ -3,8 +3,9 @@
 `wallwm data generate` labels every action-level event with these at the event's first frame,
 and `wallwm eval-model --targets truth` hands them to the model; the agent itself takes its
 targets from perception (agent/perception/targets.py). Both mark the same places: a block's
-centre, the drawer's handle for open and close, and for a destination the surface an object is
-set on (a block's top, the floor of the bowl or of the drawer's tray, the plate's top). Points
+centre, the drawer's handle for open and close, and for a destination the spot an object is set
+on: a block's top, or the free slot of the bowl's floor, the drawer's tray or the plate's top
+(`scene.free_slot`, where the expert puts it). Points
 are the 3-D place projected with each camera's calibration and its pose at that instant (the
 wrist camera moves); a camera whose image does not contain the place is left out.
 """
@@ -17,17 +18,22 @@ import numpy as np
 
 from agent.envs.tabletop.scene import DRAWER
 from agent.envs.tabletop.sim import TabletopSim
-from agent.envs.tabletop.skills import handle_position, support_height
+from agent.envs.tabletop.skills import handle_position, place_pose, support_height
 from agent.perception.geometry import View
 from agent.perception.targets import ROLE_ARGUMENTS
 from worldmodel.types import EventTarget
 
 
-def target_position(sim: TabletopSim, role: str, name: str) -> np.ndarray:
-    """The 3-D point (base frame, metres) a target of `role` on object `name` marks."""
+def target_position(
+    sim: TabletopSim, role: str, name: str, carried: str | None = None
+) -> np.ndarray:
+    """The 3-D point (base frame, metres) a target of `role` on object `name` marks; a
+    destination for block `carried` is the spot it goes (a container's free slot)."""
     if role == "object":
         return handle_position(sim) if name == DRAWER else sim.object_pose(name)[0]
     position = sim.object_pose(name)[0].copy()
+    if carried:
+        position[:2] = place_pose(sim, carried, name)[0]
     position[2] = support_height(sim, name)
     return position
 
@@ -51,7 +57,7 @@ def true_targets(sim: TabletopSim, arguments: Mapping[str, str]) -> tuple[EventT
         name = arguments.get(argument)
         if not name:
             continue
-        position = target_position(sim, role, name)
+        position = target_position(sim, role, name, arguments.get("object"))
         x, y, z = (round(float(v), 4) for v in position)
         out.append(EventTarget(role, name, project(sim, position), (x, y, z)))
     return tuple(out)

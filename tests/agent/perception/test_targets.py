@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from agent.envs.tabletop.scene import SLOTS, free_slot
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
+from agent.envs.tabletop.skills import place_pose, support_height
 from agent.graph.human import parse_human_answer
 from agent.perception import perceive
 from agent.perception.targets import fill_targets, needs_targets
@@ -30,6 +32,9 @@ def world():
     with TabletopSim(SimConfig()) as sim:
         observation = sim.reset(5)
         truth = {n: sim.object_pose(n)[0] for n in ("red_block", "bowl", "drawer")}
+        # where the expert would set the red block in the bowl: its free slot, on the floor
+        slot = place_pose(sim, "red_block", "bowl")[0]
+        truth["bowl_slot"] = np.array([*slot, support_height(sim, "bowl")])
         handle = truth["drawer"] + np.array([*sim.geometry.handle_offset[:1], 0.0, 0.06])
         yield perceive(observation), truth, handle
 
@@ -69,10 +74,12 @@ def test_perception_fills_a_persons_event(world):
     red, bowl = filled.target("object"), filled.target("destination")
     assert red.name == "red_block" and bowl.name == "bowl"
     assert np.linalg.norm(np.subtract(red.position, truth["red_block"])) < 0.01
-    assert np.linalg.norm(np.subtract(bowl.position[:2], truth["bowl"][:2])) < 0.02
+    # the destination is the spot the block goes (the bowl's free slot), not the bowl's centre
+    assert np.linalg.norm(np.subtract(bowl.position, truth["bowl_slot"])) < 0.01
+    assert np.linalg.norm(np.subtract(truth["bowl_slot"][:2], truth["bowl"][:2])) > 0.02
     # the points are where the front camera sees the objects
     view = scene.views["front"]
-    for target, where in ((red, truth["red_block"]), (bowl, truth["bowl"])):
+    for target, where in ((red, truth["red_block"]), (bowl, truth["bowl_slot"])):
         front = next(p for p in target.points if p.camera == "front")
         u, v = view.project(where)
         assert abs(front.x - u / 128) < 0.03 and abs(front.y - v / 128) < 0.03
@@ -104,3 +111,11 @@ def test_the_drawer_is_targeted_at_its_handle(world):
     target = fill_targets(EventState(**opening), scene).target("object")
     assert np.linalg.norm(np.subtract(target.position, handle)) < 0.03
     assert fill_targets(EventState(**opening), scene).target("destination") is None
+
+
+def test_a_destination_slot_is_the_first_one_no_other_block_takes():
+    centre = (0.2, -0.1)
+    first, second = (np.add(centre, offset) for offset in SLOTS["bowl"])
+    np.testing.assert_allclose(free_slot("bowl", centre, []), first)
+    np.testing.assert_allclose(free_slot("bowl", centre, [first + 0.01]), second)
+    np.testing.assert_allclose(free_slot("bowl", centre, [first, second]), first)  # full: first
