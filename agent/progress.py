@@ -110,6 +110,8 @@ class RichReporter:
         elif kind == "recover":
             self.recoveries += 1
             self.current = f"recovery: {fields['strategy']} (attempt {fields['attempt']})"
+        elif kind == "planner_down":
+            self.current = f"{fields['planner']} planner down: {fields['fallback']} takes over"
         elif kind == "finish":
             self.current = (
                 f"{fields['status']}: progress {fields['progress']:.0f}%, "

@@ -25,6 +25,7 @@ from agent.graph.context import AgentContext, Budgets, NullReporter, Reporter
 from agent.graph.graph import build_graph, sqlite_checkpointer
 from agent.graph.runner import TaskRunner
 from agent.planning.base import Planner
+from agent.planning.embedded import GoalPlanner
 from agent.planning.goal_monitor import GoalMonitor
 from agent.planning.memory import SceneMemory
 from agent.planning.registry import build_planner as build_registered
@@ -78,6 +79,18 @@ def build_planner(spec: RunSpec, skills: SkillCatalogue, memory: SceneMemory) ->
         spec.vlm_url, spec.vlm_model, timeout_s=spec.vlm_timeout_s, retries=spec.vlm_retries
     )
     return build_registered(resolve(spec.planner, settings.configured), spec, skills, memory)
+
+
+def fallback_planner(
+    planner: Planner, goal: Goal, skills: SkillCatalogue, memory: SceneMemory, replan: bool
+) -> Planner | None:
+    """What plans when a served planner stops answering: the embedded planner, on the goal the
+    run already read (the same relations are judged at the end); None behind the embedded one."""
+    if planner.name == GoalPlanner.name:
+        return None
+    fallback = GoalPlanner(skills, memory, replan=replan)
+    fallback.goal = goal
+    return fallback
 
 
 # Asks a person a question before the run starts; returns their answer (agent/cli/run.py).
@@ -217,6 +230,7 @@ def open_session(
         seed=spec.seed,
         budgets=Budgets(spec.max_events, spec.max_retries, spec.wall_time_s),
         reporter=reporter or NullReporter(),
+        fallback_planner=fallback_planner(planner, goal, skills, memory, spec.recovery),
     )
     truth = getattr(environment, "true_relations", None)  # a simulator's own view
     context.monitor = GoalMonitor(

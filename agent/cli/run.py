@@ -263,8 +263,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--recovery",
         action=argparse.BooleanOptionalAction,
-        help="act on divergences (the default); --no-recovery verifies and records them but "
-        "never recovers (a baseline for studies)",
+        help="act on divergences and let the embedded planner take over from a VLM server "
+        "that stopped answering (the default); --no-recovery verifies and records divergences "
+        "but never recovers (a baseline for studies) and stops when the server does",
     )
     parser.add_argument(
         "--fault",

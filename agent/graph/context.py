@@ -112,3 +112,6 @@ class AgentContext:
     # Settings of this process's run, not of the task: a resumed run may change them.
     human_mode: bool = False  # a person gives every event (Event Mode driven by a human)
     recovery: bool = True  # False: divergences are recorded but not acted on (a study's baseline)
+    # Plans the rest of the run when the planner's service stops answering, with recovery on
+    # (the embedded planner behind a served VLM); None: that error stops the run (resumable).
+    fallback_planner: Planner | None = None

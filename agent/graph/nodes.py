@@ -19,6 +19,7 @@ from agent.graph.human import parse_human_answer
 from agent.graph.state import AgentState
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, fill_targets, needs_targets
+from agent.planning.base import PlannerUnavailableError
 from agent.state import EventRecord, EventState, Verification
 from agent.verify.detectors import Detectors
 from worldmodel.errors import WallwmError
@@ -73,12 +74,25 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     started = time.perf_counter()
     history = [EventRecord(**record) for record in state.get("history", [])]
     last = state.get("last_verification")
-    decided = context.planner.plan(
+    arguments = (
         state["instruction"],
         context.workspace.observation,
         history,
         Verification(**last) if last else None,
     )
+    try:
+        decided = context.planner.plan(*arguments)
+    except PlannerUnavailableError as exc:
+        fallback = context.fallback_planner
+        if not context.recovery or fallback is None:
+            raise  # the thread stays resumable: the plan node runs again on resume
+        # The served planner is gone (its client has retried): the fallback plans the same goal
+        # from the cameras for the rest of this process's run.
+        context.reporter.event(
+            "planner_down", planner=context.planner.name, fallback=fallback.name, reason=str(exc)
+        )
+        context.planner, context.fallback_planner = fallback, None
+        decided = fallback.plan(*arguments)
     if decided.decision in ("continue", "replan"):
         context.skills.check_call(decided.skill, decided.arguments)
         decided = _grounded(decided, context)

@@ -52,9 +52,7 @@ def _surface(scene: Scene, name: str, role: str, carried: str | None) -> Positio
     return found.position
 
 
-def target_for(
-    scene: Scene, role: str, name: str, carried: str | None = None
-) -> Target | None:
+def target_for(scene: Scene, role: str, name: str, carried: str | None = None) -> Target | None:
     """The target of `role` on object `name` (a destination: the spot block `carried` goes),
     or None when perception did not find it."""
     if name not in scene.objects or not scene.seen(name):

@@ -11,7 +11,13 @@ from typing import Literal, Protocol, runtime_checkable
 
 from agent.goals import Goal, Scene
 from agent.state import EventRecord, EventState, Verification
+from worldmodel.errors import WallwmError
 from worldmodel.types import Observation
+
+
+class PlannerUnavailableError(WallwmError):
+    """A planner's service stopped answering (a served VLM, after its client's retries). With
+    recovery on, the run's fallback planner takes over (agent/graph/nodes.py `plan`)."""
 
 
 @runtime_checkable

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 import numpy as np
 
+from agent.planning.base import PlannerUnavailableError
 from agent.planning.prompts import PromptLibrary
 from agent.planning.vlm_settings import VLMSettings
 from worldmodel.errors import ContractError, WallwmError
@@ -51,7 +52,7 @@ class VLMError(WallwmError):
     """Base class of the VLM client's errors."""
 
 
-class VLMUnavailableError(VLMError):
+class VLMUnavailableError(VLMError, PlannerUnavailableError):
     """The server did not answer usefully (connection refused, timeouts, 5xx) after retries."""
 
 

@@ -1,6 +1,7 @@
 """The VLM planner in the loop: a real `transformers serve` whose random model answers garbage
 stops the run with VLMInvalidOutputError after one reprompt; a server that goes down stops it
-with VLMUnavailableError after bounded retries. Either way the thread is intact and resumable."""
+with VLMUnavailableError after bounded retries when recovery is off (the thread intact and
+resumable) and hands the rest of the run to the embedded planner when it is on."""
 
 from __future__ import annotations
 
@@ -106,20 +107,23 @@ def event(skill: str, caption: str, **arguments: str) -> str:
 
 
 class StopServerAfter:
-    """Takes the server down after its n-th verified event (the server process 'dies')."""
+    """Takes the server down after its n-th verified event (the server process 'dies'); keeps
+    the kinds of events reported."""
 
     def __init__(self, server: ScriptedServer, verified: int) -> None:
         self.server, self.verified, self.seen = server, verified, 0
+        self.reported: list[tuple[str, dict[str, Any]]] = []
 
     def event(self, kind: str, **fields: Any) -> None:
+        self.reported.append((kind, fields))
         if kind == "verify":
             self.seen += 1
             if self.seen == self.verified:
                 self.server.stop()
 
 
-def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions, scripted_server):
-    server = scripted_server(
+def two_events_then_down(scripted_server) -> ScriptedServer:
+    return scripted_server(
         [
             Reply.chat(
                 event(
@@ -132,13 +136,17 @@ def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions
             Reply.chat(event("reach", "reach the red block", object="red_block")),
         ]
     )
+
+
+def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions, scripted_server):
+    server = two_events_then_down(scripted_server)
     spec = task_spec("push_then_bowl", planner="vlm", vlm_url=server.url, vlm_model="scripted")
     session = sessions(spec, reporter=StopServerAfter(server, 2))
     runner = session.runner
     runner.restore_robot(spec.seed)
     started = time.monotonic()
     with pytest.raises(VLMUnavailableError) as error:
-        runner.run(spec.instruction, False, None)
+        runner.run(spec.instruction, False, None, recovery=False)
     waited = time.monotonic() - started
     assert "did not answer: 4 attempt(s)" in str(error.value)
     assert len(server.requests) == 2  # the third request never reached a server
@@ -157,6 +165,24 @@ def test_server_down_stops_after_bounded_retries_and_the_thread_resumes(sessions
     assert keys[:2] == before and len(keys) == len(set(keys)) == 8
 
 
+def test_with_recovery_the_embedded_planner_takes_over_from_a_server_that_died(
+    sessions, scripted_server
+):
+    server = two_events_then_down(scripted_server)
+    spec = task_spec("push_then_bowl", planner="vlm", vlm_url=server.url, vlm_model="scripted")
+    reporter = StopServerAfter(server, 2)
+    session = sessions(spec, reporter=reporter)
+    session.runner.restore_robot(spec.seed)
+    final = session.runner.run(spec.instruction, False, None, recovery=True)
+    assert final["status"] == "success"  # the goal read at the start holds in the scene
+    down = [fields for kind, fields in reporter.reported if kind == "planner_down"]
+    assert len(down) == 1 and down[0]["planner"] == "vlm" and down[0]["fallback"] == "embedded"
+    assert "did not answer: 4 attempt(s)" in down[0]["reason"]
+    sources = [fields["source"] for kind, fields in reporter.reported if kind == "plan"]
+    assert sources[:2] == ["vlm", "vlm"] and set(sources[2:]) <= {"embedded", "recovery"}
+    assert len(server.requests) == 2
+
+
 def test_a_closed_port_is_unavailable_not_a_crash(sessions):
     spec = task_spec(
         "push_then_bowl", planner="vlm", vlm_url=f"http://127.0.0.1:{free_port()}/v1", vlm_model="m"
@@ -164,7 +190,7 @@ def test_a_closed_port_is_unavailable_not_a_crash(sessions):
     runner = sessions(spec).runner
     runner.restore_robot(spec.seed)
     with pytest.raises(VLMUnavailableError, match="start the server"):
-        runner.run(spec.instruction, False, None)
+        runner.run(spec.instruction, False, None, recovery=False)
     assert runner.graph.get_state(runner.config).next == ("plan",)
 
 
@@ -188,7 +214,7 @@ def test_http_500_and_timeouts_are_retried_then_unavailable(
     runner.context.planner = VLMPlanner(VLMClient(settings, config), runner.context.skills)
     runner.restore_robot(spec.seed)
     with pytest.raises(VLMUnavailableError, match="did not answer: 3 attempt") as error:
-        runner.run(spec.instruction, False, None)
+        runner.run(spec.instruction, False, None, recovery=False)
     assert expected in str(error.value)
     assert len(server.requests) == 3
     assert runner.graph.get_state(runner.config).next == ("plan",)
