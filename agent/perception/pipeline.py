@@ -152,7 +152,15 @@ def _sighting(
         # spread out more than one compact object: drop strays far from the bulk
         centre_r, centre_c = np.median(rows), np.median(cols)
         radius = max(6.0, 3.0 * np.sqrt(len(rows)))
-        keep = (rows - centre_r) ** 2 + (cols - centre_c) ** 2 <= radius**2
+        distance = (rows - centre_r) ** 2 + (cols - centre_c) ** 2
+        if not np.any(distance <= radius**2):
+            # two far-apart patches with the median between them: centre on the pixel nearest
+            # the median, which lies in one of them
+            nearest = int(np.argmin(distance))
+            distance = (rows - rows[nearest]) ** 2 + (cols - cols[nearest]) ** 2
+        keep = distance <= radius**2
+        if int(keep.sum()) < config.min_pixels:
+            return None
         rows, cols = rows[keep], cols[keep]
         top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
     partial = top == 0 or left == 0 or bottom == height - 1 or right == width - 1

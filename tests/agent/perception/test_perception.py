@@ -202,3 +202,18 @@ def test_a_tower_of_three_is_two_on_relations(sim):
     truth = true_positions(sim)
     for block in ("yellow_block", "blue_block", "green_block"):
         assert abs(scene.objects[block].position[2] - truth[block][2]) < 0.004, block
+
+
+def test_two_far_patches_of_one_colour_give_the_sighting_of_one_of_them():
+    """The stray filter centres on the median pixel; with two equal patches far apart the median
+    lies between them, where no pixel is: the sighting is one patch, not a crash."""
+    from agent.perception import colour
+    from agent.perception.pipeline import PerceptionConfig, _pixels_by_class, _sighting
+
+    labels = np.full((64, 64), colour.BACKGROUND, np.uint8)
+    labels[5:9, 50:54] = colour.RED  # top right
+    labels[50:54, 5:9] = colour.RED  # bottom left: the median (29, 29) is in neither
+    found = _sighting("red_block", "front", labels, _pixels_by_class(labels), PerceptionConfig())
+    assert found is not None and found.pixels == 16
+    u, v = found.pixel
+    assert (50 < u < 54 and 5 < v < 9) or (5 < u < 9 and 50 < v < 54)
