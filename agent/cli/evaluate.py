@@ -9,7 +9,7 @@ Usage:
     wallwm eval ... --out runs/eval-slip      # again: finished cases are kept, the rest resume
     wallwm eval --tasks bowl_red_blue --scene scenes/red_in_bowl.yaml --out runs/eval-red-in-bowl
 
-Both run the shipped learned checkpoint (tiny) unless --executor says otherwise: detection is
+Both run the shipped learned checkpoint grounded unless --executor says otherwise: detection is
 measured where predictions are imperfect. calibrate runs nominal episodes (no faults, recovery
 off), collects every event's per-camera
 divergence and fits conformal thresholds per skill and camera for the false-alarm rate alpha.

@@ -34,12 +34,14 @@ EXECUTORS: dict[str, ExecutorEntry] = {
 }
 AUTO = "auto"  # the shipped learned checkpoint once it passes the quality bar, else the oracle
 # The learned checkpoint `auto` uses. None until a shipped checkpoint passes the closed-loop
-# quality bar (worldmodel/checkpoints/tiny/MODEL_CARD.md: the current tiny model fails every
-# task), so auto means the simulator oracle for now.
+# quality bar (worldmodel/checkpoints/grounded/MODEL_CARD.md: the best learned checkpoint still
+# fails most whole tasks), so auto means the simulator oracle for now.
 LEARNED_DEFAULT: str | None = None
 # The learned checkpoint `wallwm calibrate` and `wallwm eval` use by default: failure detection is
-# measured where predictions are imperfect (the oracle's are exact, so it detects nothing).
-STUDY_DEFAULT = "tiny"
+# measured where predictions are imperfect (the oracle's are exact, so it detects nothing). The
+# grounded one: it does the events (worldmodel/checkpoints/grounded/MODEL_CARD.md), and ships
+# its thresholds.
+STUDY_DEFAULT = "grounded"
 
 
 def resolve(name: str, shipped: set[str]) -> str:
