@@ -219,9 +219,7 @@ class EventDataset:
             proprio, actions = self.low_dim(position)
             window = slice(event.start, event.end)
             parts.append(
-                self._relative_actions(
-                    proprio[window], actions[window], event.targets, event.skill
-                )
+                self._relative_actions(proprio[window], actions[window], event.targets, event.skill)
             )
         values = np.concatenate(parts)
         return {"mean": values.mean(0), "std": values.std(0)}
