@@ -84,8 +84,10 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decided = context.planner.plan(*arguments)
     except PlannerUnavailableError as exc:
         fallback = context.fallback_planner
-        if not context.recovery or fallback is None:
-            raise  # the thread stays resumable: the plan node runs again on resume
+        if not context.recovery or fallback is None or not history:
+            # Recovery off, or a server that has not answered once in this run (a setting to
+            # fix, not a fault to ride out): the run stops, resumable (the plan node reruns).
+            raise
         # The served planner is gone (its client has retried): the fallback plans the same goal
         # from the cameras for the rest of this process's run.
         context.reporter.event(

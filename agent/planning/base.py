@@ -17,7 +17,8 @@ from worldmodel.types import Observation
 
 class PlannerUnavailableError(WallwmError):
     """A planner's service stopped answering (a served VLM, after its client's retries). With
-    recovery on, the run's fallback planner takes over (agent/graph/nodes.py `plan`)."""
+    recovery on and events already run, the fallback planner takes over (agent/graph/nodes.py
+    `plan`)."""
 
 
 @runtime_checkable

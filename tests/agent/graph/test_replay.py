@@ -68,7 +68,9 @@ def test_timeline_table_and_video(slipped_episode, tmp_path, capsys):
         tile = video[frame, wrist, left:].astype(np.int16)
         return float(np.abs(tile[:, :RESOLUTION] - tile[:, RESOLUTION + 2 :]).mean())
 
-    assert halves_differ(start + lengths[3] - 1) > 10 * (halves_differ(lengths[0] - 1) + 1)
+    # (an ok event's halves still differ by 3.6-3.7 grey levels: mp4 noise and the marks; the
+    # slipped lift's by about 47)
+    assert halves_differ(start + lengths[3] - 1) > 5 * (halves_differ(lengths[0] - 1) + 1)
     # The first event's object is ringed where its target point says, in both columns.
     first = store.events[0].record["plan"]
     point = next(p for p in first["targets"][0]["points"] if p["camera"] == "front")
