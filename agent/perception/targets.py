@@ -20,16 +20,17 @@ from worldmodel.types import EventTarget
 ROLE_ARGUMENTS: dict[str, str] = {"object": "object", "destination": "target"}
 
 
-def _free_slot(scene: Scene, container: str, carried: str | None) -> tuple[float, float]:
-    """Where a block goes in `container`: its first slot no perceived block (but `carried`)
-    takes, by the expert's rule (`free_slot`)."""
-    x, y, _ = scene.objects[container].position  # type: ignore[misc]
+def _free_slot(
+    scene: Scene, container: str, centre: tuple[float, float], carried: str | None
+) -> tuple[float, float]:
+    """Where a block goes in `container` (perceived at `centre`): its first slot no perceived
+    block (but `carried`) takes, by the expert's rule (`free_slot`)."""
     others = [
         found.position[:2]
         for block, found in scene.objects.items()
         if block in BLOCKS and block != carried and found.seen and found.position is not None
     ]
-    slot = free_slot(container, (x, y), others)
+    slot = free_slot(container, centre, others)
     return float(slot[0]), float(slot[1])
 
 
@@ -44,7 +45,7 @@ def _surface(scene: Scene, name: str, role: str, carried: str | None) -> Positio
         return scene.drawer_handle
     if role == "destination":
         if name in SLOTS:
-            x, y = _free_slot(scene, name, carried)
+            x, y = _free_slot(scene, name, (x, y), carried)
         if name == DRAWER:
             return (x, y, g.drawer_floor)
         lift = {"bowl": g.bowl_floor, "plate": g.plate_height}.get(name, g.block_half)

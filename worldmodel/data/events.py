@@ -210,7 +210,7 @@ class EventDataset:
             if config.anchor_actions
             else None
         )
-        return to_relative(actions, proprio[0], self.config.relative_action_dims, anchor)
+        return to_relative(actions, proprio[0], config.relative_action_dims, anchor)
 
     def _relative_action_stats(self) -> dict[str, np.ndarray]:
         """Mean and std of every usable event's actions relative to its start (no video read)."""
