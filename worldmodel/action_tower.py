@@ -38,7 +38,7 @@ from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
 from worldmodel.config import ActionTowerConfig
-from worldmodel.data.packing import PackedLayout, segment_mask
+from worldmodel.data.packing import PackedLayout, segment_mask, steps_to_end
 from worldmodel.errors import ModelInputError
 from worldmodel.marks import POINT_FEATURES
 from worldmodel.types import TARGET_ROLES
@@ -229,6 +229,9 @@ class ActionTower(nn.Module):
             nn.init.zeros_(self.target_in.bias)
         self.time_index = nn.Embedding(max_index, dim)  # action and state time index
         self.step_position = nn.Embedding(config.max_steps, dim)  # position inside the segment
+        if config.countdown:  # steps left to the segment's end; zero: a no-op until trained
+            self.step_countdown = nn.Embedding(config.max_steps, dim)
+            nn.init.zeros_(self.step_countdown.weight)
         self.video_time_index = nn.Embedding(max_index, video_dim)  # video latent frame index
         self.chunk_embedding = nn.Embedding(config.max_chunks, video_dim)  # absolute chunk
         self.view_embedding = nn.Embedding(max_views, video_dim)
@@ -376,8 +379,11 @@ class ActionTower(nn.Module):
                 state=segment_mask(event, state_event),
                 video=None if context.event is None else segment_mask(event, context.event),
             )
+        embedding = self.time_index(index) + self.step_position(local)
+        if self.config.countdown:
+            embedding = embedding + self.step_countdown(steps_to_end(local, event))
         return PreparedEvent(
-            embedding=self.time_index(index) + self.step_position(local),
+            embedding=embedding,
             state_kv=[block.state_keys_values(state_tokens) for block in self.blocks],
             video_kv=context.kv,
             masks=masks,

@@ -56,6 +56,16 @@ def local_positions(lengths: list[int], total: int) -> torch.Tensor:
     return positions
 
 
+def steps_to_end(local: torch.Tensor, event_ids: torch.Tensor | None) -> torch.Tensor:
+    """(B, T) steps left to the end of each step's event, from (B, T) in-event positions and
+    event ids (-1 = padding, which gets 0); ids None: each row is one event of T steps."""
+    if event_ids is None:
+        return local.max(dim=1, keepdim=True).values - local
+    same = event_ids[:, :, None] == event_ids[:, None, :]
+    length = same.sum(dim=-1)  # (B, T): the number of steps in each step's event
+    return torch.where(event_ids < 0, 0, length - 1 - local)
+
+
 def segment_mask(query_ids: torch.Tensor, key_ids: torch.Tensor) -> torch.Tensor:
     """(B, 1, Q, K) bool attention mask from (B, Q) and (B, K) event ids, True = may attend.
 
