@@ -19,6 +19,9 @@ the end of a reach is a constant. An event without targets keeps the start as it
 A skill in a config's `anchor_keep_height` keeps its z from the start: a move carries at the
 height its lift left it, so its end is start-level, not a height above the destination (which
 varies 2.5 cm sd with the destination: bowl floor, plate, a block or a stack's top).
+A skill in `anchor_in_place` (grasp, lift, release: they act where the gripper is) keeps the
+start as its origin: anchored, a grasp after a reach that ended 1.5 cm off (within the reach's
+3 cm) commanded the gripper 8 cm up, a start it had never seen (held-out probe, session 20).
 """
 
 from __future__ import annotations
@@ -45,11 +48,16 @@ def wrap_angle(values: np.ndarray) -> np.ndarray:
 
 
 def event_anchor(
-    targets: Sequence[EventTarget], skill: str | None = None, keep_height: Sequence[str] = ()
+    targets: Sequence[EventTarget],
+    skill: str | None = None,
+    keep_height: Sequence[str] = (),
+    in_place: Sequence[str] = (),
 ) -> np.ndarray | None:
     """(3,) where an event's motion is anchored: its destination's table position, else its
-    object's, with z NaN (taken from the start) for a skill in `keep_height`; None when it has
-    neither with a position."""
+    object's, with z NaN (taken from the start) for a skill in `keep_height`; None for a skill
+    in `in_place` and when it has neither with a position."""
+    if skill is not None and skill in in_place:
+        return None
     for role in ("destination", "object"):
         for target in targets:
             if target.role == role and target.position is not None:

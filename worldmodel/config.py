@@ -162,6 +162,11 @@ class ModelConfig:
     # Skills whose z stays relative to the start when anchored (a move carries at its start
     # height); empty in checkpoints made before it, which anchored z for every skill.
     anchor_keep_height: tuple[str, ...] = ()
+    # Skills that keep the start as their origin although they have targets: they act where the
+    # gripper is (close, rise, open), so their actions are the same from any start; anchored,
+    # they had to repeat the start's offset from the block, which a chained reach's 1-3 cm error
+    # made unlike anything trained. Empty in checkpoints made before it.
+    anchor_in_place: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cameras > self.video.max_views:
@@ -383,5 +388,10 @@ def with_marks(config: ModelConfig) -> ModelConfig:
     video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
     action = dataclasses.replace(config.action, target_points=True, countdown=True)
     return dataclasses.replace(
-        config, video=video, action=action, anchor_actions=True, anchor_keep_height=("move",)
+        config,
+        video=video,
+        action=action,
+        anchor_actions=True,
+        anchor_keep_height=("move",),
+        anchor_in_place=("grasp", "lift", "release"),
     )

@@ -222,7 +222,9 @@ class EventModeExecutor:
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
         actions = self.stats.denormalize_actions(actions)
         anchor = (
-            event_anchor(request.targets, request.skill, config.anchor_keep_height)
+            event_anchor(
+                request.targets, request.skill, config.anchor_keep_height, config.anchor_in_place
+            )
             if config.anchor_actions
             else None
         )

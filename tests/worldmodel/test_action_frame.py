@@ -64,3 +64,22 @@ def test_a_skill_that_keeps_its_height_is_anchored_in_x_y_only():
     relative = to_relative(actions, start, DIMS, anchor)
     np.testing.assert_allclose(relative[:, :3], [[0.6, 0.8, 1.0 - start[2]]] * 3, atol=1e-6)
     np.testing.assert_allclose(to_absolute(relative, start, DIMS, anchor), actions, atol=1e-6)
+
+
+def test_a_skill_that_acts_in_place_keeps_the_start_as_origin_despite_its_targets():
+    red = EventTarget("object", "red_block", {}, (0.5, -0.1, 0.02))
+    in_place = ("grasp", "lift", "release")
+    assert event_anchor([red], "grasp", ("move",), in_place) is None
+    np.testing.assert_allclose(event_anchor([red], "reach", ("move",), in_place), red.position)
+    # the same grasp from two starts 2 cm apart: identical in the model's frame
+    start = np.zeros(7, np.float32)
+    shifted = start.copy()
+    shifted[:3] += (0.02, -0.01, 0.015)
+    close = np.zeros((4, 7), np.float32)
+    close[:, 6] = np.linspace(0.3, 1.0, 4)
+    anchor = event_anchor([red], "grasp", (), in_place)
+    np.testing.assert_allclose(
+        to_relative(close, start, DIMS, anchor),
+        to_relative(close + (shifted - start), shifted, DIMS, anchor),
+        atol=1e-6,
+    )

@@ -60,6 +60,7 @@ class EventLoaderConfig:
     # ... and x, y, z from the event's target where its sample keeps one (anchored actions).
     anchor_actions: bool = False
     anchor_keep_height: tuple[str, ...] = ()  # skills whose z stays from the start
+    anchor_in_place: tuple[str, ...] = ()  # skills whose origin stays the start
     # Share of samples whose targets are dropped (our choice): a request without targets, a
     # person's event say, must still work, and the model learns that case from these.
     target_dropout: float = 0.2
@@ -206,7 +207,7 @@ class EventDataset:
         `targets` the sample's and `skill` the event's (anchored actions)."""
         config = self.config
         anchor = (
-            event_anchor(targets, skill, config.anchor_keep_height)
+            event_anchor(targets, skill, config.anchor_keep_height, config.anchor_in_place)
             if config.anchor_actions
             else None
         )

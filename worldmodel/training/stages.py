@@ -168,6 +168,7 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
         relative_action_dims=config.relative_action_dims,
         anchor_actions=config.anchor_actions,
         anchor_keep_height=config.anchor_keep_height,
+        anchor_in_place=config.anchor_in_place,
         target_dropout=settings.target_dropout,
     )
     if settings.chunk_steps is not None:
@@ -350,6 +351,7 @@ def train_towers(
             relative_action_dims=config.relative_action_dims,
             anchor_actions=config.anchor_actions,
             anchor_keep_height=config.anchor_keep_height,
+            anchor_in_place=config.anchor_in_place,
             flow=config.flow,
         )
         model, _ = load_checkpoint(source, context.device, into=into)
