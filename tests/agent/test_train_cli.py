@@ -414,3 +414,18 @@ def test_the_latent_cache_folder_changes_with_the_vae_and_the_dataset(trained, d
     retrained = fingerprint(vae, events, 4)
     events.reader.episodes[0]["length"] += 1  # the dataset changed
     assert fingerprint(vae, events, 4) != retrained
+
+
+def test_an_action_stage_with_marks_adds_every_target_input_to_an_old_checkpoint(
+    trained, dataset, tmp_path
+):
+    out = tmp_path / "marked"
+    marked = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "action", "--marks"]
+    marked += ["--steps", "1", "--lr", "0", "--init-from", str(trained / "export")]
+    assert main(marked) == 0
+    model, _ = load_checkpoint(out / "export")
+    config = model.config
+    assert config.video.mark_channels and config.action.target_points and config.action.countdown
+    assert config.anchor_actions and config.anchor_keep_height == ("move",)
+    assert config.anchor_in_place == ("grasp", "lift", "release")
+    assert not model.action.step_countdown.weight.any()  # learning rate 0: still zero

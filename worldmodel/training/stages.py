@@ -342,8 +342,12 @@ def train_towers(
             video = dataclasses.replace(
                 video, mark_channels=config.video.mark_channels, mark_sigma=config.video.mark_sigma
             )
-        # Target points likewise (they are the action tower's, which this stage trains).
-        action = dataclasses.replace(found.action, target_points=config.action.target_points)
+        # Target points and the countdown likewise (the action tower's, which this stage trains).
+        action = dataclasses.replace(
+            found.action,
+            target_points=config.action.target_points,
+            countdown=config.action.countdown,
+        )
         into = dataclasses.replace(
             found,
             video=video,
