@@ -25,10 +25,17 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, help="as a fixed-chunk policy of this many steps")
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--targets", choices=("perceived", "truth", "none"), default="perceived")
+    parser.add_argument("--horizon", choices=("expert", "skill"), default="expert")
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args()
     settings = EvalSettings(
-        args.episodes, args.data, args.fault_episodes, args.chunk, args.guidance, args.targets
+        args.episodes,
+        args.data,
+        args.fault_episodes,
+        args.chunk,
+        args.guidance,
+        args.targets,
+        args.horizon,
     )
     began = time.perf_counter()
     name, build = load_executor(args.checkpoint, args.guidance)
@@ -40,6 +47,7 @@ def main() -> None:
     )
     how = f" as {args.chunk}-step chunks" if args.chunk else ""
     how += f" with guidance {args.guidance:g}" if args.guidance is not None else ""
+    how += ", skill-file horizon" if args.horizon == "skill" else ""
     episodes = "training" if args.data is not None else "held-out"
     record(
         f"eval-model {name}{how}, targets {args.targets}: {args.episodes} {episodes} episodes",

@@ -32,7 +32,13 @@ def evaluate(args: argparse.Namespace) -> int:
     from agent.studies.eval_model import EvalSettings, evaluate, load_executor, summary, tables
 
     settings = EvalSettings(
-        args.episodes, args.data, args.fault_episodes, args.chunk, args.guidance, args.targets
+        args.episodes,
+        args.data,
+        args.fault_episodes,
+        args.chunk,
+        args.guidance,
+        args.targets,
+        args.horizon,
     )
     console = Console(stderr=args.json)  # with --json, stdout holds the JSON object alone
     began = time.perf_counter()
@@ -97,6 +103,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="perceived",
         help="where each request's targets come from: perception of the live observation (as "
         "the agent does; default), simulator state, or none (the caption alone)",
+    )
+    parser.add_argument(
+        "--horizon",
+        choices=("expert", "skill"),
+        default="expert",
+        help="control steps per event: the expert's own duration in that scene (default), or the "
+        "skill file's typical_frames, as the agent loop asks for",
     )
     parser.add_argument(
         "--json",

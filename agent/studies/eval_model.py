@@ -2,8 +2,10 @@
 
 No planner: each task's action-level events come from its plan, in order. For every event the
 simulator oracle first rolls the expert's routine out in a private copy of the world (its length
-T is the event's `frames`, its actions the open-loop reference, its end state the goal), then the
-executor predicts T actions from the live observation and they are executed.
+T, its actions the open-loop reference, its end state the goal), then the executor predicts the
+event's actions from the live observation and they are executed. The event's length (`frames`)
+is T by default (horizon "expert"), or the skill file's typical_frames (horizon "skill"), which is
+what the agent loop asks for: it never knows the expert's T.
 
 - Single-event mode: every event starts from the state the expert would have reached (after the
   model's attempt the world is restored and the expert's actions are replayed), so each skill is
@@ -56,6 +58,7 @@ from agent.envs.tabletop.tasks import (
 from agent.execution.registry import EXECUTORS, build_executor
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, targets_for
+from agent.skills import SkillCatalogue
 from agent.verify.measures import psnr, ssim
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
@@ -78,6 +81,9 @@ FAULTS = ("external_push", "grasp_slip", "camera_freeze")
 # Builds an executor on a runner's own simulator (the registry's oracle and hold-still).
 ExecutorFactory = Callable[[TabletopSim], EventExecutor]
 TARGET_SOURCES = ("perceived", "truth", "none")
+# How many control steps an event is given: the expert's own duration for this scene (which the
+# agent never knows), or the skill file's typical_frames (what the agent loop requests).
+HORIZONS = ("expert", "skill")
 PREFIX_STEPS = 8  # steps over which event and fixed-chunk models are compared open loop
 
 
@@ -142,9 +148,12 @@ class EventRunner:
         chunk: int | None = None,
         targets: str = "perceived",
         build: ExecutorFactory | None = None,
+        horizon: str = "expert",
     ) -> None:
         if targets not in TARGET_SOURCES:
             raise ContractError(f"targets {targets!r}; expected one of {TARGET_SOURCES}")
+        if horizon not in HORIZONS:
+            raise ContractError(f"horizon {horizon!r}; expected one of {HORIZONS}")
         faults = FaultInjector(FaultConfig(fault)) if fault else None
         self.sim = TabletopSim(SimConfig(width=size, height=size, clip_actions=True), faults=faults)
         self.oracle = SimulatorOracleExecutor(self.sim)
@@ -155,6 +164,12 @@ class EventRunner:
         self.tolerance = tolerance_m
         self.chunk = chunk
         self.targets = targets  # TARGET_SOURCES
+        # skill -> control steps of its events (the skill files'); None: the expert's duration
+        self.skill_frames = (
+            {name: skill.typical_frames for name, skill in SkillCatalogue.load().items()}
+            if horizon == "skill"
+            else None
+        )
         self.instruction = ""  # the running task's instruction (the chunk policy's caption)
 
     def close(self) -> None:
@@ -171,7 +186,7 @@ class EventRunner:
         goal = _end_state(self.oracle.shadow, step)
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
-        steps = len(expert.actions)
+        steps = len(expert.actions) if self.skill_frames is None else self.skill_frames[step.skill]
         if self.chunk:
             caption = self.instruction
         observed: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -192,6 +207,8 @@ class EventRunner:
                 for name, image in observation.images.items():
                     observed[name].append(image)
             predicted_actions.extend(actions)
+            if len(actions) < frames:  # the executor's whole event was shorter (the oracle)
+                break
             if prediction.frames is None or predicted_frames is None:
                 predicted_frames = None
             else:
@@ -212,7 +229,8 @@ class EventRunner:
                 predicted, recorded = np.stack(predicted_frames[name]), np.stack(clip)
                 scores_psnr[name] = float(psnr(predicted, recorded).mean())
                 scores_ssim[name] = float(ssim(predicted, recorded).mean())
-        distance = np.linalg.norm(first[:, :3] - expert.actions[: len(first), :3], axis=1)
+        compared = min(len(first), len(expert.actions))
+        distance = np.linalg.norm(first[:compared, :3] - expert.actions[:compared, :3], axis=1)
         if restore:
             sim.set_state(before)
             for action in expert.actions:
@@ -288,6 +306,7 @@ class EvalSettings:
     chunk: int | None = None
     guidance: float | None = None
     targets: str = "perceived"
+    horizon: str = "expert"  # HORIZONS
 
 
 def load_executor(name: str, guidance: float | None) -> tuple[str, ExecutorFactory]:
@@ -315,7 +334,12 @@ def evaluate(
         jobs = [(task, seed, False) for task, seed in episodes]
     else:  # held-out seeds, one family after another, every other one paraphrased
         jobs = held_out_jobs(settings.episodes)
-    options = {"chunk": settings.chunk, "targets": settings.targets, "build": build}
+    options = {
+        "chunk": settings.chunk,
+        "targets": settings.targets,
+        "build": build,
+        "horizon": settings.horizon,
+    }
     for task, seed, paraphrase in jobs:
         say(f"{task.name} seed {seed}{' (paraphrased)' if paraphrase else ''}")
         runner = EventRunner(None, paraphrase=paraphrase, **options)
@@ -345,6 +369,7 @@ def summary(report: Report, executor: str, settings: EvalSettings) -> dict[str, 
     return {
         "executor": executor,
         "targets": settings.targets,
+        "horizon": settings.horizon,
         "episodes": settings.episodes,
         "held_out": settings.data is None,
         "skills": {

@@ -126,3 +126,24 @@ def test_json_figures_of_the_upper_bound_and_the_negative_control(executor, expe
     assert set(figures["skills"]) == {"reach", "grasp", "lift", "move", "place", "release"}
     assert all(skill["success"] == expected for skill in figures["skills"].values())
     assert figures["tasks"] == {"containers": {"episodes": 1, "success": expected}}
+
+
+def test_the_skill_horizon_asks_for_the_skill_files_typical_frames():
+    from agent.execution.registry import build_executor
+    from agent.skills import SkillCatalogue
+
+    task = get_task("bowl_red_blue")
+    runner = EventRunner(None, size=32, horizon="skill")
+    spy = RecordingOracle(build_executor("hold-still", runner.sim))
+    runner.executor = spy
+    try:
+        runner.sim.reset(eval_seeds(1)[0])
+        for _, step in task.plan()[:2]:
+            runner.event(step, eval_seeds(1)[0], restore=True)
+    finally:
+        runner.close()
+    skills = SkillCatalogue.load()
+    expected = [skills["reach"].typical_frames, skills["grasp"].typical_frames]
+    assert [request.frames for request in spy.requests] == expected
+    with pytest.raises(ContractError, match="horizon 'mine'"):
+        EventRunner(None, size=32, horizon="mine")
