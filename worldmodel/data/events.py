@@ -64,6 +64,11 @@ class EventLoaderConfig:
     # Share of samples whose targets are dropped (our choice): a request without targets, a
     # person's event say, must still work, and the model learns that case from these.
     target_dropout: float = 0.2
+    # A window of a longer event (the fixed-chunk baseline's windows of whole episodes) takes the
+    # targets and skill of the action-level event its first step lies in, so the baseline gets
+    # the same grounding as the event model; off: only a window at its event's start keeps the
+    # event's own targets.
+    window_targets: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.level_weights) - set(CAPTION_LEVELS)
@@ -225,6 +230,14 @@ class EventDataset:
         values = np.concatenate(parts)
         return {"mean": values.mean(0), "std": values.std(0)}
 
+    def _action_event_at(self, position: int, step: int) -> EventAnnotation | None:
+        """The action-level event of episode `position` that control step `step` lies in."""
+        index = int(self.reader.episodes[position]["episode_index"])
+        for event in self.reader.events[index]:
+            if event.level == "action" and event.start <= step < event.end:
+                return event
+        return None
+
     def low_dim(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """(proprio (T, P), actions (T, A)) of an episode, read once, without its video."""
         if position not in self._low_dim:
@@ -273,7 +286,11 @@ class EventDataset:
         caption = event.caption
         if rng.random() < config.dropout_probability(len(steps)):
             caption = ""
-        targets = event.targets if start == event.start else ()
+        targets, skill = (event.targets if start == event.start else ()), event.skill
+        if config.window_targets and event.level != "action":
+            inner = self._action_event_at(position, start)
+            if inner is not None:
+                targets, skill = inner.targets, inner.skill
         # drawn only for events with targets: data without them samples exactly as before
         if targets and rng.random() < config.target_dropout:
             targets = ()
@@ -284,7 +301,7 @@ class EventDataset:
             proprio=self.state_norm.normalize(proprio[start]),
             clip={},
             actions=self.action_norm.normalize(
-                self._relative_actions(proprio[[start]], actions[steps], targets, event.skill)
+                self._relative_actions(proprio[[start]], actions[steps], targets, skill)
             ),
             episode_index=int(self.reader.episodes[position]["episode_index"]),
             start=start,

@@ -183,6 +183,8 @@ def open_dataset(root: Path, config: ModelConfig, settings: StageSettings) -> Ev
             level_weights={"task": 1.0},
             max_length=settings.chunk_steps,
             min_length=settings.chunk_steps,
+            # a model with target inputs gets the targets of the event each window starts in
+            window_targets=bool(config.video.mark_channels or config.action.target_points),
         )
     dataset = EventDataset(DatasetReader(root), loader)
     if len(dataset.reader.camera_names) != config.cameras:

@@ -124,3 +124,40 @@ def test_anchored_samples_take_positions_from_the_kept_target_else_from_the_star
         )
         seen.add(len(sample.targets))
     assert seen == {0, 1, 2}  # start, object and destination anchors all drawn
+
+
+def test_chunk_windows_take_the_targets_and_skill_of_the_action_event_they_start_in(
+    tmp_path, episode_factory
+):
+    reader = write(tmp_path, episode_factory, targets=True, steps=40)
+    config = EventLoaderConfig(
+        level_weights={"task": 1.0},
+        max_length=6,
+        min_length=6,
+        crop_stride=3,
+        prune_static=False,
+        target_dropout=0.0,
+        relative_action_dims=(0, 1, 2, 5),
+        anchor_actions=True,
+        window_targets=True,
+    )
+    dataset = EventDataset(reader, config)
+    rng = np.random.default_rng(0)
+    skills = set()
+    for _ in range(30):
+        sample = dataset.sample(dataset.draw_index(rng), rng, frames=False)
+        position = dataset._position[sample.episode_index]
+        inner = dataset._action_event_at(position, sample.start)
+        assert sample.targets == inner.targets != ()
+        origin = np.asarray((BOWL if inner.skill == "place" else RED).position)
+        proprio, actions = dataset.low_dim(position)
+        relative = dataset.action_norm.unnormalize(sample.actions)
+        np.testing.assert_allclose(
+            relative[:, :3], actions[sample.start : sample.end, :3] - origin, atol=1e-4
+        )
+        skills.add(inner.skill)
+    assert len(skills) > 1
+    plain = EventDataset(reader, dataclasses.replace(config, window_targets=False))
+    assert all(
+        plain.sample(plain.draw_index(rng), rng, frames=False).targets == () for _ in range(10)
+    )
