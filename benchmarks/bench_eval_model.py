@@ -28,15 +28,7 @@ def main() -> None:
     parser.add_argument("--horizon", choices=("expert", "skill"), default="expert")
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args()
-    settings = EvalSettings(
-        args.episodes,
-        args.data,
-        args.fault_episodes,
-        args.chunk,
-        args.guidance,
-        args.targets,
-        args.horizon,
-    )
+    settings = EvalSettings.from_args(args)
     began = time.perf_counter()
     name, build = load_executor(args.checkpoint, args.guidance)
     report = evaluate(build, settings)

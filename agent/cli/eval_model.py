@@ -31,15 +31,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from agent.studies.eval_model import EvalSettings, evaluate, load_executor, summary, tables
 
-    settings = EvalSettings(
-        args.episodes,
-        args.data,
-        args.fault_episodes,
-        args.chunk,
-        args.guidance,
-        args.targets,
-        args.horizon,
-    )
+    settings = EvalSettings.from_args(args)
     console = Console(stderr=args.json)  # with --json, stdout holds the JSON object alone
     began = time.perf_counter()
     name, build = load_executor(args.checkpoint, args.guidance)

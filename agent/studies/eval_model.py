@@ -34,6 +34,7 @@ paraphrases the training data never contained.
 
 from __future__ import annotations
 
+import argparse
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -307,6 +308,19 @@ class EvalSettings:
     guidance: float | None = None
     targets: str = "perceived"
     horizon: str = "expert"  # HORIZONS
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EvalSettings:
+        """The settings of parsed `wallwm eval-model` (or bench_eval_model.py) options."""
+        return cls(
+            args.episodes,
+            args.data,
+            args.fault_episodes,
+            args.chunk,
+            args.guidance,
+            args.targets,
+            args.horizon,
+        )
 
 
 def load_executor(name: str, guidance: float | None) -> tuple[str, ExecutorFactory]:
