@@ -40,6 +40,7 @@ def generate(args: argparse.Namespace) -> int:
         width=args.size,
         height=args.size,
         keyframe_interval=args.keyframe_interval,
+        reach_jitter=args.reach_jitter,
         scene=load_scene(args.scene) if args.scene else DEFAULT_SCENE,
     )
     generator = Generator(Path(args.out), config)
@@ -174,6 +175,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     gen.add_argument("--recovery-fraction", type=float, default=0.2)
     gen.add_argument("--seed", type=int, default=0, help="dataset seed (episode i: seed, i)")
+    gen.add_argument(
+        "--reach-jitter",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help="standard deviation (m) of a random offset of where the expert's reaches end, so "
+        "grasps, lifts and places are recorded from off-centre starts too (0: exact)",
+    )
     gen.add_argument("--size", type=int, default=128, help="camera width and height in pixels")
     gen.add_argument(
         "--keyframe-interval",

@@ -18,7 +18,12 @@ from agent.envs.tabletop import (
     get_task,
     run_episode,
 )
-from agent.envs.tabletop.datagen import EVAL_SEED_OFFSET, episode_to_record, plan_episode
+from agent.envs.tabletop.datagen import (
+    EVAL_SEED_OFFSET,
+    GenerationConfig,
+    episode_to_record,
+    plan_episode,
+)
 from worldmodel.data.reader import DatasetReader
 from worldmodel.errors import ContractError
 
@@ -130,3 +135,28 @@ def test_every_action_event_records_where_its_object_and_destination_were(tmp_pa
     assert {"front", "side"} <= set(move.targets[1].points)
     # and they survive the simulator episode's own save and load
     assert Episode.load(episode.save(tmp_path / "episode")).events == episode.events
+
+
+def test_reach_jitter_moves_where_the_reaches_end_and_the_episode_still_succeeds():
+    from agent.envs.tabletop.skills import ExpertConfig
+
+    ends = {}
+    sim = TabletopSim(SimConfig(width=32, height=32))
+    try:
+        for jitter in (0.0, 0.012):
+            config = RunConfig(recover=True, expert=ExpertConfig(reach_jitter=jitter))
+            episode = run_episode(sim, get_task("bowl_red_blue"), 3, config)
+            assert episode.success
+            reaches = [e for e in episode.events if e.skill == "reach"]
+            ends[jitter] = [
+                np.subtract(episode.actions[e.end - 1, :3], e.targets[0].position) for e in reaches
+            ]
+    finally:
+        sim.close()
+    exact, jittered = np.array(ends[0.0]), np.array(ends[0.012])
+    assert np.abs(exact).max() < 1e-3  # the block's centre
+    offsets = np.linalg.norm(jittered[:, :2], axis=1)
+    assert (offsets > 1e-3).all() and (offsets <= 2 * 0.012 * np.sqrt(2) + 1e-6).all()
+    assert (jittered[:, 2] >= -1e-6).all() and (jittered[:, 2] <= 0.012 + 1e-6).all()
+    with pytest.raises(ContractError, match=r"--reach-jitter 0\.05"):
+        GenerationConfig(episodes=1, reach_jitter=0.05)

@@ -22,6 +22,7 @@ from agent.envs.tabletop.episode import Episode
 from agent.envs.tabletop.expert import RunConfig, recovery_episode, run_episode
 from agent.envs.tabletop.scene_file import DEFAULT_SCENE, SceneSetup
 from agent.envs.tabletop.sim import PROPRIO_COMPONENTS, SimConfig, TabletopSim
+from agent.envs.tabletop.skills import ExpertConfig
 from agent.envs.tabletop.tasks import FAMILIES, Task, tasks_of
 from worldmodel.data.episode import EpisodeRecord, EventAnnotation
 from worldmodel.data.lerobot_format import KEYFRAME_INTERVAL
@@ -85,9 +86,10 @@ def runnable_tasks(family: str, scene: SceneSetup) -> list[Task]:
     return [task for task in tasks_of(family) if task.objects <= set(scene.objects)]
 
 
-def run_plan(sim: TabletopSim, plan: EpisodePlan) -> Episode:
-    """Let the expert perform the planned episode (retrying failed subtasks, as a demonstrator)."""
-    config = RunConfig(recover=True)
+def run_plan(sim: TabletopSim, plan: EpisodePlan, reach_jitter: float = 0.0) -> Episode:
+    """Let the expert perform the planned episode (retrying failed subtasks, as a demonstrator),
+    its reaches ending `reach_jitter` (sd, m) off the block centre (ExpertConfig)."""
+    config = RunConfig(recover=True, expert=ExpertConfig(reach_jitter=reach_jitter))
     if plan.recovery:
         return recovery_episode(sim, plan.task, plan.sim_seed, config=config)
     return run_episode(sim, plan.task, plan.sim_seed, config)
@@ -158,6 +160,7 @@ class GenerationConfig:
     height: int = 128
     keyframe_interval: int = KEYFRAME_INTERVAL  # frames between mp4 keyframes (random access)
     scene: SceneSetup = DEFAULT_SCENE  # a scene file's objects and starting relations
+    reach_jitter: float = 0.0  # sd (m) of where the expert's reaches end (ExpertConfig)
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -171,6 +174,10 @@ class GenerationConfig:
             )
         if self.episodes < 1:
             raise ContractError(f"--episodes {self.episodes}; expected at least 1")
+        if not 0.0 <= self.reach_jitter <= 0.03:
+            raise ContractError(
+                f"--reach-jitter {self.reach_jitter}; expected 0..0.03 m (a block is 4 cm wide)"
+            )
         if self.keyframe_interval < 1:
             raise ContractError(
                 f"--keyframe-interval {self.keyframe_interval}; expected at least 1 frame"
@@ -197,7 +204,7 @@ class Generator:
         plan = plan_episode(
             self.done, config.seed, config.families, config.recovery_fraction, config.scene
         )
-        episode = run_plan(self.sim, plan)
+        episode = run_plan(self.sim, plan, config.reach_jitter)
         record = episode_to_record(episode, plan.recovery)
         record.metadata["dataset_seed"] = config.seed
         if config.scene != DEFAULT_SCENE:

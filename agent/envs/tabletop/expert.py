@@ -158,7 +158,7 @@ def run_episode(
     first = sim.reset(seed)
     tracker = ProgressTracker(task)
     recorder = Recorder(sim, first, config.record_frames, tracker)
-    ctx = ExpertContext(sim, config.expert)
+    ctx = ExpertContext(sim, config.expert, np.random.default_rng([seed, 1]))
     run_subtasks(recorder, ctx, task, config)
     return _finish(recorder, task, seed, tracker)
 
@@ -202,7 +202,7 @@ def recovery_episode(
     pos = sim.command_pos[0] + offset
     yaw = ctx.yaw + rng.uniform(-0.4, 0.4)
     sim.set_gripper_pose(0, pos, yaw, grip=0.3)
-    ctx = ExpertContext(sim, config.expert)
+    ctx = ExpertContext(sim, config.expert, np.random.default_rng([seed, 1]))
     first = sim.observe()
     tracker = ProgressTracker(task)
     recorder = Recorder(sim, first, config.record_frames, tracker)

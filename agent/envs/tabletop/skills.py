@@ -60,6 +60,11 @@ class ExpertConfig:
     push_margin: float = 0.02
     push_height: float = 0.02
     push_steps: int = 80  # at most this many pushing steps (re-aims included)
+    # Standard deviation (m) of a random offset of where a reach ends, in x and y (clipped to
+    # twice it; half of it upward in z), so that the recorded grasps, lifts and places start
+    # from the imperfect states a learned reach leaves (noise injected into the demonstrator,
+    # as DART does); 0: the exact block centre.
+    reach_jitter: float = 0.0
 
 
 def fold_yaw(yaw: float) -> float:
@@ -74,9 +79,15 @@ def wrap(angle: float) -> float:
 class ExpertContext:
     """The expert's commanded pose of arm 0 (the other arms hold their commands)."""
 
-    def __init__(self, sim: TabletopSim, config: ExpertConfig | None = None):
+    def __init__(
+        self,
+        sim: TabletopSim,
+        config: ExpertConfig | None = None,
+        rng: np.random.Generator | None = None,
+    ):
         self.sim = sim
         self.config = config or ExpertConfig()
+        self.rng = rng or np.random.default_rng(0)  # draws the reach jitter, if any
         self.pos = sim.command_pos[0].copy()
         self.yaw = float(quat_to_rpy(sim.command_quat[0])[2])
         self.grip = float(sim.command_grip[0])
@@ -185,6 +196,11 @@ def reach(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     yield from ctx.raise_if_low(above[2], pos[:2])
     yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=cfg.reach_grip)
     pos, _ = ctx.sim.object_pose(obj)
+    if cfg.reach_jitter > 0:
+        limit = 2 * cfg.reach_jitter
+        pos = pos.copy()
+        pos[:2] += np.clip(ctx.rng.normal(0.0, cfg.reach_jitter, 2), -limit, limit)
+        pos[2] += min(abs(ctx.rng.normal(0.0, cfg.reach_jitter / 2)), cfg.reach_jitter)
     yield from ctx.move(pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5)
 
 

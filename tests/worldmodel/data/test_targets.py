@@ -150,7 +150,7 @@ def test_chunk_windows_take_the_targets_and_skill_of_the_action_event_they_start
         inner = dataset._action_event_at(position, sample.start)
         assert sample.targets == inner.targets != ()
         origin = np.asarray((BOWL if inner.skill == "place" else RED).position)
-        proprio, actions = dataset.low_dim(position)
+        _, actions = dataset.low_dim(position)
         relative = dataset.action_norm.unnormalize(sample.actions)
         np.testing.assert_allclose(
             relative[:, :3], actions[sample.start : sample.end, :3] - origin, atol=1e-4
