@@ -36,7 +36,9 @@ def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
 
 
 def test_bad_recipes_say_what_is_wrong(tmp_path):
-    with pytest.raises(ContractError, match=r"no recipe 'tiyn'.*shipped: grounded, smoke"):
+    with pytest.raises(
+        ContractError, match=r"no recipe 'tiyn'.*shipped: grounded, grounded-chunk16, smoke"
+    ):
         load_recipe("tiyn")
     bad = tmp_path / "bad.yaml"
     bad.write_text("preset: debug\nstages:\n  - {stage: video, steps: 2, learning_rate: 1}\n")
