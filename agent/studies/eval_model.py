@@ -208,8 +208,6 @@ class EventRunner:
                 for name, image in observation.images.items():
                     observed[name].append(image)
             predicted_actions.extend(actions)
-            if len(actions) < frames:  # the executor's whole event was shorter (the oracle)
-                break
             if prediction.frames is None or predicted_frames is None:
                 predicted_frames = None
             else:
@@ -217,6 +215,8 @@ class EventRunner:
                     predicted_frames[name].extend(clip[: len(actions)])
             if not len(first):
                 first = actions  # the open-loop prediction from the event's start
+            if len(actions) < frames:  # the executor's whole event was shorter (the oracle)
+                break
         ee, held, position = _end_state(sim, step)
         success = (
             float(np.linalg.norm(ee - goal[0])) < self.tolerance

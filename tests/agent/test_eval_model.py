@@ -147,3 +147,18 @@ def test_the_skill_horizon_asks_for_the_skill_files_typical_frames():
     assert [request.frames for request in spy.requests] == expected
     with pytest.raises(ContractError, match="horizon 'mine'"):
         EventRunner(None, size=32, horizon="mine")
+
+
+def test_an_executor_that_ends_before_the_skill_horizon_is_scored_on_what_it_did():
+    """The oracle answers with its whole routine, shorter than the skill file's frames: the
+    event ends there, and its frames and open-loop error are still scored."""
+    task = get_task("bowl_red_blue")
+    runner = EventRunner(None, size=32, horizon="skill")
+    try:
+        runner.sim.reset(eval_seeds(1)[0])
+        _, reach = task.plan()[0]
+        outcome = runner.event(reach, eval_seeds(1)[0], restore=False)
+    finally:
+        runner.close()
+    assert outcome.success and outcome.action_error_m == 0.0
+    assert min(outcome.psnr.values()) == 60.0  # identical frames, all of them compared
