@@ -27,6 +27,7 @@ start as its origin: anchored, a grasp after a reach that ended 1.5 cm off (with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -45,6 +46,29 @@ def is_angle(dim: int) -> bool:
 def wrap_angle(values: np.ndarray) -> np.ndarray:
     """Angles mapped into (-pi, pi]."""
     return np.pi - np.mod(np.pi - values, 2 * np.pi)
+
+
+class AnchorRules(Protocol):
+    """The anchoring fields a model config and the event loader's config share (read-only:
+    both are frozen dataclasses)."""
+
+    @property
+    def anchor_actions(self) -> bool: ...
+
+    @property
+    def anchor_keep_height(self) -> tuple[str, ...]: ...
+
+    @property
+    def anchor_in_place(self) -> tuple[str, ...]: ...
+
+
+def anchor_for(
+    rules: AnchorRules, targets: Sequence[EventTarget], skill: str | None
+) -> np.ndarray | None:
+    """The event's anchor under `rules` (`event_anchor`); None when they anchor nothing."""
+    if not rules.anchor_actions:
+        return None
+    return event_anchor(targets, skill, rules.anchor_keep_height, rules.anchor_in_place)
 
 
 def event_anchor(

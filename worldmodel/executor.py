@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldmodel.action_frame import event_anchor, to_absolute
+from worldmodel.action_frame import anchor_for, to_absolute
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
@@ -221,13 +221,7 @@ class EventModeExecutor:
 
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
         actions = self.stats.denormalize_actions(actions)
-        anchor = (
-            event_anchor(
-                request.targets, request.skill, config.anchor_keep_height, config.anchor_in_place
-            )
-            if config.anchor_actions
-            else None
-        )
+        anchor = anchor_for(config, request.targets, request.skill)
         actions = to_absolute(actions, observation.proprio, config.relative_action_dims, anchor)
         if not np.all(np.isfinite(actions)):
             raise NonFiniteOutputError(

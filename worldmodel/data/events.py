@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worldmodel.action_frame import event_anchor, to_relative
+from worldmodel.action_frame import anchor_for, to_relative
 from worldmodel.data import lerobot_format as fmt
 from worldmodel.data.episode import CAPTION_LEVELS, CaptionLevel, EventAnnotation
 from worldmodel.data.reader import DatasetReader, LoadedEpisode
@@ -211,11 +211,7 @@ class EventDataset:
         """An event's actions in the model's frame; proprio[0] is the pose at its start,
         `targets` the sample's and `skill` the event's (anchored actions)."""
         config = self.config
-        anchor = (
-            event_anchor(targets, skill, config.anchor_keep_height, config.anchor_in_place)
-            if config.anchor_actions
-            else None
-        )
+        anchor = anchor_for(config, targets, skill)
         return to_relative(actions, proprio[0], config.relative_action_dims, anchor)
 
     def _relative_action_stats(self) -> dict[str, np.ndarray]:
