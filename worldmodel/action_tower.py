@@ -212,9 +212,11 @@ class ActionTower(nn.Module):
         self.action_dim = action_dim
         self.proprio_dim = proprio_dim
         # The state input: the proprio, then the target points when the config has them
-        # (marks.target_points), both projected into the one state token.
+        # (marks.target_points), then the skill one-hot (skill_input.skill_one_hot), all
+        # projected into the one state token.
         self.point_width = len(TARGET_ROLES) * POINT_FEATURES if config.target_points else 0
-        self.state_width = proprio_dim + self.point_width
+        self.skill_width = len(config.skills)
+        self.state_width = proprio_dim + self.point_width + self.skill_width
         self.steps_per_latent_frame = steps_per_latent_frame
         dim = config.dim
         if dim % config.num_heads:
@@ -227,6 +229,9 @@ class ActionTower(nn.Module):
             self.target_in = nn.Linear(self.point_width, dim)
             nn.init.zeros_(self.target_in.weight)
             nn.init.zeros_(self.target_in.bias)
+        if self.skill_width:  # zero: a checkpoint without the skill input predicts as before
+            self.skill_in = nn.Linear(self.skill_width, dim, bias=False)
+            nn.init.zeros_(self.skill_in.weight)
         self.time_index = nn.Embedding(max_index, dim)  # action and state time index
         self.step_position = nn.Embedding(config.max_steps, dim)  # position inside the segment
         if config.countdown:  # steps left to the segment's end; zero: a no-op until trained
@@ -369,8 +374,11 @@ class ActionTower(nn.Module):
             local, event = packing.step_local, packing.step_event
         index = local // self.steps_per_latent_frame + 1  # (B, T) the latent frame of each step
         state_tokens = self.state_in(state[..., : self.proprio_dim]) + self.time_index.weight[0]
+        points_end = self.proprio_dim + self.point_width
         if self.point_width:
-            state_tokens = state_tokens + self.target_in(state[..., self.proprio_dim :])
+            state_tokens = state_tokens + self.target_in(state[..., self.proprio_dim : points_end])
+        if self.skill_width:
+            state_tokens = state_tokens + self.skill_in(state[..., points_end:])
         masks = ActionMasks(None, None, None)
         if event is not None:
             state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)

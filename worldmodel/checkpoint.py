@@ -6,7 +6,7 @@ swapped or shared. Loading builds the model from config.json and then checks eve
 shape before copying anything; the first difference is named in the error.
 
 Inputs added after a checkpoint was made (NEW_INPUTS: the target marks' embedding, the action
-tower's target points and countdown) start at zero when a checkpoint without them is loaded into
+tower's target points, countdown and skill input) start at zero when a checkpoint without them is loaded into
 a config that has them (`load_checkpoint(into=)`), so the loaded model computes exactly what the
 checkpoint did until they are trained.
 """
@@ -39,8 +39,9 @@ NORMALIZATION_FILE = "normalization.json"
 VAE_FOLDER = "vae"  # optional: a diffusers AutoencoderKLWan save_pretrained folder
 FORMAT = "wallwm-checkpoint/1"
 # Prefixes of tensors whose module starts at zero (a no-op), so a checkpoint made before the
-# module existed may lack them: video_tower.MarkEmbedding, action_tower's target_in.
-NEW_INPUTS: tuple[str, ...] = ("mark_embedding.", "target_in.", "step_countdown.")
+# module existed may lack them: video_tower.MarkEmbedding, action_tower's target_in,
+# step_countdown and skill_in.
+NEW_INPUTS: tuple[str, ...] = ("mark_embedding.", "target_in.", "step_countdown.", "skill_in.")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worldmodel.errors import UnknownPresetError
+from worldmodel.skill_input import SKILL_NAMES
 from worldmodel.types import ACTION_DIM_PER_ARM, TARGET_ROLES
 
 
@@ -78,6 +79,13 @@ class ActionTowerConfig:
     # the grounded model's moves ran at 2 cm a step against the expert's 2.8 and stopped 1-3 cm
     # short of the slot, yet reached it when given 3 more steps (held-out probe, session 20).
     countdown: bool = False
+    # The event's skill name, one-hot over these names (SKILL_NAMES; empty: no skill input),
+    # beside the state through a zero-initialised projection, so a checkpoint without it loads
+    # and predicts as before. Why: the caption reaches the action tower only through the frozen
+    # video tower's features, and the grounded model ignored it: asked "grasp" or "lift" from
+    # the same state it made the same motion (held-out probe, session 21), so a grasp after an
+    # off-centre reach lifted, or a lift after an off-centre grasp stayed low.
+    skills: tuple[str, ...] = ()
     eps: float = 1e-6
 
 
@@ -383,10 +391,12 @@ def get_config(name: str) -> ModelConfig:
 
 def with_marks(config: ModelConfig) -> ModelConfig:
     """`config` with the target inputs switched on: the video tower's mark channels (one per
-    target role), the action tower's target points and countdown, and actions anchored at the
-    target."""
+    target role), the action tower's target points, countdown and skill input, and actions
+    anchored at the target."""
     video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
-    action = dataclasses.replace(config.action, target_points=True, countdown=True)
+    action = dataclasses.replace(
+        config.action, target_points=True, countdown=True, skills=SKILL_NAMES
+    )
     return dataclasses.replace(
         config,
         video=video,

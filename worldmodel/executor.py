@@ -30,6 +30,7 @@ from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
 from worldmodel.marks import render_marks, target_points
+from worldmodel.skill_input import skill_one_hot
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_draws, sample_event
 from worldmodel.text import TextEncoder, build_text_encoder
@@ -261,11 +262,14 @@ class EventModeExecutor:
 
     def state(self, request: EventRequest) -> torch.Tensor:
         """(1, P) the normalised proprio, then the request's target points (relative to the
-        gripper now) for a model that takes them."""
+        gripper now) and its skill one-hot for a model that takes them."""
         proprio = request.observation.proprio
         state = self.stats.normalize_proprio(proprio)
-        if self.model.config.action.target_points:
+        action = self.model.config.action
+        if action.target_points:
             state = np.concatenate([state, target_points(request.targets, proprio[:3])])
+        if action.skills:
+            state = np.concatenate([state, skill_one_hot(request.skill, action.skills)])
         return torch.as_tensor(state, device=self.device, dtype=self.dtype)[None]
 
     def marks(self, request: EventRequest, size: tuple[int, int]) -> torch.Tensor | None:

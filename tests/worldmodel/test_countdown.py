@@ -41,7 +41,7 @@ def test_the_action_loss_trains_the_countdown(counting):
     batch = TrainingBatch(
         latents=torch.randn(2, 3, 4, 3, 4, 4, generator=generator),
         text=torch.randn(2, 1, 384, generator=generator),
-        state=torch.randn(2, 7 + 8, generator=generator),
+        state=torch.randn(2, counting.action.state_width, generator=generator),
         actions=torch.randn(2, 8, 7, generator=generator),
         valid=valid,
         marks=torch.rand(2, 3, 2, 4, 4, generator=generator),
@@ -55,7 +55,7 @@ def test_a_trained_countdown_makes_the_first_steps_depend_on_the_event_length(co
     generator = torch.Generator().manual_seed(0)
     keyframes = torch.randn(1, 3, 4, 1, 4, 4, generator=generator)
     text = torch.randn(1, 1, 384, generator=generator)
-    state = torch.randn(1, 7 + 8, generator=generator)
+    state = torch.randn(1, counting.action.state_width, generator=generator)
 
     def first_steps(steps: int) -> torch.Tensor:
         inputs = EventInputs(keyframes, text, state, steps=steps)

@@ -52,7 +52,8 @@ def test_an_old_checkpoint_loads_with_zero_points_and_predicts_exactly_as_before
     proprio = torch.randn(1, 7, generator=generator)
     points = torch.randn(1, 8, generator=generator)
     before = EventInputs(keyframes, text, proprio, steps=6)
-    after = EventInputs(keyframes, text, torch.cat([proprio, points], 1), steps=6)
+    skill = torch.zeros(1, len(pointed.config.action.skills))  # no skill named
+    after = EventInputs(keyframes, text, torch.cat([proprio, points, skill], 1), steps=6)
     for mode in ("asymmetric", "symmetric"):
         a = sample_event(old, before, mode, torch.Generator().manual_seed(1))
         b = sample_event(pointed, after, mode, torch.Generator().manual_seed(1))
@@ -66,7 +67,7 @@ def test_the_action_loss_trains_the_point_projection(old_and_pointed):
     batch = TrainingBatch(
         latents=torch.randn(2, 3, 4, 3, 4, 4, generator=generator),
         text=torch.randn(2, 1, 384, generator=generator),
-        state=torch.randn(2, 7 + 8, generator=generator),
+        state=torch.randn(2, model.action.state_width, generator=generator),
         actions=torch.randn(2, 8, 7, generator=generator),
         valid=torch.ones(2, 8, dtype=torch.bool),
         marks=torch.rand(2, 3, 2, 4, 4, generator=generator),
@@ -105,7 +106,7 @@ def test_the_executor_gives_the_points_relative_to_the_gripper_and_they_steer(
     proprio = request.observation.proprio
     state = executor.state(request)[0].numpy()
     np.testing.assert_allclose(state[:7], proprio)  # identity statistics
-    np.testing.assert_allclose(state[7:], target_points([RED], proprio))
+    np.testing.assert_allclose(state[7:15], target_points([RED], proprio))
     with torch.no_grad():
         pointed.action.target_in.weight.normal_(0, 0.5)
     moved = dataclasses.replace(

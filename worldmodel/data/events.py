@@ -137,6 +137,9 @@ class EventSample:
     # the targets as the action tower's points (worldmodel/marks.py target_points): relative to
     # the gripper at the window's start; zeros where there are none
     points: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # the skill of the action event the window belongs to (the skill input); None for a caption
+    # level without one
+    skill: str | None = None
 
     @property
     def length(self) -> int:
@@ -305,6 +308,7 @@ class EventDataset:
             clip_steps=clip_steps,
             targets=targets,
             points=target_points(targets, proprio[start]),
+            skill=skill,
         )
         return self.with_frames(sample) if frames else sample
 

@@ -24,6 +24,7 @@ from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
 from worldmodel.marks import render_marks
+from worldmodel.skill_input import skill_one_hot
 from worldmodel.text import TextEncoder
 from worldmodel.training.latent_store import LatentStore, window_key
 from worldmodel.vae import VideoVAE, pad_clip
@@ -128,10 +129,12 @@ class EventBatches:
         focus: Focus | None = None,
         mark_sigma: float | None = None,
         points: bool = False,
+        skills: tuple[str, ...] = (),
     ) -> None:
         self.dataset = dataset
         self.mark_sigma = mark_sigma  # None: the model takes no marks
         self.points = points  # the state carries the target points (ActionTowerConfig)
+        self.skills = skills  # ... and the skill one-hot over these names
         self.vae = vae
         self.captions = captions
         self.batch = batch
@@ -205,10 +208,14 @@ class EventBatches:
         return torch.from_numpy(render_marks(sample.targets, cameras, size, self.mark_sigma))
 
     def state(self, sample: EventSample) -> torch.Tensor:
-        """(P,) the normalised proprio, then the target points for a model that takes them."""
-        if not self.points:
-            return torch.from_numpy(sample.proprio)
-        return torch.from_numpy(np.concatenate([sample.proprio, sample.points]))
+        """(P,) the normalised proprio, then the target points and the skill one-hot for a
+        model that takes them."""
+        parts = [sample.proprio]
+        if self.points:
+            parts.append(sample.points)
+        if self.skills:
+            parts.append(skill_one_hot(sample.skill, self.skills))
+        return torch.from_numpy(np.concatenate(parts))
 
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
         samples = [
@@ -264,6 +271,7 @@ class PackedEventBatches(EventBatches):
         focus: Focus | None = None,
         mark_sigma: float | None = None,
         points: bool = False,
+        skills: tuple[str, ...] = (),
     ) -> None:
         super().__init__(
             dataset,
@@ -277,6 +285,7 @@ class PackedEventBatches(EventBatches):
             focus,
             mark_sigma,
             points,
+            skills,
         )
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row

@@ -344,11 +344,13 @@ def train_towers(
             video = dataclasses.replace(
                 video, mark_channels=config.video.mark_channels, mark_sigma=config.video.mark_sigma
             )
-        # Target points and the countdown likewise (the action tower's, which this stage trains).
+        # Target points, the countdown and the skill input likewise (the action tower's, which
+        # this stage trains).
         action = dataclasses.replace(
             found.action,
             target_points=config.action.target_points,
             countdown=config.action.countdown,
+            skills=config.action.skills,
         )
         into = dataclasses.replace(
             found,
@@ -427,6 +429,7 @@ def event_batches(
             focus=settings.focus,
             mark_sigma=mark_sigma,
             points=config.action.target_points,
+            skills=config.action.skills,
         )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
@@ -446,6 +449,7 @@ def event_batches(
         focus=settings.focus,
         mark_sigma=mark_sigma,
         points=config.action.target_points,
+        skills=config.action.skills,
     )
 
 

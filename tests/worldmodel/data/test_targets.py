@@ -149,6 +149,7 @@ def test_chunk_windows_take_the_targets_and_skill_of_the_action_event_they_start
         position = dataset._position[sample.episode_index]
         inner = dataset._action_event_at(position, sample.start)
         assert sample.targets == inner.targets != ()
+        assert sample.skill == inner.skill  # the skill input's
         origin = np.asarray((BOWL if inner.skill == "place" else RED).position)
         _, actions = dataset.low_dim(position)
         relative = dataset.action_norm.unnormalize(sample.actions)
