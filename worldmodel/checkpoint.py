@@ -6,9 +6,9 @@ swapped or shared. Loading builds the model from config.json and then checks eve
 shape before copying anything; the first difference is named in the error.
 
 Inputs added after a checkpoint was made (NEW_INPUTS: the target marks' embedding, the action
-tower's target points, countdown and skill input) start at zero when a checkpoint without them is loaded into
-a config that has them (`load_checkpoint(into=)`), so the loaded model computes exactly what the
-checkpoint did until they are trained.
+tower's target points, countdown and skill input) start at zero when a checkpoint without them
+is loaded into a config that has them (`load_checkpoint(into=)`), so the loaded model computes
+exactly what the checkpoint did until they are trained.
 """
 
 from __future__ import annotations

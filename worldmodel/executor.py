@@ -30,9 +30,9 @@ from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
 from worldmodel.marks import render_marks, target_points
-from worldmodel.skill_input import skill_one_hot
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_draws, sample_event
+from worldmodel.skill_input import skill_one_hot
 from worldmodel.text import TextEncoder, build_text_encoder
 from worldmodel.types import ACTION_DIM_PER_ARM, EventPrediction, EventRequest
 from worldmodel.vae import VideoVAE, pad_clip, still_clip
