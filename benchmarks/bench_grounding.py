@@ -75,7 +75,7 @@ def predict_ends(
     ends = {}
     for block in (*BLOCKS, None):
         marked = targets[block] if block else ()
-        request = EventRequest(step.caption, observation, steps, seed, targets=marked)
+        request = EventRequest(step.caption, observation, steps, seed, step.skill, targets=marked)
         ends[block] = executor.predict(request).actions[-1, :3]
     zeroed = ends.pop(None)
     return ends, zeroed, where, bool(targets[named] and targets[named][0].points)

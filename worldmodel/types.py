@@ -325,8 +325,9 @@ class EventRequest:
     observation: Observation
     frames: int  # segment length in control steps
     seed: int = 0
-    # The planner's structured reading of the caption. A learned model reads only the caption;
-    # executors with privileged knowledge (the simulator oracle) use these instead of parsing it.
+    # The planner's structured reading of the caption. A learned model with the skill input
+    # (ActionTowerConfig.skills) takes the skill; executors with privileged knowledge (the
+    # simulator oracle) use both instead of parsing the caption.
     skill: str | None = None
     arguments: Mapping[str, str] = field(default_factory=dict)
     # Where the event's object (and destination) are, per camera: a visual prompt a grounded

@@ -43,7 +43,9 @@ def test_the_reach_goes_to_the_marked_block_and_follows_the_mark(executor):
             caption = PlanStep("reach", {"object": named}).caption
             for marked in (named, other):  # the caption names `named` both times
                 targets = as_event_targets(targets_for(scene, {"object": marked}))
-                request = EventRequest(caption, observation, REACH_STEPS, seed, targets=targets)
+                request = EventRequest(
+                    caption, observation, REACH_STEPS, seed, "reach", targets=targets
+                )
                 end = executor.predict(request).actions[-1, :3]
                 block, distance = nearest(end, sim)
                 assert block == marked and distance < 0.05, (seed, marked, block, distance)
