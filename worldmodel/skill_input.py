@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# The tabletop's skills (skills/*.md); a checkpoint keeps its own list in config.json.
+# The tabletop's skills (skills/*.md, agent/envs/tabletop/skills.py); a checkpoint keeps its own
+# list in config.json.
 SKILL_NAMES: tuple[str, ...] = (
     "reach",
     "grasp",

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from worldmodel.config import ModelConfig, get_config
+from worldmodel.checkpoint import NormStats, load_checkpoint, save_checkpoint
+from worldmodel.config import ModelConfig, get_config, with_marks
 from worldmodel.model import WallWM
 
 
@@ -48,3 +49,11 @@ def count_calls():
         return calls
 
     return attach
+
+
+@pytest.fixture
+def old_and_pointed(tmp_path, mixed_model):
+    """A checkpoint made without target inputs, and the same loaded into a config with them."""
+    folder = save_checkpoint(mixed_model, tmp_path / "old", NormStats.identity(7, 7))
+    pointed, _ = load_checkpoint(folder, into=with_marks(mixed_model.config))
+    return mixed_model, pointed

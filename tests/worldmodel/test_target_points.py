@@ -5,11 +5,9 @@ trained."""
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
 
-from worldmodel.checkpoint import NormStats, load_checkpoint, save_checkpoint
-from worldmodel.config import with_marks
+from worldmodel.checkpoint import NormStats
 from worldmodel.executor import EventModeExecutor
 from worldmodel.flow import TrainingBatch, training_loss
 from worldmodel.marks import POINT_SCALE_M, target_points
@@ -20,14 +18,6 @@ from worldmodel.vae import VideoVAE
 NAMES = ("front", "side", "wrist")
 RED = EventTarget("object", "red_block", {"front": (0.5, 0.5)}, (0.55, -0.1, 0.02))
 BOWL = EventTarget("destination", "bowl", {"side": (0.4, 0.6)}, (0.45, 0.2, 0.03))
-
-
-@pytest.fixture
-def old_and_pointed(tmp_path, mixed_model):
-    """A checkpoint made without target inputs, and the same loaded into a config with them."""
-    folder = save_checkpoint(mixed_model, tmp_path / "old", NormStats.identity(7, 7))
-    pointed, _ = load_checkpoint(folder, into=with_marks(mixed_model.config))
-    return mixed_model, pointed
 
 
 def test_points_are_offsets_from_the_gripper_in_scale_units_with_a_presence_flag():

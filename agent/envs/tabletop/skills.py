@@ -20,19 +20,9 @@ from agent.envs.tabletop.rotations import quat_to_rpy
 from agent.envs.tabletop.scene import BLOCKS, CONTAINERS, DRAWER, free_slot
 from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.tasks import display
+from worldmodel.skill_input import SKILL_NAMES
 
-SKILLS: tuple[str, ...] = (
-    "reach",
-    "grasp",
-    "lift",
-    "move",
-    "place",
-    "release",
-    "push",
-    "open",
-    "close",
-    "regrasp",
-)
+SKILLS: tuple[str, ...] = SKILL_NAMES  # the world model's skill input knows these names
 Command = tuple[np.ndarray, str]  # (action (A,), segment caption)
 Routine = Iterator[Command]
 
