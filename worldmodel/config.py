@@ -391,12 +391,10 @@ def get_config(name: str) -> ModelConfig:
 
 def with_marks(config: ModelConfig) -> ModelConfig:
     """`config` with the target inputs switched on: the video tower's mark channels (one per
-    target role), the action tower's target points, countdown and skill input, and actions
-    anchored at the target."""
+    target role), the action tower's target points and countdown, and actions anchored at the
+    target."""
     video = dataclasses.replace(config.video, mark_channels=len(TARGET_ROLES))
-    action = dataclasses.replace(
-        config.action, target_points=True, countdown=True, skills=SKILL_NAMES
-    )
+    action = dataclasses.replace(config.action, target_points=True, countdown=True)
     return dataclasses.replace(
         config,
         video=video,
@@ -404,4 +402,12 @@ def with_marks(config: ModelConfig) -> ModelConfig:
         anchor_actions=True,
         anchor_keep_height=("move",),
         anchor_in_place=("grasp", "lift", "release"),
+    )
+
+
+def with_skills(config: ModelConfig) -> ModelConfig:
+    """`config` with the action tower's skill input: the event's skill name, one-hot over
+    SKILL_NAMES (ActionTowerConfig.skills says why)."""
+    return dataclasses.replace(
+        config, action=dataclasses.replace(config.action, skills=SKILL_NAMES)
     )

@@ -63,7 +63,7 @@ def train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from worldmodel.config import get_config, with_marks
+    from worldmodel.config import get_config, with_marks, with_skills
     from worldmodel.errors import ContractError
     from worldmodel.locate import checkpoint_folder
     from worldmodel.training.batches import Focus
@@ -82,6 +82,7 @@ def train(args: argparse.Namespace) -> int:
         if args.data is None or args.steps is None:
             raise ContractError("give --data and --steps, or a --recipe")
         config = with_marks(get_config(args.preset)) if args.marks else get_config(args.preset)
+        config = with_skills(config) if args.skills else config
         data = Path(args.data)
         stages = stage_plan(args.stage)
         steps = parse_steps(args.steps, stages)
@@ -241,6 +242,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "are, beside the keyframes (the dataset's targets; see worldmodel/marks.py). With "
         "--init-from a checkpoint without them, their weights start at zero, so training starts "
         "from exactly that model; the action stage then trains them too",
+    )
+    parser.add_argument(
+        "--skills",
+        action="store_true",
+        help="tell the action tower each event's skill (a one-hot of the skill's name beside the "
+        "state; see ActionTowerConfig.skills). With --init-from a checkpoint without it, its "
+        "weights start at zero",
     )
     parser.add_argument(
         "--target-dropout",

@@ -15,6 +15,7 @@ from agent.cli.main import main
 from tests.agent.test_bad_input import wallwm
 from worldmodel.errors import ContractError
 from worldmodel.locate import checkpoint_folder
+from worldmodel.skill_input import SKILL_NAMES
 from worldmodel.training.recipe import load_recipe
 from worldmodel.training.stages import StageSettings
 
@@ -26,6 +27,7 @@ def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
     record = yaml.safe_load((out / "export" / "training.yaml").read_text())
     [command] = record["commands"]
     assert command["recipe"] == "smoke" and command["preset"] == "debug" and command["marks"]
+    assert command["skills"] is False
     stages = [(stage["stage"], stage["steps"]) for stage in command["stages"]]
     assert stages == [("vae", 2), ("video", 2), ("action", 2), ("action", 2)]
     assert command["stages"][2]["focus"] == "reach=0.5"
@@ -60,6 +62,11 @@ def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
     assert stage == "action" and settings.steps == 3
     assert settings.init_from == checkpoint_folder("tiny")
     assert recipe.to_dict()["init_from"] == "tiny"
+    assert recipe.config().action.target_points and not recipe.config().action.skills
+    recipe_file.write_text(
+        recipe_file.read_text().replace("marks: true", "marks: true\nskills: true")
+    )
+    assert load_recipe(str(recipe_file)).config().action.skills == SKILL_NAMES
     twice = recipe_file.read_text() + "  - {stage: action, folder: again, steps: 2}\n"
     recipe_file.write_text(twice)
     first, second = load_recipe(str(recipe_file)).plan(StageSettings(steps=1))

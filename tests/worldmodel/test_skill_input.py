@@ -5,11 +5,22 @@ from the request, and what tells a grasp from a lift once trained."""
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from tests.worldmodel.test_target_points import executor_and_reach
+from worldmodel.checkpoint import NormStats, load_checkpoint, save_checkpoint
+from worldmodel.config import with_marks, with_skills
 from worldmodel.flow import TrainingBatch, training_loss
 from worldmodel.skill_input import SKILL_NAMES, skill_one_hot
+
+
+@pytest.fixture
+def old_and_skilled(tmp_path, mixed_model):
+    """A checkpoint made without the skill input, and the same loaded into a config with it."""
+    folder = save_checkpoint(mixed_model, tmp_path / "old", NormStats.identity(7, 7))
+    skilled, _ = load_checkpoint(folder, into=with_skills(with_marks(mixed_model.config)))
+    return mixed_model, skilled
 
 
 def test_the_one_hot_marks_the_named_skill_and_is_zero_for_none_or_an_unlisted_name():
@@ -20,9 +31,9 @@ def test_the_one_hot_marks_the_named_skill_and_is_zero_for_none_or_an_unlisted_n
 
 
 def test_an_old_checkpoint_loads_with_a_zero_skill_input_and_ignores_the_skill(
-    old_and_pointed, debug_config
+    old_and_skilled, debug_config
 ):
-    _, skilled = old_and_pointed
+    _, skilled = old_and_skilled
     assert skilled.config.action.skills == SKILL_NAMES
     assert not skilled.action.skill_in.weight.any()
     executor, request = executor_and_reach(skilled, debug_config)
@@ -37,9 +48,9 @@ def test_an_old_checkpoint_loads_with_a_zero_skill_input_and_ignores_the_skill(
 
 
 def test_the_action_loss_trains_the_skill_input_and_then_the_skill_steers(
-    old_and_pointed, debug_config
+    old_and_skilled, debug_config
 ):
-    _, model = old_and_pointed
+    _, model = old_and_skilled
     model.train()
     generator = torch.Generator().manual_seed(0)
     state = torch.randn(2, model.action.state_width, generator=generator)

@@ -4,6 +4,7 @@ and what a checkpoint was trained with is written into it (export/training.yaml)
 
     preset: tiny            # a preset of worldmodel/config.py
     marks: true             # the target inputs (worldmodel.config.with_marks)
+    skills: true            # the skill input (worldmodel.config.with_skills)
     init_from: tiny         # optional: the first stage fine-tunes this checkpoint
     data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
     defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
@@ -21,14 +22,14 @@ from typing import Any
 
 import yaml
 
-from worldmodel.config import ModelConfig, get_config, with_marks
+from worldmodel.config import ModelConfig, get_config, with_marks, with_skills
 from worldmodel.errors import ContractError
 from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.training.batches import Focus
 from worldmodel.training.stages import STAGES, StageSettings, stage_plan
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-KEYS = ("preset", "marks", "init_from", "data", "defaults", "stages")
+KEYS = ("preset", "marks", "skills", "init_from", "data", "defaults", "stages")
 # What a recipe may not set: where things go and how this machine runs them.
 MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon")
 
@@ -41,10 +42,12 @@ class Recipe:
     data: dict[str, Any]  # options of the data generation (agent's GenerationConfig)
     stages: tuple[dict[str, Any], ...]  # each: stage, steps and StageSettings fields
     init_from: str | None = None  # a checkpoint its first stage starts from (worldmodel.locate)
+    skills: bool = False
 
     def config(self) -> ModelConfig:
         config = get_config(self.preset)
-        return with_marks(config) if self.marks else config
+        config = with_marks(config) if self.marks else config
+        return with_skills(config) if self.skills else config
 
     def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
         """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
@@ -63,6 +66,7 @@ class Recipe:
         return {
             "preset": self.preset,
             "marks": self.marks,
+            "skills": self.skills,
             "init_from": self.init_from,
             "data": dict(self.data),
             "stages": [dict(stage) for stage in self.stages],
@@ -112,6 +116,7 @@ def load_recipe(name: str) -> Recipe:
         name=path.stem,
         preset=str(raw.get("preset", "tiny")),
         marks=bool(raw.get("marks", False)),
+        skills=bool(raw.get("skills", False)),
         init_from=None if init_from is None else str(init_from),
         data=dict(raw.get("data") or {}),
         stages=tuple(stages),

@@ -112,6 +112,7 @@ def run_stages(
         record = {
             "preset": config.name,
             "marks": config.video.mark_channels > 0,
+            "skills": bool(config.action.skills),
             "recipe": recipe,
             "data": str(data),
             "stages": [stage_record(stage, settings) for stage, settings in plan],
