@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention import FeedForward
@@ -41,8 +42,23 @@ from worldmodel.config import ActionTowerConfig
 from worldmodel.data.packing import PackedLayout, segment_mask, steps_to_end
 from worldmodel.errors import ModelInputError
 from worldmodel.marks import POINT_FEATURES
+from worldmodel.skill_input import skill_one_hot
 from worldmodel.types import TARGET_ROLES
 from worldmodel.video_tower import apply_rotary
+
+
+def state_input(
+    proprio: np.ndarray, points: np.ndarray, skill: str | None, config: ActionTowerConfig
+) -> np.ndarray:
+    """(state_width,) float32: the state input in the order `ActionTower.prepare` slices it:
+    the normalised proprio, then the target points (marks.target_points) and the skill one-hot
+    for a config that takes them."""
+    parts = [np.asarray(proprio, np.float32)]
+    if config.target_points:
+        parts.append(np.asarray(points, np.float32))
+    if config.skills:
+        parts.append(skill_one_hot(skill, config.skills))
+    return np.concatenate(parts)
 
 
 def time_rotary(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from worldmodel.action_frame import anchor_for, to_absolute
+from worldmodel.action_tower import state_input
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
@@ -32,7 +33,6 @@ from worldmodel.flow import anchor_sigma
 from worldmodel.marks import render_marks, target_points
 from worldmodel.model import WallWM
 from worldmodel.sampling import MODES, EventInputs, sample_draws, sample_event
-from worldmodel.skill_input import skill_one_hot
 from worldmodel.text import TextEncoder, build_text_encoder
 from worldmodel.types import ACTION_DIM_PER_ARM, EventPrediction, EventRequest
 from worldmodel.vae import VideoVAE, pad_clip, still_clip
@@ -264,12 +264,12 @@ class EventModeExecutor:
         """(1, P) the normalised proprio, then the request's target points (relative to the
         gripper now) and its skill one-hot for a model that takes them."""
         proprio = request.observation.proprio
-        state = self.stats.normalize_proprio(proprio)
-        action = self.model.config.action
-        if action.target_points:
-            state = np.concatenate([state, target_points(request.targets, proprio[:3])])
-        if action.skills:
-            state = np.concatenate([state, skill_one_hot(request.skill, action.skills)])
+        state = state_input(
+            self.stats.normalize_proprio(proprio),
+            target_points(request.targets, proprio[:3]),
+            request.skill,
+            self.model.config.action,
+        )
         return torch.as_tensor(state, device=self.device, dtype=self.dtype)[None]
 
     def marks(self, request: EventRequest, size: tuple[int, int]) -> torch.Tensor | None:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from worldmodel.action_tower import state_input
+from worldmodel.config import ActionTowerConfig
 from worldmodel.data.balance import BalancedSampler
 from worldmodel.data.events import EventDataset, EventSample
 from worldmodel.data.packing import PackedLayout
 from worldmodel.errors import ContractError
 from worldmodel.flow import TrainingBatch
 from worldmodel.marks import render_marks
-from worldmodel.skill_input import skill_one_hot
 from worldmodel.text import TextEncoder
 from worldmodel.training.latent_store import LatentStore, window_key
 from worldmodel.vae import VideoVAE, pad_clip
@@ -128,13 +129,13 @@ class EventBatches:
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
-        points: bool = False,
-        skills: tuple[str, ...] = (),
+        action: ActionTowerConfig | None = None,
     ) -> None:
         self.dataset = dataset
         self.mark_sigma = mark_sigma  # None: the model takes no marks
-        self.points = points  # the state carries the target points (ActionTowerConfig)
-        self.skills = skills  # ... and the skill one-hot over these names
+        # the action tower whose state input the batches give (target points, skill); None:
+        # the proprio alone
+        self.action = action
         self.vae = vae
         self.captions = captions
         self.batch = batch
@@ -209,13 +210,12 @@ class EventBatches:
 
     def state(self, sample: EventSample) -> torch.Tensor:
         """(P,) the normalised proprio, then the target points and the skill one-hot for a
-        model that takes them."""
-        parts = [sample.proprio]
-        if self.points:
-            parts.append(sample.points)
-        if self.skills:
-            parts.append(skill_one_hot(sample.skill, self.skills))
-        return torch.from_numpy(np.concatenate(parts))
+        model that takes them (action_tower.state_input)."""
+        if self.action is None:
+            return torch.from_numpy(sample.proprio)
+        return torch.from_numpy(
+            state_input(sample.proprio, sample.points, sample.skill, self.action)
+        )
 
     def __call__(self, step: int, rng: np.random.Generator) -> TrainingBatch:
         samples = [
@@ -270,8 +270,7 @@ class PackedEventBatches(EventBatches):
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
-        points: bool = False,
-        skills: tuple[str, ...] = (),
+        action: ActionTowerConfig | None = None,
     ) -> None:
         super().__init__(
             dataset,
@@ -284,8 +283,7 @@ class PackedEventBatches(EventBatches):
             store,
             focus,
             mark_sigma,
-            points,
-            skills,
+            action,
         )
         self.capacity = capacity
         self.carried: EventSample | None = None  # drawn, but did not fit in the last row

@@ -428,8 +428,7 @@ def event_batches(
             store=store,
             focus=settings.focus,
             mark_sigma=mark_sigma,
-            points=config.action.target_points,
-            skills=config.action.skills,
+            action=config.action,
         )
     longest = config.latent_frames(dataset.config.max_length)
     if settings.pack_frames < longest:
@@ -448,8 +447,7 @@ def event_batches(
         store=store,
         focus=settings.focus,
         mark_sigma=mark_sigma,
-        points=config.action.target_points,
-        skills=config.action.skills,
+        action=config.action,
     )
 
 
