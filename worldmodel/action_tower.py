@@ -51,9 +51,11 @@ def state_input(
     proprio: np.ndarray, points: np.ndarray, skill: str | None, config: ActionTowerConfig
 ) -> np.ndarray:
     """(state_width,) float32: the state input in the order `ActionTower.prepare` slices it:
-    the normalised proprio, then the target points (marks.target_points) and the skill one-hot
-    for a config that takes them."""
-    parts = [np.asarray(proprio, np.float32)]
+    the normalised proprio (its hidden components at 0, their training mean), then the target
+    points (marks.target_points) and the skill one-hot for a config that takes them."""
+    shown = np.array(proprio, np.float32)
+    shown[..., list(config.hidden_proprio)] = 0.0
+    parts = [shown]
     if config.target_points:
         parts.append(np.asarray(points, np.float32))
     if config.skills:

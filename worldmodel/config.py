@@ -88,6 +88,13 @@ class ActionTowerConfig:
     # one path into the state token stayed weak (its weights small after 4,100 steps; "grasp"
     # still lifted), so no shipped checkpoint uses it yet.
     skills: tuple[str, ...] = ()
+    # Proprio components the action tower is not shown (set to their training mean, 0 after
+    # normalisation); empty in checkpoints made before it. Why: the tabletop's gripper opening
+    # told the model which skill it was in (6.3 cm before every grasp of the data, 3.9 cm before
+    # every lift), so an off-centre grasp that left the fingers at 5.1 cm made the next lift stop
+    # at 7.5 cm instead of 20 (the same state with the opening at 0: 19.1; session 22 probe);
+    # hidden, the skill input and the images have to say it.
+    hidden_proprio: tuple[int, ...] = ()
     eps: float = 1e-6
 
 
@@ -189,6 +196,12 @@ class ModelConfig:
             raise UnknownPresetError(
                 f"config {self.name!r}: relative_action_dims {self.relative_action_dims} must be "
                 f"distinct proprio components in [0, {self.proprio_dim})"
+            )
+        hidden = [d for d in self.action.hidden_proprio if not 0 <= d < self.proprio_dim]
+        if hidden:
+            raise UnknownPresetError(
+                f"config {self.name!r}: action.hidden_proprio {list(hidden)} are not components "
+                f"of the {self.proprio_dim}-d proprio"
             )
         if self.video.mark_channels not in (0, len(TARGET_ROLES)):
             raise UnknownPresetError(
@@ -404,6 +417,14 @@ def with_marks(config: ModelConfig) -> ModelConfig:
         anchor_actions=True,
         anchor_keep_height=("move",),
         anchor_in_place=("grasp", "lift", "release"),
+    )
+
+
+def with_hidden_proprio(config: ModelConfig, components: tuple[int, ...]) -> ModelConfig:
+    """`config` with the action tower blind to these proprio components
+    (ActionTowerConfig.hidden_proprio says why)."""
+    return dataclasses.replace(
+        config, action=dataclasses.replace(config.action, hidden_proprio=tuple(components))
     )
 
 

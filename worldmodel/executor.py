@@ -157,6 +157,11 @@ class EventModeExecutor:
         return cls(model, stats, vae, text, mode)
 
     @property
+    def max_steps(self) -> int:
+        """The longest event one request may ask for, in control steps (action.max_steps)."""
+        return self.model.config.action.max_steps
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

@@ -58,12 +58,24 @@ def make_data(folder: Path, options: dict) -> None:
         generator.close()
 
 
+def parse_components(text: str) -> tuple[int, ...]:
+    """ "6" or "5,6" -> (6,) or (5, 6); anything else is a usage error."""
+    from worldmodel.errors import ContractError
+
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ContractError(
+            f"--hide-proprio {text!r}: expected proprio component numbers such as 6 or 5,6"
+        ) from None
+
+
 def train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     import torch
 
-    from worldmodel.config import get_config, with_marks, with_skills
+    from worldmodel.config import get_config, with_hidden_proprio, with_marks, with_skills
     from worldmodel.errors import ContractError
     from worldmodel.locate import checkpoint_folder
     from worldmodel.training.batches import Focus
@@ -83,6 +95,8 @@ def train(args: argparse.Namespace) -> int:
             raise ContractError("give --data and --steps, or a --recipe")
         config = with_marks(get_config(args.preset)) if args.marks else get_config(args.preset)
         config = with_skills(config) if args.skills else config
+        if args.hide_proprio:
+            config = with_hidden_proprio(config, parse_components(args.hide_proprio))
         data = Path(args.data)
         stages = stage_plan(args.stage)
         steps = parse_steps(args.steps, stages)
@@ -249,6 +263,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tell the action tower each event's skill (a one-hot of the skill's name beside the "
         "state; see ActionTowerConfig.skills). With --init-from a checkpoint without it, its "
         "weights start at zero",
+    )
+    parser.add_argument(
+        "--hide-proprio",
+        metavar="I[,I...]",
+        help="proprio components the action tower is not shown (0-based; the tabletop's are x, "
+        "y, z, roll, pitch, yaw, gripper opening), e.g. 6 so that the skill, not the opening, "
+        "tells a grasp from a lift (see ActionTowerConfig.hidden_proprio)",
     )
     parser.add_argument(
         "--target-dropout",

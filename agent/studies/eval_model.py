@@ -188,6 +188,9 @@ class EventRunner:
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
         steps = len(expert.actions) if self.skill_frames is None else self.skill_frames[step.skill]
+        # The longest event the executor answers in one request (a learned model's
+        # action.max_steps): an expert routine longer than that is asked for in pieces.
+        limit = getattr(self.executor, "max_steps", steps)
         if self.chunk:
             caption = self.instruction
         observed: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -195,7 +198,7 @@ class EventRunner:
         predicted_frames: dict[str, list[np.ndarray]] | None = defaultdict(list)
         first = np.zeros((0, sim.action_space.dim), np.float32)
         while len(predicted_actions) < steps:
-            frames = min(self.chunk or steps, steps - len(predicted_actions))
+            frames = min(self.chunk or steps, steps - len(predicted_actions), limit)
             arguments = dict(step.arguments)
             targets = event_targets(self.targets, sim, observation, arguments)
             request = EventRequest(

@@ -90,6 +90,24 @@ def test_chunk_mode_asks_with_the_instruction_every_chunk_steps():
     assert all(len(event.psnr) == 3 for event in report.events)
 
 
+def test_an_expert_routine_longer_than_the_executor_answers_is_asked_for_in_pieces():
+    """A learned model predicts at most action.max_steps per request (the oracle's guard lets a
+    stuck routine run to 300 steps); the event is then asked for in pieces, not refused."""
+    task = get_task("bowl_red_blue")
+    runner = EventRunner(None, size=32)
+    spy = RecordingOracle(runner.oracle)
+    spy.max_steps = 4
+    runner.executor = spy
+    try:
+        _, reach = task.plan()[0]
+        runner.sim.reset(eval_seeds(1)[0])
+        runner.event(reach, eval_seeds(1)[0], restore=True)
+    finally:
+        runner.close()
+    assert len(spy.requests) > 1 and all(request.frames <= 4 for request in spy.requests)
+    assert {request.caption for request in spy.requests} == {reach.caption}
+
+
 @pytest.mark.parametrize("source", ["perceived", "truth", "none"])
 def test_every_request_carries_the_events_targets_from_the_chosen_source(source):
     task = get_task("bowl_red_blue")

@@ -67,6 +67,12 @@ def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
         recipe_file.read_text().replace("marks: true", "marks: true\nskills: true")
     )
     assert load_recipe(str(recipe_file)).config().action.skills == SKILL_NAMES
+    recipe_file.write_text(recipe_file.read_text() + "hide_proprio: [6]\n")
+    assert load_recipe(str(recipe_file)).config().action.hidden_proprio == (6,)
+    recipe_file.write_text(recipe_file.read_text().replace("[6]", "opening"))
+    with pytest.raises(ContractError, match="hide_proprio is a list of proprio components"):
+        load_recipe(str(recipe_file))
+    recipe_file.write_text(recipe_file.read_text().replace("hide_proprio: opening\n", ""))
     twice = recipe_file.read_text() + "  - {stage: action, folder: again, steps: 2}\n"
     recipe_file.write_text(twice)
     first, second = load_recipe(str(recipe_file)).plan(StageSettings(steps=1))

@@ -5,6 +5,7 @@ and what a checkpoint was trained with is written into it (export/training.yaml)
     preset: tiny            # a preset of worldmodel/config.py
     marks: true             # the target inputs (worldmodel.config.with_marks)
     skills: true            # the skill input (worldmodel.config.with_skills)
+    hide_proprio: [6]       # proprio components the action tower is not shown (with_hidden_proprio)
     init_from: tiny         # optional: the first stage fine-tunes this checkpoint
     data: {episodes: 600, recovery_fraction: 0.2, seed: 0}   # `wallwm data generate` options
     defaults: {batch: 8, lr: 0.001}                          # StageSettings fields, every stage
@@ -22,14 +23,20 @@ from typing import Any
 
 import yaml
 
-from worldmodel.config import ModelConfig, get_config, with_marks, with_skills
+from worldmodel.config import (
+    ModelConfig,
+    get_config,
+    with_hidden_proprio,
+    with_marks,
+    with_skills,
+)
 from worldmodel.errors import ContractError
 from worldmodel.locate import checkpoint_folder, find_checkpoints
 from worldmodel.training.batches import Focus
 from worldmodel.training.stages import STAGES, StageSettings, stage_plan
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-KEYS = ("preset", "marks", "skills", "init_from", "data", "defaults", "stages")
+KEYS = ("preset", "marks", "skills", "hide_proprio", "init_from", "data", "defaults", "stages")
 # What a recipe may not set: where things go and how this machine runs them.
 MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon")
 
@@ -43,11 +50,13 @@ class Recipe:
     stages: tuple[dict[str, Any], ...]  # each: stage, steps and StageSettings fields
     init_from: str | None = None  # a checkpoint its first stage starts from (worldmodel.locate)
     skills: bool = False
+    hide_proprio: tuple[int, ...] = ()
 
     def config(self) -> ModelConfig:
         config = get_config(self.preset)
         config = with_marks(config) if self.marks else config
-        return with_skills(config) if self.skills else config
+        config = with_skills(config) if self.skills else config
+        return with_hidden_proprio(config, self.hide_proprio) if self.hide_proprio else config
 
     def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
         """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
@@ -67,6 +76,7 @@ class Recipe:
             "preset": self.preset,
             "marks": self.marks,
             "skills": self.skills,
+            "hide_proprio": list(self.hide_proprio),
             "init_from": self.init_from,
             "data": dict(self.data),
             "stages": [dict(stage) for stage in self.stages],
@@ -105,6 +115,9 @@ def load_recipe(name: str) -> Recipe:
             f"recipe {path}: two stages share the folder of {folders}; give a stage that runs "
             "again a folder of its own (folder: action-mixed)"
         )
+    hidden = raw.get("hide_proprio") or []
+    if not isinstance(hidden, list) or not all(isinstance(i, int) for i in hidden):
+        raise ContractError(f"recipe {path}: hide_proprio is a list of proprio components ([6])")
     init_from = raw.get("init_from")
     if init_from is not None and not (checkpoint_folder(str(init_from)) / "config.json").is_file():
         shipped = ", ".join(sorted(p.name for p in find_checkpoints())) or "none"
@@ -117,6 +130,7 @@ def load_recipe(name: str) -> Recipe:
         preset=str(raw.get("preset", "tiny")),
         marks=bool(raw.get("marks", False)),
         skills=bool(raw.get("skills", False)),
+        hide_proprio=tuple(hidden),
         init_from=None if init_from is None else str(init_from),
         data=dict(raw.get("data") or {}),
         stages=tuple(stages),

@@ -113,6 +113,7 @@ def run_stages(
             "preset": config.name,
             "marks": config.video.mark_channels > 0,
             "skills": bool(config.action.skills),
+            "hide_proprio": list(config.action.hidden_proprio),
             "recipe": recipe,
             "data": str(data),
             "stages": [stage_record(stage, settings) for stage, settings in plan],
