@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from agent.cli.main import main
 from tests.torchrun import run_torchrun
@@ -422,10 +423,13 @@ def test_an_action_stage_with_marks_adds_every_target_input_to_an_old_checkpoint
     out = tmp_path / "marked"
     marked = [*TRAIN, "--data", str(dataset), "--out", str(out), "--stage", "action", "--marks"]
     marked += ["--steps", "1", "--lr", "0", "--init-from", str(trained / "export")]
-    assert main(marked) == 0
+    assert main([*marked, "--skills", "--hide-proprio", "6"]) == 0
     model, _ = load_checkpoint(out / "export")
     config = model.config
     assert config.video.mark_channels and config.action.target_points and config.action.countdown
+    assert config.action.skills and config.action.hidden_proprio == (6,)
+    record = yaml.safe_load((out / "export" / "training.yaml").read_text())
+    assert record["commands"][-1]["skills"] and record["commands"][-1]["hide_proprio"] == [6]
     assert config.anchor_actions and config.anchor_keep_height == ("move",)
     assert config.anchor_in_place == ("grasp", "lift", "release")
     assert not model.action.step_countdown.weight.any()  # learning rate 0: still zero

@@ -344,13 +344,14 @@ def train_towers(
             video = dataclasses.replace(
                 video, mark_channels=config.video.mark_channels, mark_sigma=config.video.mark_sigma
             )
-        # Target points, the countdown and the skill input likewise (the action tower's, which
-        # this stage trains).
+        # Target points, the countdown, the skill input and the hidden proprio likewise (the
+        # action tower's, which this stage trains).
         action = dataclasses.replace(
             found.action,
             target_points=config.action.target_points,
             countdown=config.action.countdown,
             skills=config.action.skills,
+            hidden_proprio=config.action.hidden_proprio,
         )
         into = dataclasses.replace(
             found,
