@@ -202,6 +202,8 @@ class PreparedEvent:
     self_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by position in the event
     time_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by latent frame
     event: torch.Tensor | None  # (B, T) event id of each step, -1 = padding; None: all valid
+    # (B, 1 or T, D) the skill's share of the timestep embedding; None: no skill input
+    skill_time: torch.Tensor | None = None
 
 
 @dataclass
@@ -250,6 +252,11 @@ class ActionTower(nn.Module):
         if self.skill_width:  # zero: a checkpoint without the skill input predicts as before
             self.skill_in = nn.Linear(self.skill_width, dim, bias=False)
             nn.init.zeros_(self.skill_in.weight)
+            # The skill also joins the timestep embedding, so it modulates every block (AdaLN),
+            # as DiT adds its class: through the state token alone it stayed weak (see
+            # ActionTowerConfig.skills). Zero: a checkpoint without it predicts as before.
+            self.skill_time = nn.Linear(self.skill_width, dim, bias=False)
+            nn.init.zeros_(self.skill_time.weight)
         self.time_index = nn.Embedding(max_index, dim)  # action and state time index
         self.step_position = nn.Embedding(config.max_steps, dim)  # position inside the segment
         if config.countdown:  # steps left to the segment's end; zero: a no-op until trained
@@ -395,8 +402,14 @@ class ActionTower(nn.Module):
         points_end = self.proprio_dim + self.point_width
         if self.point_width:
             state_tokens = state_tokens + self.target_in(state[..., self.proprio_dim : points_end])
+        skill_time = None
         if self.skill_width:
-            state_tokens = state_tokens + self.skill_in(state[..., points_end:])
+            skills = state[..., points_end:]  # (B, E, S)
+            state_tokens = state_tokens + self.skill_in(skills)
+            skill_time = self.skill_time(skills)  # (B, E, D): one per event
+            if event is not None:  # packed: each step its own event's, padding none
+                owner = event.clamp(min=0)[..., None].expand(-1, -1, skill_time.shape[-1])
+                skill_time = torch.gather(skill_time, 1, owner) * (event >= 0)[..., None]
         masks = ActionMasks(None, None, None)
         if event is not None:
             state_event = torch.arange(state.shape[1], device=device).expand(batch, -1)
@@ -416,6 +429,7 @@ class ActionTower(nn.Module):
             self_rope=time_rotary(local.float(), self.head_dim),
             time_rope=time_rotary(index.float(), self.head_dim),
             event=event,
+            skill_time=skill_time,
         )
 
     def velocity(
@@ -441,6 +455,8 @@ class ActionTower(nn.Module):
         # AdaLN per action token: a packed row's events have their own noise levels
         t_freq = self.time_proj_in(timestep.flatten()).to(self.time_embedder.linear_1.weight.dtype)
         temb = self.time_embedder(t_freq).type_as(x).view(batch, -1, x.shape[-1])  # (B, 1|T, D)
+        if prepared.skill_time is not None:
+            temb = temb + prepared.skill_time.type_as(x)
         block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))  # (B, 1|T, 6, D)
         # one timestep per row (sampling) is projected once, then shared by every token
         temb = temb.expand(batch, steps, -1)

@@ -41,7 +41,13 @@ FORMAT = "wallwm-checkpoint/1"
 # Prefixes of tensors whose module starts at zero (a no-op), so a checkpoint made before the
 # module existed may lack them: video_tower.MarkEmbedding, action_tower's target_in,
 # step_countdown and skill_in.
-NEW_INPUTS: tuple[str, ...] = ("mark_embedding.", "target_in.", "step_countdown.", "skill_in.")
+NEW_INPUTS: tuple[str, ...] = (
+    "mark_embedding.",
+    "target_in.",
+    "step_countdown.",
+    "skill_in.",
+    "skill_time.",
+)
 
 
 @dataclass(frozen=True)
@@ -187,8 +193,8 @@ def load_checkpoint(
     """Build the model from config.json and load both towers and the normalisation statistics.
 
     `into`: build this config instead of the checkpoint's (to fine-tune it with mark channels it
-    lacks, say): every tensor must still match by name and shape, except NEW_INPUTS tensors the
-    checkpoint lacks, which start at zero."""
+    lacks, say). Every tensor must match by name and shape, except NEW_INPUTS tensors the
+    checkpoint lacks (made before they existed), which start at zero."""
     folder = Path(folder)
     config = into or read_config(folder)
     stats = NormStats(**_read_json(folder / NORMALIZATION_FILE))
@@ -204,8 +210,7 @@ def load_checkpoint(
         model = WallWM(config)
     for module, filename in ((model.video, VIDEO_FILE), (model.action, ACTION_FILE)):
         state = _read_tensors(folder / filename)
-        if into is not None:
-            state = with_new_inputs(module.state_dict(), state)
+        state = with_new_inputs(module.state_dict(), state)
         check_state(module.state_dict(), state, str(folder / filename))
         # Fresh, aligned storage: kernels pick their path by alignment, so tensors left inside the
         # file's buffer can give bit-different results from the saved model.

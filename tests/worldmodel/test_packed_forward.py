@@ -60,7 +60,7 @@ def _pack(config: ModelConfig, events: list[dict[str, torch.Tensor]]):
     state = torch.stack(
         [
             torch.cat([e["state"] for e in events]),
-            torch.cat([events[1]["state"], torch.zeros(1, config.proprio_dim)]),
+            torch.cat([events[1]["state"], torch.zeros_like(events[1]["state"])]),
         ]
     )
     action_t = torch.stack(

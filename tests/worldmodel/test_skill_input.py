@@ -7,11 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
+from tests.worldmodel.test_packed_forward import STEPS, _events, _pack
 from tests.worldmodel.test_target_points import executor_and_reach
-from worldmodel.checkpoint import NormStats, load_checkpoint, save_checkpoint
+from worldmodel.checkpoint import ACTION_FILE, NormStats, load_checkpoint, save_checkpoint
 from worldmodel.config import with_marks, with_skills
 from worldmodel.flow import TrainingBatch, training_loss
+from worldmodel.model import WallWM
 from worldmodel.skill_input import SKILL_NAMES, skill_one_hot
 
 
@@ -75,3 +78,51 @@ def test_the_action_loss_trains_the_skill_input_and_then_the_skill_steers(
         for name in ("grasp", "lift")
     )
     assert np.abs(grasp - lift).max() > 1e-4
+
+
+def test_each_packed_event_hears_its_own_skill_as_it_does_alone(debug_config):
+    """The skill joins the timestep embedding of every step of its event (AdaLN): in a packed
+    row each event is computed with its own skill, exactly as alone."""
+    config = with_skills(debug_config)
+    torch.manual_seed(0)
+    model = WallWM(config).eval()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.action.skill_in.weight.copy_(torch.randn(model.action.skill_in.weight.shape) * 0.5)
+        model.action.skill_time.weight.copy_(torch.randn(model.action.skill_time.weight.shape))
+    events = _events(config, generator)
+    for event, skill in zip(events, ("grasp", "lift"), strict=True):
+        one_hot = torch.from_numpy(skill_one_hot(skill, SKILL_NAMES))[None]
+        event["state"] = torch.cat([event["state"], one_hot], 1)
+    layout, latents, video_t, text, state, actions, action_t = _pack(config, events)
+    with torch.no_grad():
+        video = model.video(latents, video_t, text, packing=layout)
+        context = model.action.video_context(video.features, video.grid, packing=layout)
+        packed = model.action(actions, action_t, state, context, packing=layout)
+        alone = []
+        for event in events:
+            _, own = model.encode_video(event["latents"], event["video_t"], event["text"])
+            alone.append(model.action(event["actions"], event["action_t"], event["state"], own))
+        swapped = events[0]["state"].clone()
+        swapped[:, -len(SKILL_NAMES) :] = torch.from_numpy(skill_one_hot("lift", SKILL_NAMES))
+        _, own = model.encode_video(events[0]["latents"], events[0]["video_t"], events[0]["text"])
+        as_lift = model.action(events[0]["actions"], events[0]["action_t"], swapped, own)
+    first = STEPS[0]
+    torch.testing.assert_close(packed[:1, :first], alone[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed[:1, first:], alone[1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed[1:, : STEPS[1]], alone[1], atol=1e-5, rtol=1e-4)
+    assert (as_lift - alone[0]).abs().max() > 1e-2  # the skill steers
+
+
+def test_a_skill_checkpoint_made_before_the_adaln_path_loads_with_it_at_zero(
+    tmp_path, debug_config
+):
+    torch.manual_seed(0)
+    model = WallWM(with_skills(debug_config))
+    folder = save_checkpoint(model, tmp_path / "skills", NormStats.identity(7, 7))
+    weights = load_file(folder / ACTION_FILE)
+    del weights["skill_time.weight"]
+    save_file(weights, folder / ACTION_FILE)
+    loaded, _ = load_checkpoint(folder)
+    assert not loaded.action.skill_time.weight.any()
+    torch.testing.assert_close(loaded.action.skill_in.weight, model.action.skill_in.weight)
