@@ -84,9 +84,10 @@ class ActionTowerConfig:
     # and predicts as before. Why: the caption reaches the action tower only through the frozen
     # video tower's features, and the grounded model ignored it: asked "grasp" or "lift" from
     # the same state it made the same motion (held-out probe, session 21), so a grasp after an
-    # off-centre reach lifted, or a lift after an off-centre grasp stayed low. Measured, this
-    # one path into the state token stayed weak (its weights small after 4,100 steps; "grasp"
-    # still lifted), so no shipped checkpoint uses it yet.
+    # off-centre reach lifted, or a lift after an off-centre grasp stayed low. Through the
+    # state token alone it stayed weak (its weights small after 4,100 steps; "grasp" still
+    # lifted), so it also joins the timestep embedding (AdaLN, ActionTower.skill_time); the
+    # gripper opening had been telling the skill instead (hidden_proprio).
     skills: tuple[str, ...] = ()
     # Proprio components the action tower is not shown (set to their training mean, 0 after
     # normalisation); empty in checkpoints made before it. Why: the tabletop's gripper opening
