@@ -215,7 +215,8 @@ def denoise_actions(
     actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
     actions = actions * inputs.action_temperature
     prepared = model.action.prepare(inputs.steps, inputs.paired(inputs.state), context)
-    sigmas = sigma_schedule(steps, flow.shift).to(device)
+    shift = flow.shift if flow.action_shift is None else flow.action_shift
+    sigmas = sigma_schedule(steps, shift).to(device)
     for sigma, sigma_next in itertools.pairwise(sigmas):
         paired = inputs.paired(actions)
         timestep = (sigma * flow.num_train_timesteps).expand(len(paired))

@@ -116,3 +116,24 @@ def test_guidance_extrapolates_the_video_from_the_blank_caption_through_the_capt
     # One video forward: the predicted latents are linear in the scale.
     assert torch.allclose(latents[3] - latents[1], 2 * (latents[1] - latents[0]), atol=1e-4)
     assert (latents[1] - latents[0]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("action_shift", "levels"),
+    [(None, [1.0, 0.9375, 0.8333, 0.625]), (1.0, [1.0, 0.75, 0.5, 0.25])],
+)
+def test_the_action_sampler_runs_its_own_shift(mixed_model, debug_config, action_shift, levels):
+    """The action steps follow `flow.action_shift` (None: the video's `shift`, 5 here): at 1,
+    evenly spaced noise levels instead of three of four at sigma >= 0.83."""
+    flow = dataclasses.replace(debug_config.flow, shift=5.0, action_shift=action_shift)
+    mixed_model.config = dataclasses.replace(mixed_model.config, flow=flow)
+    seen = []
+    velocity = mixed_model.action.velocity
+
+    def recording(actions, timestep, prepared):
+        seen.append(round(float(timestep.flatten()[0]) / flow.num_train_timesteps, 4))
+        return velocity(actions, timestep, prepared)
+
+    mixed_model.action.velocity = recording
+    sample_asymmetric(mixed_model, _inputs(debug_config), action_steps=4)
+    assert seen == levels
