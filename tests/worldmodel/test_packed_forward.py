@@ -82,26 +82,27 @@ def _pack(config: ModelConfig, events: list[dict[str, torch.Tensor]]):
     )
 
 
-def test_packed_forward_matches_each_event_alone(mixed_model: WallWM):
-    config = mixed_model.config
-    events = _events(config, torch.Generator().manual_seed(0))
-    layout, latents, video_t, text, state, actions, action_t = _pack(config, events)
+def packed_and_alone(model: WallWM, events: list[dict[str, torch.Tensor]]):
+    """(video sample, action velocity) of the events packed by `_pack`, and of each alone."""
+    layout, latents, video_t, text, state, actions, action_t = _pack(model.config, events)
     with torch.no_grad():
-        video = mixed_model.video(latents, video_t, text, packing=layout)
-        context = mixed_model.action.video_context(video.features, video.grid, packing=layout)
-        velocity = mixed_model.action(actions, action_t, state, context, packing=layout)
+        video = model.video(latents, video_t, text, packing=layout)
+        context = model.action.video_context(video.features, video.grid, packing=layout)
+        velocity = model.action(actions, action_t, state, context, packing=layout)
         alone = []
         for e in events:
-            out, ctx = mixed_model.encode_video(e["latents"], e["video_t"], e["text"])
-            alone.append(
-                (out.sample, mixed_model.action(e["actions"], e["action_t"], e["state"], ctx))
-            )
+            out, own = model.encode_video(e["latents"], e["video_t"], e["text"])
+            alone.append((out.sample, model.action(e["actions"], e["action_t"], e["state"], own)))
+    return (video.sample, velocity), alone
+
+
+def test_packed_forward_matches_each_event_alone(mixed_model: WallWM):
+    events = _events(mixed_model.config, torch.Generator().manual_seed(0))
+    (sample, velocity), alone = packed_and_alone(mixed_model, events)
     f0, t0 = FRAMES[0], STEPS[0]
-    torch.testing.assert_close(video.sample[:1, :, :, :f0], alone[0][0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(video.sample[:1, :, :, f0:], alone[1][0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(
-        video.sample[1:, :, :, : FRAMES[1]], alone[1][0], atol=1e-5, rtol=1e-4
-    )
+    torch.testing.assert_close(sample[:1, :, :, :f0], alone[0][0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(sample[:1, :, :, f0:], alone[1][0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(sample[1:, :, :, : FRAMES[1]], alone[1][0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(velocity[:1, :t0], alone[0][1], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(velocity[:1, t0:], alone[1][1], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(velocity[1:, : STEPS[1]], alone[1][1], atol=1e-5, rtol=1e-4)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.worldmodel.test_packed_forward import STEPS, _events, _pack
+from tests.worldmodel.test_packed_forward import STEPS, _events, packed_and_alone
 from tests.worldmodel.test_target_points import executor_and_reach
 from worldmodel.checkpoint import ACTION_FILE, NormStats, load_checkpoint, save_checkpoint
 from worldmodel.config import with_marks, with_skills
@@ -94,17 +94,11 @@ def test_each_packed_event_hears_its_own_skill_as_it_does_alone(debug_config):
     for event, skill in zip(events, ("grasp", "lift"), strict=True):
         one_hot = torch.from_numpy(skill_one_hot(skill, SKILL_NAMES))[None]
         event["state"] = torch.cat([event["state"], one_hot], 1)
-    layout, latents, video_t, text, state, actions, action_t = _pack(config, events)
+    (_, packed), alone = packed_and_alone(model, events)
+    alone = [velocity for _, velocity in alone]
+    swapped = events[0]["state"].clone()
+    swapped[:, -len(SKILL_NAMES) :] = torch.from_numpy(skill_one_hot("lift", SKILL_NAMES))
     with torch.no_grad():
-        video = model.video(latents, video_t, text, packing=layout)
-        context = model.action.video_context(video.features, video.grid, packing=layout)
-        packed = model.action(actions, action_t, state, context, packing=layout)
-        alone = []
-        for event in events:
-            _, own = model.encode_video(event["latents"], event["video_t"], event["text"])
-            alone.append(model.action(event["actions"], event["action_t"], event["state"], own))
-        swapped = events[0]["state"].clone()
-        swapped[:, -len(SKILL_NAMES) :] = torch.from_numpy(skill_one_hot("lift", SKILL_NAMES))
         _, own = model.encode_video(events[0]["latents"], events[0]["video_t"], events[0]["text"])
         as_lift = model.action(events[0]["actions"], events[0]["action_t"], swapped, own)
     first = STEPS[0]
