@@ -40,7 +40,7 @@ VAE_FOLDER = "vae"  # optional: a diffusers AutoencoderKLWan save_pretrained fol
 FORMAT = "wallwm-checkpoint/1"
 # Prefixes of tensors whose module starts at zero (a no-op), so a checkpoint made before the
 # module existed may lack them: video_tower.MarkEmbedding, action_tower's target_in,
-# step_countdown and skill_in.
+# step_countdown, skill_in and skill_time.
 NEW_INPUTS: tuple[str, ...] = (
     "mark_embedding.",
     "target_in.",
