@@ -7,8 +7,8 @@ shape before copying anything; the first difference is named in the error.
 
 Inputs added after a checkpoint was made (NEW_INPUTS: the target marks' embedding, the action
 tower's target points, countdown and skill input) start at zero when a checkpoint without them
-is loaded into a config that has them (`load_checkpoint(into=)`), so the loaded model computes
-exactly what the checkpoint did until they are trained.
+is loaded, as it is or into a config that has them (`load_checkpoint(into=)`), so the loaded
+model computes exactly what the checkpoint did until they are trained.
 """
 
 from __future__ import annotations
