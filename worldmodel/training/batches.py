@@ -52,6 +52,10 @@ class CaptionBank:
         return torch.stack([self[c].mean(0) for c in captions]).numpy()
 
 
+# An action tower whose state input is the proprio alone (no points, skill or hidden part).
+PROPRIO_ONLY = ActionTowerConfig()
+
+
 @dataclass(frozen=True)
 class Focus:
     """Draw this share of a tower stage's events from one skill (action-level events whose skill
@@ -129,12 +133,12 @@ class EventBatches:
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
-        action: ActionTowerConfig | None = None,
+        action: ActionTowerConfig = PROPRIO_ONLY,
     ) -> None:
         self.dataset = dataset
         self.mark_sigma = mark_sigma  # None: the model takes no marks
-        # the action tower whose state input the batches give (target points, skill); None:
-        # the proprio alone
+        # the action tower whose state input the batches give (target points, skill, hidden
+        # proprio)
         self.action = action
         self.vae = vae
         self.captions = captions
@@ -211,8 +215,6 @@ class EventBatches:
     def state(self, sample: EventSample) -> torch.Tensor:
         """(P,) the normalised proprio, then the target points and the skill one-hot for a
         model that takes them (action_tower.state_input)."""
-        if self.action is None:
-            return torch.from_numpy(sample.proprio)
         return torch.from_numpy(
             state_input(sample.proprio, sample.points, sample.skill, self.action)
         )
@@ -270,7 +272,7 @@ class PackedEventBatches(EventBatches):
         store: LatentStore | None = None,
         focus: Focus | None = None,
         mark_sigma: float | None = None,
-        action: ActionTowerConfig | None = None,
+        action: ActionTowerConfig = PROPRIO_ONLY,
     ) -> None:
         super().__init__(
             dataset,

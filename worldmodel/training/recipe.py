@@ -56,7 +56,7 @@ class Recipe:
         config = get_config(self.preset)
         config = with_marks(config) if self.marks else config
         config = with_skills(config) if self.skills else config
-        return with_hidden_proprio(config, self.hide_proprio) if self.hide_proprio else config
+        return with_hidden_proprio(config, self.hide_proprio)
 
     def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
         """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
