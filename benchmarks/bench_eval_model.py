@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--targets", choices=("perceived", "truth", "none"), default="perceived")
     parser.add_argument("--horizon", choices=("expert", "skill"), default="expert")
+    parser.add_argument("--families", help="comma-separated task families (default all)")
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args()
     settings = EvalSettings.from_args(args)
@@ -40,6 +41,7 @@ def main() -> None:
     how = f" as {args.chunk}-step chunks" if args.chunk else ""
     how += f" with guidance {args.guidance:g}" if args.guidance is not None else ""
     how += ", skill-file horizon" if args.horizon == "skill" else ""
+    how += f", {args.families} only" if args.families else ""
     episodes = "training" if args.data is not None else "held-out"
     record(
         f"eval-model {name}{how}, targets {args.targets}: {args.episodes} {episodes} episodes",

@@ -97,6 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the agent does; default), simulator state, or none (the caption alone)",
     )
     parser.add_argument(
+        "--families",
+        default=None,
+        metavar="NAMES",
+        help="held-out episodes of these task families only, comma-separated (containers, "
+        "stacking, sorting, drawer, mixed; default all); each keeps its seed from a full run",
+    )
+    parser.add_argument(
         "--horizon",
         choices=("expert", "skill"),
         default="expert",

@@ -267,13 +267,20 @@ def eval_seeds(count: int) -> list[int]:
     return [EVAL_SEED_OFFSET + index for index in range(count)]
 
 
-def held_out_jobs(count: int) -> list[tuple[Task, int, bool]]:
+def held_out_jobs(count: int, families: tuple[str, ...] = FAMILIES) -> list[tuple[Task, int, bool]]:
     """(task, held-out seed, paraphrase) for `count` episodes: the families in turn, a family's
-    tasks in turn, every other episode with paraphrased captions."""
+    tasks in turn, every other episode with paraphrased captions. Limited to some `families`, an
+    episode keeps the seed, task and caption it has in the schedule of all five, so a run on one
+    family repeats that family's episodes of a full run."""
     jobs = []
-    for index, seed in enumerate(eval_seeds(count)):
-        tasks = tasks_of(FAMILIES[index % len(FAMILIES)])
-        jobs.append((tasks[(index // len(FAMILIES)) % len(tasks)], seed, index % 2 == 1))
+    index = 0
+    while len(jobs) < count:
+        family = FAMILIES[index % len(FAMILIES)]
+        if family in families:
+            tasks = tasks_of(family)
+            task = tasks[(index // len(FAMILIES)) % len(tasks)]
+            jobs.append((task, EVAL_SEED_OFFSET + index, index % 2 == 1))
+        index += 1
     return jobs
 
 
@@ -311,6 +318,7 @@ class EvalSettings:
     guidance: float | None = None
     targets: str = "perceived"
     horizon: str = "expert"  # HORIZONS
+    families: tuple[str, ...] = FAMILIES  # held-out episodes of these task families only
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> EvalSettings:
@@ -323,7 +331,20 @@ class EvalSettings:
             args.guidance,
             args.targets,
             args.horizon,
+            parse_families(args.families),
         )
+
+
+def parse_families(text: str | None) -> tuple[str, ...]:
+    """--families: comma-separated task family names (None: all five)."""
+    if text is None:
+        return FAMILIES
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        tasks_of(name)  # an unknown family is a clear error before anything runs
+    if not names:
+        raise ContractError(f"--families names no family; expected some of {FAMILIES}")
+    return names
 
 
 def load_executor(name: str, guidance: float | None) -> tuple[str, ExecutorFactory]:
@@ -350,7 +371,7 @@ def evaluate(
         episodes = training_episodes(settings.data, settings.episodes)
         jobs = [(task, seed, False) for task, seed in episodes]
     else:  # held-out seeds, one family after another, every other one paraphrased
-        jobs = held_out_jobs(settings.episodes)
+        jobs = held_out_jobs(settings.episodes, settings.families)
     options = {
         "chunk": settings.chunk,
         "targets": settings.targets,
@@ -389,6 +410,7 @@ def summary(report: Report, executor: str, settings: EvalSettings) -> dict[str, 
         "horizon": settings.horizon,
         "episodes": settings.episodes,
         "held_out": settings.data is None,
+        "families": list(settings.families),
         "skills": {
             skill: {
                 "events": len(events),

@@ -135,6 +135,10 @@ CASES = {
         ["eval", "--faults", "camera_dropout+camera_dropout"],
         "names the same fault twice",
     ),
+    "eval-model of an unknown family": (
+        ["eval-model", "--families", "stacking,stacks"],
+        "unknown task family 'stacks'",
+    ),
     "data with a broken scene": (
         ["data", "generate", "--out", "data", "--episodes", "1", "--scene", "closed.yaml"],
         "with closed(drawer)",

@@ -12,6 +12,7 @@ from agent.studies.eval_model import (
     EventRunner,
     Report,
     eval_seeds,
+    held_out_jobs,
     paraphrase_caption,
     training_episodes,
 )
@@ -40,6 +41,16 @@ def test_held_out_paraphrases_and_seeds():
     assert all(original != held_out for original, held_out in captions)
     assert captions[3][1] == "carry the red block over to the bowl"
     assert eval_seeds(2) == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
+
+
+def test_one_family_repeats_its_episodes_of_a_full_run():
+    full = held_out_jobs(20)
+    stacking = [job for job in full if job[0].family == "stacking"]
+    assert len(stacking) == 4 and held_out_jobs(4, ("stacking",)) == stacking
+    assert {seed for _, seed, _ in stacking} == {EVAL_SEED_OFFSET + i for i in (1, 6, 11, 16)}
+    assert [paraphrased for *_, paraphrased in stacking] == [True, False, True, False]
+    two = held_out_jobs(3, ("drawer", "containers"))
+    assert [task.family for task, _, _ in two] == ["containers", "drawer", "containers"]
 
 
 def test_training_episodes_are_the_nominal_ones_the_dataset_recorded(tmp_path, capsys):
@@ -144,6 +155,14 @@ def test_json_figures_of_the_upper_bound_and_the_negative_control(executor, expe
     assert set(figures["skills"]) == {"reach", "grasp", "lift", "move", "place", "release"}
     assert all(skill["success"] == expected for skill in figures["skills"].values())
     assert figures["tasks"] == {"containers": {"episodes": 1, "success": expected}}
+
+
+def test_families_limits_the_episodes_and_the_json_says_so(capsys):
+    args = ["eval-model", "--checkpoint", "hold-still", "--episodes", "1", "--fault-episodes"]
+    assert main([*args, "0", "--families", "stacking", "--json", "--targets", "truth"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["families"] == ["stacking"]
+    assert figures["tasks"] == {"stacking": {"episodes": 1, "success": 0.0}}
 
 
 def test_the_skill_horizon_asks_for_the_skill_files_typical_frames():
