@@ -41,6 +41,7 @@ def generate(args: argparse.Namespace) -> int:
         height=args.size,
         keyframe_interval=args.keyframe_interval,
         reach_jitter=args.reach_jitter,
+        carry_jitter=args.carry_jitter,
         scene=load_scene(args.scene) if args.scene else DEFAULT_SCENE,
     )
     generator = Generator(Path(args.out), config)
@@ -182,6 +183,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="standard deviation (m) of a random offset of where the expert's reaches end, so "
         "grasps, lifts and places are recorded from off-centre starts too (0: exact)",
+    )
+    gen.add_argument(
+        "--carry-jitter",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help="standard deviation (m) of where the expert's lifts (below the carry height) and "
+        "moves (off the spot) end, so moves and places are recorded from imperfect starts too",
     )
     gen.add_argument("--size", type=int, default=128, help="camera width and height in pixels")
     gen.add_argument(

@@ -160,3 +160,28 @@ def test_reach_jitter_moves_where_the_reaches_end_and_the_episode_still_succeeds
     assert (jittered[:, 2] >= -1e-6).all() and (jittered[:, 2] <= 0.012 + 1e-6).all()
     with pytest.raises(ContractError, match=r"--reach-jitter 0\.05"):
         GenerationConfig(episodes=1, reach_jitter=0.05)
+
+
+def test_carry_jitter_moves_where_lifts_and_moves_end_and_the_episode_still_succeeds():
+    from agent.envs.tabletop.skills import ExpertConfig
+
+    jitter = 0.012
+    sim = TabletopSim(SimConfig(width=32, height=32))
+    try:
+        config = RunConfig(recover=True, expert=ExpertConfig(carry_jitter=jitter))
+        episode = run_episode(sim, get_task("stack_three"), 3, config)
+    finally:
+        sim.close()
+    assert episode.success  # places still end on the spot: they start from where moves ended
+    carry = ExpertConfig().carry_height
+    lifts = [episode.actions[e.end - 1, 2] for e in episode.events if e.skill == "lift"]
+    assert all(carry - 2 * jitter - 1e-6 <= z < carry - 1e-4 for z in lifts)
+    moves = [e for e in episode.events if e.skill == "move"]
+    offsets = [
+        np.linalg.norm(episode.actions[e.end - 1, :2] - e.targets[1].position[:2]) for e in moves
+    ]
+    assert all(1e-3 < offset <= 2 * jitter * np.sqrt(2) + 1e-6 for offset in offsets)
+    # each move climbs back to the carry height its lift stopped short of
+    assert all(abs(episode.actions[e.end - 1, 2] - carry) < 1e-6 for e in moves)
+    with pytest.raises(ContractError, match=r"--carry-jitter 0\.05"):
+        GenerationConfig(episodes=1, carry_jitter=0.05)

@@ -86,10 +86,10 @@ def runnable_tasks(family: str, scene: SceneSetup) -> list[Task]:
     return [task for task in tasks_of(family) if task.objects <= set(scene.objects)]
 
 
-def run_plan(sim: TabletopSim, plan: EpisodePlan, reach_jitter: float = 0.0) -> Episode:
+def run_plan(sim: TabletopSim, plan: EpisodePlan, expert: ExpertConfig | None = None) -> Episode:
     """Let the expert perform the planned episode (retrying failed subtasks, as a demonstrator),
-    its reaches ending `reach_jitter` (sd, m) off the block centre (ExpertConfig)."""
-    config = RunConfig(recover=True, expert=ExpertConfig(reach_jitter=reach_jitter))
+    with `expert`'s settings (its jitters: where reaches, lifts and moves end)."""
+    config = RunConfig(recover=True, expert=expert or ExpertConfig())
     if plan.recovery:
         return recovery_episode(sim, plan.task, plan.sim_seed, config=config)
     return run_episode(sim, plan.task, plan.sim_seed, config)
@@ -161,6 +161,7 @@ class GenerationConfig:
     keyframe_interval: int = KEYFRAME_INTERVAL  # frames between mp4 keyframes (random access)
     scene: SceneSetup = DEFAULT_SCENE  # a scene file's objects and starting relations
     reach_jitter: float = 0.0  # sd (m) of where the expert's reaches end (ExpertConfig)
+    carry_jitter: float = 0.0  # sd (m) of where its lifts and moves end (ExpertConfig)
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -174,10 +175,11 @@ class GenerationConfig:
             )
         if self.episodes < 1:
             raise ContractError(f"--episodes {self.episodes}; expected at least 1")
-        if not 0.0 <= self.reach_jitter <= 0.03:
-            raise ContractError(
-                f"--reach-jitter {self.reach_jitter}; expected 0..0.03 m (a block is 4 cm wide)"
-            )
+        for name, jitter in (("reach", self.reach_jitter), ("carry", self.carry_jitter)):
+            if not 0.0 <= jitter <= 0.03:
+                raise ContractError(
+                    f"--{name}-jitter {jitter}; expected 0..0.03 m (a block is 4 cm wide)"
+                )
         if self.keyframe_interval < 1:
             raise ContractError(
                 f"--keyframe-interval {self.keyframe_interval}; expected at least 1 frame"
@@ -204,7 +206,8 @@ class Generator:
         plan = plan_episode(
             self.done, config.seed, config.families, config.recovery_fraction, config.scene
         )
-        episode = run_plan(self.sim, plan, config.reach_jitter)
+        expert = ExpertConfig(reach_jitter=config.reach_jitter, carry_jitter=config.carry_jitter)
+        episode = run_plan(self.sim, plan, expert)
         record = episode_to_record(episode, plan.recovery)
         record.metadata["dataset_seed"] = config.seed
         if config.scene != DEFAULT_SCENE:
