@@ -40,7 +40,7 @@ def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
 def test_bad_recipes_say_what_is_wrong(tmp_path):
     with pytest.raises(
         ContractError,
-        match=r"no recipe 'tiyn'.*shipped: grounded, grounded-chunk16, grounded-skills, smoke",
+        match=r"no recipe 'tiyn'.*shipped: grounded, grounded-chunk16, smoke",
     ):
         load_recipe("tiyn")
     bad = tmp_path / "bad.yaml"
