@@ -63,6 +63,14 @@ class ExpertConfig:
     carry_jitter: float = 0.0
 
 
+def bounded_noise(
+    rng: np.random.Generator, sd: float, size: int | None = None
+) -> np.ndarray | float:
+    """A normal draw with standard deviation `sd` clipped to twice it: the noise the expert's
+    jitters inject into where a skill ends (a scalar, or `size` of them)."""
+    return np.clip(rng.normal(0.0, sd, size), -2 * sd, 2 * sd)
+
+
 def fold_yaw(yaw: float) -> float:
     """A cube's yaw folded into [-pi/4, pi/4]: the nearest gripper yaw that grasps its faces."""
     return (yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
@@ -193,10 +201,9 @@ def reach(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     yield from ctx.move(above, f"move above {display(obj)}", yaw=yaw, grip=cfg.reach_grip)
     pos, _ = ctx.sim.object_pose(obj)
     if cfg.reach_jitter > 0:
-        limit = 2 * cfg.reach_jitter
         pos = pos.copy()
-        pos[:2] += np.clip(ctx.rng.normal(0.0, cfg.reach_jitter, 2), -limit, limit)
-        pos[2] += min(abs(ctx.rng.normal(0.0, cfg.reach_jitter / 2)), cfg.reach_jitter)
+        pos[:2] += bounded_noise(ctx.rng, cfg.reach_jitter, 2)
+        pos[2] += abs(bounded_noise(ctx.rng, cfg.reach_jitter / 2))
     yield from ctx.move(pos, f"lower the gripper to {display(obj)}", speed=cfg.fine_speed * 1.5)
 
 
@@ -210,7 +217,7 @@ def lift(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     cfg = ctx.config
     height = cfg.carry_height
     if cfg.carry_jitter > 0:
-        height -= min(abs(ctx.rng.normal(0.0, cfg.carry_jitter)), 2 * cfg.carry_jitter)
+        height -= abs(bounded_noise(ctx.rng, cfg.carry_jitter))
     goal = np.array([*ctx.pos[:2], height])
     yield from ctx.move(goal, f"raise {display(obj)}", grip=1.0)
 
@@ -221,8 +228,7 @@ def move(ctx: ExpertContext, arguments: dict[str, str]) -> Routine:
     xy, yaw = place_pose(ctx.sim, obj, target)
     cfg = ctx.config
     if cfg.carry_jitter > 0:
-        limit = 2 * cfg.carry_jitter
-        xy = xy + np.clip(ctx.rng.normal(0.0, cfg.carry_jitter, 2), -limit, limit)
+        xy = xy + bounded_noise(ctx.rng, cfg.carry_jitter, 2)
     # a move from a lift that stopped low climbs back to the carry height
     goal = np.array([*xy, max(ctx.pos[2], cfg.carry_height)])
     yield from ctx.move(goal, f"carry {display(obj)} above {display(target)}", yaw=yaw, grip=1.0)
