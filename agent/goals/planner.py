@@ -27,7 +27,7 @@ from pyperplan import grounding
 from pyperplan.heuristics.relaxation import hFFHeuristic
 from pyperplan.pddl.parser import Parser
 from pyperplan.search import weighted_astar_search
-from pyperplan.task import Task
+from pyperplan.task import Operator, Task
 
 from agent.goals.errors import MissingObjectError, UnsolvableGoalError
 from agent.goals.pddl import (
@@ -115,13 +115,10 @@ class Planner:
     def task(self, scene: Scene, wanted: Iterable[str | Relation]) -> Task:
         """The stage as a grounded pyperplan task (for any of pyperplan's searches).
 
-        pyperplan grounds through sets, so its operators come in an order that changes with
-        Python's string hashing from one process to the next; sorted, the search and so the
-        plan are the same in every run."""
+        Its facts are numbered (see `_numbered`) so that the plan is the same in every run."""
         self._parser.probInput = self.problem(scene, wanted)
         task = grounding.ground(self._parser.parse_problem(self._pddl_domain, read_from_file=False))
-        task.operators = sorted(task.operators, key=lambda operator: operator.name)
-        return task
+        return _numbered(task)
 
     def plan_and_predict(
         self, scene: Scene, stage: Stage | Iterable[str | Relation]
@@ -160,7 +157,7 @@ class Planner:
                 "skill files' preconditions and effects"
             )
         calls, facts = [], initial_facts(scene)
-        for operator in solution:
+        for operator in _without_wasted_events(task, solution):
             name, *values = operator.name.strip("()").split()
             action = self.domain.actions[name]
             bound = dict(zip((n for n, _ in action.parameters), values, strict=True))
@@ -169,6 +166,57 @@ class Planner:
                 facts.discard(_bind(relation, bound))
             facts |= {_bind(r, bound) for r in action.adds}
         return calls, Scene(scene.objects, _perceivable(facts))
+
+
+def _numbered(task: Task) -> Task:
+    """The task with its operators sorted by name and each fact replaced by its sorted index.
+
+    pyperplan grounds through sets, and its FF heuristic walks sets of facts: with facts as
+    strings, that order follows Python's per-process hash seed, and so did the plan (a four-block
+    tower sometimes opened the drawer on the way). Integers hash to themselves, so the order, and
+    the plan, are the same in every run; they also hash faster than strings."""
+    number = {fact: index for index, fact in enumerate(sorted(task.facts))}
+
+    def numbered(facts: Iterable[str]) -> frozenset[int]:
+        return frozenset(number[fact] for fact in sorted(facts))
+
+    operators = [
+        Operator(o.name, numbered(o.preconditions), numbered(o.add_effects),
+                 numbered(o.del_effects))
+        for o in sorted(task.operators, key=lambda operator: operator.name)
+    ]  # fmt: skip
+    return Task(task.name, numbered(task.facts), numbered(task.initial_state),
+                numbered(task.goals), operators)  # fmt: skip
+
+
+def _without_wasted_events(task: Task, solution: list[Operator]) -> list[Operator]:
+    """The plan with every event the goal does not need taken out (greedy action elimination).
+
+    Weighted A* is not optimal: now and then its plan carries an event nothing depends on (the
+    drawer opened on the way to building a tower). Each event in turn is dropped, together with
+    any later event it alone made possible; if the rest still runs and reaches the goal, the
+    shorter plan is kept. Plans are tens of events, so this costs well under a millisecond."""
+    plan = list(solution)
+    index = 0
+    while index < len(plan):
+        shorter = _run_without(task, plan, index)
+        if shorter is None:
+            index += 1
+        else:
+            plan = shorter
+    return plan
+
+
+def _run_without(task: Task, plan: list[Operator], dropped: int) -> list[Operator] | None:
+    """The plan minus event `dropped` and the later events that then cannot run, if it still
+    reaches the goal; None otherwise."""
+    state, kept = task.initial_state, []
+    for index, operator in enumerate(plan):
+        if index == dropped or not operator.applicable(state):
+            continue
+        state = operator.apply(state)
+        kept.append(operator)
+    return kept if task.goal_reached(state) else None
 
 
 def _perceivable(facts: Iterable[Relation]) -> frozenset[Relation]:
