@@ -90,6 +90,8 @@ def train(args: argparse.Namespace) -> int:
         config = recipe.config()
         data = Path(args.data) if args.data else out / "data"
         make_data(data, recipe.data)
+        for folder, options in recipe.stage_data(out).items():
+            make_data(folder, options)
     else:
         if args.data is None or args.steps is None:
             raise ContractError("give --data and --steps, or a --recipe")
@@ -126,7 +128,7 @@ def train(args: argparse.Namespace) -> int:
             target_dropout=args.target_dropout,
         )
         if recipe is not None:
-            plan = recipe.plan(settings)
+            plan = recipe.plan(settings, out)
         else:
             plan = [
                 (stage, replace(settings, steps=n)) for stage, n in zip(stages, steps, strict=True)

@@ -32,6 +32,19 @@ def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
     assert stages == [("vae", 2), ("video", 2), ("action", 2), ("action", 2)]
     assert command["stages"][2]["focus"] == "reach=0.5"
     assert command["stages"][3]["folder"] == "action-mixed"
+    # the last stage trained on data of its own: the recipe's with seed 1
+    assert command["stages"][3]["dataset"] == str(out / "data-action-mixed")
+    assert "dataset" not in command["stages"][2]
+    own, first = (
+        json.loads((out / d / "meta" / "info.json").read_text())
+        for d in ("data-action-mixed", "data")
+    )
+    assert own["total_episodes"] == 2 and own["features"]["observation.images.front"]["shape"] == [
+        32,
+        32,
+        3,
+    ]
+    assert own["total_frames"] != first["total_frames"]  # other episodes: seed 1, not 0
     assert (out / "export" / "config.json").exists()
     losses = (out / "action-mixed" / "losses.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in losses] == [1, 2]  # trained, not resumed
@@ -47,6 +60,9 @@ def test_bad_recipes_say_what_is_wrong(tmp_path):
     bad.write_text("preset: debug\nstages:\n  - {stage: video, steps: 2, learning_rate: 1}\n")
     with pytest.raises(ContractError, match=r"unknown: \['learning_rate'\]"):
         load_recipe(str(bad))
+    (tmp_path / "bad-data.yaml").write_text("stages:\n  - {stage: video, steps: 2, data: 150}\n")
+    with pytest.raises(ContractError, match="data is a mapping of `wallwm data generate` options"):
+        load_recipe(str(tmp_path / "bad-data.yaml"))
     done = wallwm(tmp_path, "train", "--recipe", str(bad), "--out", str(tmp_path / "run"))
     lines = done.stderr.decode().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("wallwm: error: recipe")
@@ -59,7 +75,7 @@ def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
         "preset: tiny\nmarks: true\ninit_from: tiny\nstages:\n  - {stage: action, steps: 3}\n"
     )
     recipe = load_recipe(str(recipe_file))
-    [(stage, settings)] = recipe.plan(StageSettings(steps=1))
+    [(stage, settings)] = recipe.plan(StageSettings(steps=1), tmp_path / "run")
     assert stage == "action" and settings.steps == 3
     assert settings.init_from == checkpoint_folder("tiny")
     assert recipe.to_dict()["init_from"] == "tiny"
@@ -76,7 +92,7 @@ def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
     recipe_file.write_text(recipe_file.read_text().replace("hide_proprio: opening\n", ""))
     twice = recipe_file.read_text() + "  - {stage: action, folder: again, steps: 2}\n"
     recipe_file.write_text(twice)
-    first, second = load_recipe(str(recipe_file)).plan(StageSettings(steps=1))
+    first, second = load_recipe(str(recipe_file)).plan(StageSettings(steps=1), tmp_path)
     assert first[1].init_from == checkpoint_folder("tiny") and second[1].init_from is None
     recipe_file.write_text(twice.replace("folder: again, ", ""))
     with pytest.raises(ContractError, match="two stages share the folder"):

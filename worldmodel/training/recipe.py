@@ -12,6 +12,10 @@ and what a checkpoint was trained with is written into it (export/training.yaml)
     stages:                                                  # in order; any StageSettings field
       - {stage: vae, steps: 2000, vae_frames: 5}
       - {stage: action, steps: 2000, pack_frames: 12, focus: reach+move=0.5}
+      - {stage: action, folder: action-2, steps: 800, data: {episodes: 150, seed: 2}}
+
+A stage with `data` of its own trains on the recipe's data with those options changed (a second
+dataset, generated into OUT/data-<folder>); the others train on the recipe's.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from worldmodel.training.stages import STAGES, StageSettings, stage_plan
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 KEYS = ("preset", "marks", "skills", "hide_proprio", "init_from", "data", "defaults", "stages")
 # What a recipe may not set: where things go and how this machine runs them.
-MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon")
+MACHINE_FIELDS = ("init_from", "latent_store", "parallel", "muon", "dataset")
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,22 @@ class Recipe:
         config = with_skills(config) if self.skills else config
         return with_hidden_proprio(config, self.hide_proprio)
 
-    def plan(self, base: StageSettings) -> list[tuple[str, StageSettings]]:
-        """(stage, its settings) in order: `base` (the machine's choices) with the recipe's."""
+    def stage_data(self, out: Path) -> dict[Path, dict[str, Any]]:
+        """The datasets of the stages with data of their own: folder in the run -> options."""
+        return {
+            out / f"data-{entry.get('folder') or entry['stage']}": {**self.data, **entry["data"]}
+            for entry in self.stages
+            if "data" in entry
+        }
+
+    def plan(self, base: StageSettings, out: Path) -> list[tuple[str, StageSettings]]:
+        """(stage, its settings) in order: `base` (the machine's choices) with the recipe's; a
+        stage with data of its own trains on the folder `stage_data` names for it."""
         plan = []
         for entry in self.stages:
-            values = {k: v for k, v in entry.items() if k != "stage"}
+            values = {k: v for k, v in entry.items() if k not in ("stage", "data")}
+            if "data" in entry:
+                values["dataset"] = out / f"data-{entry.get('folder') or entry['stage']}"
             if "focus" in values:
                 values["focus"] = Focus.parse(values["focus"])
             # The recipe's init_from starts its first stage; the later ones go on from the run.
@@ -99,11 +114,16 @@ def load_recipe(name: str) -> Recipe:
     stages = []
     for entry in raw["stages"]:
         entry = {**defaults, **entry}
-        unknown = sorted(set(entry) - fields - {"stage"})
+        unknown = sorted(set(entry) - fields - {"stage", "data"})
         if unknown or "stage" not in entry or "steps" not in entry:
             raise ContractError(
                 f"recipe {path}: stage {entry.get('stage')!r} needs stage and steps and may set "
-                f"only StageSettings fields (unknown: {unknown})"
+                f"only data and StageSettings fields (unknown: {unknown})"
+            )
+        if not isinstance(entry.get("data", {}), dict):
+            raise ContractError(
+                f"recipe {path}: stage {entry['stage']!r} data is a mapping of `wallwm data "
+                "generate` options ({episodes: 150, seed: 2})"
             )
         stage_plan(entry["stage"])  # a known stage
         stages.append(entry)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from worldmodel.config import ModelConfig
+from worldmodel.data.events import EventDataset
 from worldmodel.errors import ContractError
 from worldmodel.text import build_text_encoder
 from worldmodel.training.batches import Focus
@@ -69,14 +70,18 @@ def run_stages(
     context: DistributedContext,
     recipe: str | None = None,
 ) -> int:
-    """Train the plan's stages in order on `data` into `out` (each resumes from its own train
-    state) and write what ran into the export (training.yaml); 0 when done, INTERRUPTED when
-    Ctrl-C stopped a stage (its state saved)."""
-    dataset = open_dataset(data, config, plan[0][1])
+    """Train the plan's stages in order on `data` (or a stage's own `dataset`) into `out` (each
+    resumes from its own train state) and write what ran into the export (training.yaml); 0
+    when done, INTERRUPTED when Ctrl-C stopped a stage (its state saved)."""
+    datasets: dict[Path, EventDataset] = {}
     text = None
-    # Encoded clips, shared by the tower stages while the VAE stays the same.
-    latent_cache: dict[tuple, torch.Tensor] = {}
+    # Encoded clips per dataset, shared by the tower stages while the VAE stays the same.
+    latent_caches: dict[Path, dict[tuple, torch.Tensor]] = {}
     for stage, settings in plan:
+        source = settings.dataset or data
+        if source not in datasets:
+            datasets[source] = open_dataset(source, config, settings)
+        dataset, latent_cache = datasets[source], latent_caches.setdefault(source, {})
         stage_steps = settings.steps
         began = time.perf_counter()
         if context.is_main:
@@ -90,7 +95,7 @@ def run_stages(
         try:
             if stage == "vae":
                 result = train_vae(config, dataset, settings, out, context, progress)
-                latent_cache.clear()
+                latent_caches.clear()
             else:
                 text = text or build_text_encoder(config.text, "cpu")
                 result = train_towers(

@@ -108,6 +108,9 @@ class StageSettings:
     # stage's name. A recipe that runs a stage twice names the second (action, then
     # action-mixed): the second starts from the run's export, which the first wrote.
     folder: str | None = None
+    # The event dataset this stage trains on; None: the command's (--data, or the recipe's).
+    # A recipe stage with data of its own gets the folder that data was generated into.
+    dataset: Path | None = None
     # Draw a share of the tower stages' events from one skill (batches.Focus); None: no focus.
     focus: Focus | None = None
     # Share of the tower stages' events whose targets are dropped (EventLoaderConfig), for a
