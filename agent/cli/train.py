@@ -37,17 +37,34 @@ process, or ddp) only unsharded: their optimizer states are stored differently.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.envs.tabletop.datagen import GenerationConfig
 
 
-def make_data(folder: Path, options: dict) -> None:
-    """A recipe's dataset: generated (or finished, if an earlier command was stopped) by the
-    same code as `wallwm data generate`; a complete one is left as it is."""
-    from agent.envs.tabletop.datagen import GenerationConfig, Generator
+def data_config(options: dict) -> GenerationConfig:
+    """A recipe's data options as the generator's config; an unknown option is a ContractError
+    (checked for every dataset before any is generated)."""
+    from agent.envs.tabletop.datagen import GenerationConfig
+    from worldmodel.errors import ContractError
 
+    known = sorted(f.name for f in dataclasses.fields(GenerationConfig) if f.name != "scene")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ContractError(f"recipe data: unknown options {unknown}; expected some of {known}")
     if "families" in options:
         options = {**options, "families": tuple(options["families"])}
-    config = GenerationConfig(**options)
+    return GenerationConfig(**options)
+
+
+def make_data(folder: Path, config: GenerationConfig) -> None:
+    """A recipe's dataset: generated (or finished, if an earlier command was stopped) by the
+    same code as `wallwm data generate`; a complete one is left as it is."""
+    from agent.envs.tabletop.datagen import Generator
+
     generator = Generator(folder, config)
     try:
         if generator.done < config.episodes:
@@ -89,9 +106,10 @@ def train(args: argparse.Namespace) -> int:
     if recipe is not None:
         config = recipe.config()
         data = Path(args.data) if args.data else out / "data"
-        make_data(data, recipe.data)
-        for folder, options in recipe.stage_data(out).items():
-            make_data(folder, options)
+        datasets = {data: recipe.data, **recipe.stage_data(out)}
+        configs = {folder: data_config(options) for folder, options in datasets.items()}
+        for folder, generation in configs.items():
+            make_data(folder, generation)
     else:
         if args.data is None or args.steps is None:
             raise ContractError("give --data and --steps, or a --recipe")

@@ -65,7 +65,7 @@ class Recipe:
     def stage_data(self, out: Path) -> dict[Path, dict[str, Any]]:
         """The datasets of the stages with data of their own: folder in the run -> options."""
         return {
-            out / f"data-{entry.get('folder') or entry['stage']}": {**self.data, **entry["data"]}
+            _data_folder(out, entry): {**self.data, **entry["data"]}
             for entry in self.stages
             if "data" in entry
         }
@@ -77,7 +77,7 @@ class Recipe:
         for entry in self.stages:
             values = {k: v for k, v in entry.items() if k not in ("stage", "data")}
             if "data" in entry:
-                values["dataset"] = out / f"data-{entry.get('folder') or entry['stage']}"
+                values["dataset"] = _data_folder(out, entry)
             if "focus" in values:
                 values["focus"] = Focus.parse(values["focus"])
             # The recipe's init_from starts its first stage; the later ones go on from the run.
@@ -96,6 +96,11 @@ class Recipe:
             "data": dict(self.data),
             "stages": [dict(stage) for stage in self.stages],
         }
+
+
+def _data_folder(out: Path, stage: dict[str, Any]) -> Path:
+    """Where a stage's own data is generated: OUT/data-<its folder>."""
+    return out / f"data-{stage.get('folder') or stage['stage']}"
 
 
 def load_recipe(name: str) -> Recipe:
