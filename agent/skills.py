@@ -163,6 +163,11 @@ class Skill(BaseModel):
         description="how many times the event may be retried before recovery escalates "
         f"(0-{MAX_RETRY_LIMIT})",
     )
+    holds_object: bool = Field(
+        default=False,
+        description="the fingers stay closed on the object through the event (grasp, carry): "
+        "fingers that close on nothing then mean it was missed or slipped",
+    )
     planning: tuple[PlanningCase, ...] = Field(
         default=(),
         description="a list of {parameters, preconditions, effects} for the goal planner; a "

@@ -19,6 +19,7 @@ from agent.episode import EpisodeStore
 from agent.planning.base import Planner
 from agent.skills import SkillCatalogue
 from agent.verify.detectors import Detectors
+from agent.verify.physical import SceneShift
 from agent.verify.verifier import Verifier
 from worldmodel.types import EventExecutor, Observation
 
@@ -73,6 +74,10 @@ class Execution:
     latent_index: np.ndarray | None = None  # int (T,)
     # The executor's per-step spread of K sampled action sequences (T,); None without draws.
     action_spread: np.ndarray | None = None
+    # What the robot measured after each action (T', P), and the scene check's result (the
+    # untouched block that moved most): the grip and scene detectors (agent/verify/physical.py).
+    proprio: np.ndarray | None = None
+    shift: SceneShift | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from agent.perception.targets import as_event_targets, fill_targets, needs_targe
 from agent.planning.base import PlannerUnavailableError
 from agent.state import EventRecord, EventState, Verification
 from agent.verify.detectors import Detectors
+from agent.verify.physical import SceneShift, physical_checks, untouched_shift
 from worldmodel.errors import WallwmError
 from worldmodel.types import EventPrediction, EventRequest, EventTarget
 
@@ -179,13 +180,24 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         _timed(context, started)
         return _refused(event, str(exc))
     predict_s = time.perf_counter() - started
+    start = observation
     observed: dict[str, list[np.ndarray]] = {name: [] for name in observation.camera_names}
+    proprio: list[np.ndarray] = []
+    previous = observation
     for step, action in enumerate(actions):
-        observation = context.robot.step(action)
+        previous, observation = observation, context.robot.step(action)
         for name, image in observation.images.items():
             observed[name].append(image)
+        proprio.append(observation.proprio)
         context.reporter.event("step", key=key, step=step + 1, of=len(actions))
     context.workspace.observation = observation
+    # The scene check: blocks the event leaves alone, seen at its start and at its end.
+    shift = untouched_shift(
+        perceive(start),
+        perceive(observation, previous=previous),
+        event.arguments.values(),
+        _holds_object(context, event.skill),
+    )
     execution = Execution(
         key=key,
         skill=event.skill,
@@ -197,6 +209,8 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         latents=dict(prediction.latents or {}),
         latent_index=prediction.latent_index,
         action_spread=prediction.action_spread,
+        proprio=np.stack(proprio),
+        shift=shift,
     )
     context.workspace.executions[key] = execution
     context.store.save_execution(key, _execution_arrays(execution))
@@ -212,6 +226,10 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         "executions": [key],
         "refusal": None,
     }
+
+
+def _holds_object(context: AgentContext, skill: str) -> bool:
+    return skill in context.skills and context.skills[skill].holds_object
 
 
 def _refused(event: EventState, reason: str) -> dict[str, Any]:
@@ -242,6 +260,11 @@ def _execution_arrays(execution: Execution) -> dict[str, np.ndarray]:
         arrays["latent_index"] = execution.latent_index
     if execution.action_spread is not None:
         arrays["action_spread"] = execution.action_spread
+    if execution.proprio is not None:
+        arrays["proprio"] = execution.proprio
+    if execution.shift is not None:
+        arrays["shift_name"] = np.array(execution.shift.name or "")
+        arrays["shift_m"] = np.array(execution.shift.distance)
     return arrays
 
 
@@ -265,6 +288,12 @@ def _load_execution(context: AgentContext, key: str, skill: str) -> Execution:
         latents=_prefixed(arrays, "latent"),
         latent_index=arrays.get("latent_index"),
         action_spread=arrays.get("action_spread"),
+        proprio=arrays.get("proprio"),
+        shift=(
+            SceneShift(str(arrays["shift_name"]) or None, float(arrays["shift_m"]))
+            if "shift_m" in arrays
+            else None
+        ),
     )
 
 
@@ -288,22 +317,38 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     verdict = context.verifier.verify(
         event.skill, prediction, execution.observed, execution.keyframes
     )
-    # The other detectors, recorded beside the verdict: the agent acts on the verdict alone, so
-    # a study scores every detector on the same episodes.
+    physical = physical_checks(
+        _holds_object(context, event.skill),
+        event.skill,
+        execution.actions,
+        execution.proprio,
+        execution.shift,
+    )
+    # Every detector, recorded beside the verdict so a study scores them on the same episodes;
+    # the agent acts on the divergence verdict and the grip and scene checks.
     detectors = context.detectors or Detectors(None, context.verifier.window)
     detections = detectors.detect(
-        verdict, context.verifier.measure, execution.action_spread, len(execution.actions)
+        verdict,
+        context.verifier.measure,
+        execution.action_spread,
+        len(execution.actions),
+        {name: flag.step if flag else None for name, flag in physical.items()},
     )
     worst = max(verdict.cameras, key=lambda report: report.score - report.threshold)
     # Only cameras that froze or went dark diverged: the world is fine, a camera is not. No
     # regrasp can fix a camera, so the event counts as done; the fault stays in the record.
     camera_fault_only = verdict.failure == "occlusion_or_camera_fault"
+    failure, detail = verdict.failure, verdict.summary()
+    flagged = [flag for flag in physical.values() if flag is not None]
+    if flagged:  # the world itself shows the failure: it names the failure
+        failure = flagged[0].failure
+        detail = "; ".join(flag.reason for flag in flagged) + f" ({detail})"
     verification = Verification(
-        ok=not verdict.diverged or camera_fault_only,
+        ok=(not verdict.diverged or camera_fault_only) and not flagged,
         divergence=round(worst.score, 4),
         threshold=round(worst.threshold, 4),
-        failure=verdict.failure,
-        detail=verdict.summary() + ("" if verdict.calibrated else " (verifier uncalibrated)"),
+        failure=failure,
+        detail=detail + ("" if verdict.calibrated else " (verifier uncalibrated)"),
     )
     # With recovery off (a study's baseline) the verdict is recorded but the agent acts blind.
     reacting = context.recovery
@@ -315,7 +360,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ok=verification.ok or not reacting,
         failure=verification.failure if reacting else "none",
         divergence=verification.divergence,
-        note="" if verification.ok else verdict.summary(),
+        note="" if verification.ok else verification.detail,
     )
     context.store.append_event(
         {
@@ -372,6 +417,10 @@ def recover(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         candidates = [s for s in candidates if s not in RETRYING]
     if not _can_regrasp(state, context, event):
         candidates = [s for s in candidates if s != "regrasp"]
+    if (state.get("last_verification") or {}).get("failure") == "object_displaced":
+        # A block knocked aside is no fault of this event: retrying it cannot bring the block
+        # back, so the planner plans again from where the cameras now see it.
+        candidates = sorted(candidates, key=lambda strategy: strategy != "replan")
     strategy = candidates[0] if candidates else "give_up"
     queue: list[dict[str, Any]] = []
     if strategy == "regrasp":

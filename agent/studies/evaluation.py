@@ -6,9 +6,12 @@ cases and resumes an interrupted one from its last checkpoint, so a crash costs 
 in flight.
 
 Detection ground truth comes from the simulator's fault log: an executed event is *faulty* when a
-fault fired during its steps. True-positive rate = faulty events the verifier flagged / faulty
-events; false-positive rate = nominal events flagged / nominal events; detection delay = control
-steps from the fault to the first step whose divergence crossed the threshold.
+fault acted during its steps, *nominal* when it ended before the episode's first fault acted
+(events after a fault run in a world the fault changed: neither). An episode's fault is
+*detected* when a flag falls from the fault up to the end of the event after the one it struck
+(DETECTION_EVENTS events): a flag later than that is a chance alarm, not a detection of this
+fault. False-positive rate = nominal events flagged / nominal events; detection delay = control
+steps from the fault to that flag.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from agent.verify.calibration import ScoreSample
 from agent.verify.detectors import ACTION_KEY, event_flags
 
 RESULTS_FILE = "results.jsonl"
+# A fault counts as detected by a flag in the event it struck or the next one: a slip late in a
+# lift shows when the move carries nothing; anything later is no longer about this fault.
+DETECTION_EVENTS = 2
 
 
 @dataclass(frozen=True)
@@ -87,39 +93,43 @@ def _scored(
     within the event (None: not flagged)."""
     counts = {"faulty": 0, "nominal": 0, "true_positive": 0, "false_positive": 0}
     delays: list[int] = []
-    flags: list[int] = []  # the observation step of every flagged event's first crossing
-    for (start, end), step in zip(ranges, steps, strict=True):
+    first_fault = acted[0] if acted else None
+    struck: int | None = None  # the index of the event the first fault acted in
+    detection_flags: list[int] = []  # observation steps of flags inside the detection window
+    for index, ((start, end), step) in enumerate(zip(ranges, steps, strict=True)):
         flag = None if step is None else start + 1 + step
-        if flag is not None:
-            flags.append(flag)
         fired = [s for s in acted if start < s <= end]
         if fired:
             counts["faulty"] += 1
             if flag is not None:
                 counts["true_positive"] += 1
                 delays.append(max(0, flag - fired[0]))
-        else:
+        elif first_fault is None or end < first_fault:
             counts["nominal"] += 1
             counts["false_positive"] += int(flag is not None)
-    first_fault = acted[0] if acted else None
-    after = [flag for flag in flags if first_fault is not None and flag >= first_fault]
+        if struck is None and fired:
+            struck = index
+        in_window = struck is not None and index < struck + DETECTION_EVENTS
+        if flag is not None and in_window and first_fault is not None and flag >= first_fault:
+            detection_flags.append(flag)
     return {
         **counts,
         "delays": delays,
-        "detected": None if first_fault is None else bool(after),
-        "detection_delay": after[0] - first_fault if after else None,
+        "detected": None if first_fault is None else bool(detection_flags),
+        "detection_delay": detection_flags[0] - first_fault if detection_flags else None,
     }
 
 
 def detection_metrics(store: EpisodeStore, fault_log: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-event detection counts and delays against the simulator's fault log, and the episode's
-    own: `detected` (a divergence flagged at or after the first fault; None without a fault) and
-    `detection_delay` (control steps from the first fault to that flag). The same for every
-    detector recorded with the events, under `detectors` (agent/verify/detectors.py).
+    own: `detected` (a divergence flagged from the first fault to the end of the event after the
+    one it struck; None without a fault) and `detection_delay` (control steps from the first
+    fault to that flag). The same for every detector recorded with the events, under
+    `detectors` (agent/verify/detectors.py).
 
-    Steps are the simulator's: a fault logged at step s acted on the physics or the image of
-    observation s, which an event of steps [start, end) observes when start < s <= end (its
-    k-th divergence value compares observation start + k + 1)."""
+    Steps are the simulator's: a fault logged at step s first shows in observation s, which an
+    event of steps [start, end) observes when start < s <= end (its k-th divergence value
+    compares observation start + k + 1)."""
     ranges = event_step_ranges(store)
     acted = fault_steps(fault_log, ranges[-1][1] if ranges else 0)
     verdicts = [event.record["verdict"] for event in store.events]

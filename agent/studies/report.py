@@ -251,9 +251,10 @@ def write_report(
     sections += [
         "## Detection and success per fault",
         "",
-        f"{len(rows)} episodes. TPR: episodes whose fault fired where a divergence was flagged at "
-        "or after the fault; FPR: events during which no fault acted that were flagged; delay: "
-        f"control steps from the fault to that flag. Detection is counted on the "
+        f"{len(rows)} episodes. TPR: episodes whose fault fired where a divergence was flagged "
+        "from the fault to the end of the event after the one it struck; FPR: events that ended "
+        "before any fault acted that were flagged; delay: control steps from the fault to that "
+        f"flag. Detection is counted on the "
         f"{detection['detection_from']} episodes. Every rate: value (cases/n) [95% Wilson "
         "interval].",
         "",

@@ -11,10 +11,11 @@ combined detectors' thresholds beside it, or null),
 "external_push@last", ...) to:
 - `episodes`: cases run with it; `fired`: those where the simulator logged the fault.
 - `tpr`, `tpr_n`, `tpr_ci95`: share of the `fired` episodes where the verifier flagged a
-  divergence at or after the fault (null without such episodes).
-- `fpr`, `fpr_n`, `fpr_ci95`: share of nominal events (no fault acted during them) flagged.
-- `delay_steps`, `delay_n`: median control steps from the fault to the first flag at or after
-  it, over the detected episodes (null when none).
+  divergence from the fault to the end of the event after the one it struck (null without such
+  episodes; agent/studies/evaluation.py).
+- `fpr`, `fpr_n`, `fpr_ci95`: share of nominal events (ended before any fault acted) flagged.
+- `delay_steps`, `delay_n`: median control steps from the fault to that flag, over the
+  detected episodes (null when none).
 - `detectors`: the same `tpr*`, `fpr*`, `delay_*` fields for every detector recorded on these
   episodes (agent/verify/detectors.py): "frame" or "latent" (the divergence measure that ran:
   the fields above), "action" (the spread of K sampled action sequences; a learned executor with

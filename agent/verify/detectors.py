@@ -9,12 +9,15 @@
   invisible to it unless the next event's input looks unusual.
 - Combined ("combined"): flags when either of the two flags, each at its own threshold for
   alpha / 2 (see DetectorCalibration).
+- Grip and scene ("grip", "scene"): the fingers closing on nothing in a holding skill, and a
+  block the event left alone seen to move (agent/verify/physical.py); "agent" flags when the
+  divergence, grip or scene detector does: the union the agent acts on.
 
 The action score of an event is the peak of its spread, smoothed over the verifier's window, over
 the executed steps; its thresholds are conformal per skill, fitted with calibration.py on the
 same nominal events as the divergence thresholds, under one pseudo-camera (ACTION_KEY).
-The agent acts on the divergence verdict only: the other detectors are recorded beside it, so
-every detector is scored on exactly the same episodes.
+The agent acts on the divergence verdict and the grip and scene checks; the action and combined
+detectors are recorded beside them, so every detector is scored on exactly the same episodes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from agent.verify.verifier import Verdict
 
 ACTION = "action"
 COMBINED = "combined"
+AGENT = "agent"  # what the agent acts on: the divergence verdict, the grip or the scene check
 ACTION_KEY = "actions"  # the action detector's one "camera" in its Thresholds
 ACTION_MEASURE = "action_spread"
 # The action and combined thresholds lie beside the divergence ones: calibration.json ->
@@ -130,15 +134,25 @@ class Detectors:
         self.window = window
 
     def detect(
-        self, verdict: Verdict, measure: str, spread: np.ndarray | None, steps: int
+        self,
+        verdict: Verdict,
+        measure: str,
+        spread: np.ndarray | None,
+        steps: int,
+        physical: Mapping[str, int | None] | None = None,
     ) -> dict[str, Any]:
         """{'spread': {'score', 'curve'} or None, 'flags': detector -> {'flagged', 'step'}}.
 
         The divergence detector is always there; the action and combined ones need the
-        event's spread and a DetectorCalibration. `steps` is the number of executed steps."""
-        flags = {
-            divergence_name(measure): _flag(verdict.detection_step if verdict.diverged else None)
-        }
+        event's spread and a DetectorCalibration. `steps` is the number of executed steps.
+        `physical` holds the grip and scene checks' first flagged step (agent/verify/
+        physical.py); with them comes AGENT, the union the agent acts on."""
+        divergence = verdict.detection_step if verdict.diverged else None
+        flags = {divergence_name(measure): _flag(divergence)}
+        if physical is not None:
+            flags |= {name: _flag(step) for name, step in physical.items()}
+            acted_on = [s for s in (divergence, *physical.values()) if s is not None]
+            flags[AGENT] = _flag(min(acted_on) if acted_on else None)
         if spread is None or not len(spread) or steps < 1:
             return {"spread": None, "flags": flags}
         curve = spread_curve(spread, steps, self.window)
@@ -149,8 +163,10 @@ class Detectors:
         skill = verdict.skill
         flags[ACTION] = _flag(first_above(curve, calibration.action.threshold(skill, ACTION_KEY)))
         split = calibration.split_action.threshold(skill, ACTION_KEY)
-        divergence = split_divergence(verdict, calibration.split_divergence)
-        candidates = [first_above(curve, split), divergence]
+        candidates = [
+            first_above(curve, split),
+            split_divergence(verdict, calibration.split_divergence),
+        ]
         flagged = [step for step in candidates if step is not None]
         flags[COMBINED] = _flag(min(flagged) if flagged else None)
         return {"spread": scored, "flags": flags}

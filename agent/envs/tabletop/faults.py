@@ -142,7 +142,14 @@ class FaultInjector:
         ]
 
     def _record(self, sim: TabletopSim, fault: _Fault, **details: object) -> None:
+        """Log a fault under the observation it first shows in: this one for an image or a
+        physics fault."""
         self.log.append({"kind": fault.config.kind, "step": sim.step_index, **details})
+
+    def _record_before_action(self, sim: TabletopSim, fault: _Fault, **details: object) -> None:
+        """Log a fault that acts on the next action (the action of step s first shows in
+        observation s + 1), so a study attributes it to the event that saw it."""
+        self.log.append({"kind": fault.config.kind, "step": sim.step_index + 1, **details})
 
     def _armed(self) -> list[_Fault]:
         return [fault for fault in self._faults if fault.armed]
@@ -162,7 +169,9 @@ class FaultInjector:
             if kind == "action_noise" and sim.step_index >= fault.start:
                 if not fault.fired:
                     fault.fired = True
-                    self._record(sim, fault, std_m=cfg.noise_std, std_yaw=cfg.noise_std_yaw)
+                    self._record_before_action(
+                        sim, fault, std_m=cfg.noise_std, std_yaw=cfg.noise_std_yaw
+                    )
                 for arm in range(sim.config.arms):
                     action[7 * arm : 7 * arm + 3] += fault.rng.normal(0, cfg.noise_std, 3)
                     action[7 * arm + 5] += fault.rng.normal(0, cfg.noise_std_yaw)
@@ -170,7 +179,7 @@ class FaultInjector:
             elif kind == "action_delay" and sim.step_index >= fault.start:
                 if not fault.fired:
                     fault.fired = True
-                    self._record(
+                    self._record_before_action(
                         sim, fault, delay_steps=cfg.delay_steps, channels=cfg.delay_channels
                     )
                     held = sim.hold_action()
@@ -204,7 +213,9 @@ class FaultInjector:
                 shifted = pos + sideways * fault.config.miss_offset
                 sim.set_object_position(name, shifted)
                 fault.fired = True
-                self._record(sim, fault, object=name, offset_m=fault.config.miss_offset)
+                self._record_before_action(
+                    sim, fault, object=name, offset_m=fault.config.miss_offset
+                )
                 return
 
     # ------------------------------------------------------------------ physics
@@ -223,7 +234,7 @@ class FaultInjector:
                     if fault.counter >= cfg.slip_after:
                         fault.fired = True
                         fault.override = cfg.slip_steps
-                        self._record(sim, fault, object=held)
+                        self._record_before_action(sim, fault, object=held)
             elif kind == "external_push" and not fault.fired:
                 self._maybe_push(sim, fault)
 

@@ -31,6 +31,22 @@ def test_world_faults_make_the_expert_fail_and_recovery_fixes_it(kind):
         assert any(event.recovery for event in recovered.events)
 
 
+@pytest.mark.parametrize("kind", ["missed_grasp", "grasp_slip"])
+def test_a_grasp_fault_is_logged_under_the_first_observation_it_shows_in(kind):
+    # Both act through the next action (the block shifts as the fingers start to close; the
+    # fingers are forced open), so the cameras show the logged step, not the one before, differ
+    # from the same episode without the fault.
+    task = get_task("bowl_red_blue")
+    config = SimConfig(width=64, height=64)
+    with TabletopSim(config) as sim:
+        clean = run_episode(sim, task, seed=0).frames["front"]
+    with TabletopSim(config, faults=FaultInjector(FaultConfig(kind))) as sim:
+        faulty = run_episode(sim, task, seed=0)
+    step = faulty.faults[0]["step"]
+    np.testing.assert_array_equal(faulty.frames["front"][:step], clean[:step])
+    assert not np.array_equal(faulty.frames["front"][step], clean[step])
+
+
 def test_action_noise_is_seeded_and_logged():
     task = get_task("stack_three")
     faults = FaultInjector(FaultConfig("action_noise", noise_std=0.02))

@@ -75,6 +75,19 @@ def test_grasp_slip_is_detected_and_recovered_by_a_regrasp(sessions):
     assert metrics["failed_events"] == len(failed)
 
 
+def test_a_pushed_block_is_seen_moved_and_fetched_again_by_a_replan(sessions):
+    spec = task_spec("bowl_red_blue", seed=0, faults=("external_push",))
+    runner, final = run_to_end(sessions(spec))
+    assert final["status"] == "success"
+    pushed = [e for e in recorded(runner) if e["detectors"]["flags"]["scene"]["flagged"]]
+    assert len(pushed) == 1, "the push was not seen"
+    # A knocked block is no event's fault: the planner plans again from the cameras.
+    recovery = final["recoveries"][0]
+    assert recovery["strategy"] == "replan"
+    assert recovery["evidence"]["failure"] == "object_displaced"
+    assert "moved" in recovery["evidence"]["detail"]
+
+
 def test_event_budget_ends_the_run(sessions):
     runner, final = run_to_end(sessions(task_spec("push_then_bowl", max_events=2)))
     metrics = runner.context.store.metrics

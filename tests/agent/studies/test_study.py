@@ -36,9 +36,11 @@ def test_slip_is_detected_and_recovery_changes_the_outcome(study):
     slip = fault_summary(rows)["by_fault"]["grasp_slip"]
     assert (slip["tpr"], slip["tpr_n"]) == (1.0, 1)  # counted once, on the recovery-off case
     assert slip["success"] == {"on": 1.0, "off": 0.0} and slip["success_n"] == {"on": 1, "off": 1}
-    # The oracle has no action draws: the frame detector alone, scoring what the verdict did.
+    # The oracle has no action draws: no action detector; the frame detector scores what the
+    # verdict did, beside the grip and scene checks and their union with it.
     frame = slip_off["detectors"]["frame"]
-    assert list(slip_off["detectors"]) == ["frame"]
+    assert list(slip_off["detectors"]) == ["frame", "grip", "scene", "agent"]
+    assert slip_off["detectors"]["grip"]["detected"] is True
     assert (frame["true_positive"], frame["detected"]) == (slip_off["true_positive"], True)
     assert slip["detectors"]["frame"]["tpr"] == slip["tpr"]
 

@@ -29,17 +29,30 @@ def fake_store(events: list[tuple[int, bool, int | None]]) -> SimpleNamespace:
 
 def test_detection_counts_flags_at_or_after_the_fault():
     # Events [0, 10), [10, 20), [20, 30). A flag before the fault (event 0) is a false alarm;
-    # the fault at step 15 is flagged at observation 10 + 1 + 7 = 18: a delay of 3 steps.
+    # the fault at step 15 is flagged at observation 10 + 1 + 7 = 18: a delay of 3 steps. Event
+    # 2 runs in the world the fault changed: neither faulty nor nominal.
     store = fake_store([(10, True, 2), (10, True, 7), (10, False, None)])
     metrics = detection_metrics(store, [{"kind": "external_push", "step": 15}])
     assert metrics["detected"] is True and metrics["detection_delay"] == 3
     assert (metrics["faulty"], metrics["true_positive"], metrics["delays"]) == (1, 1, [3])
-    assert (metrics["nominal"], metrics["false_positive"]) == (2, 1)
+    assert (metrics["nominal"], metrics["false_positive"]) == (1, 1)
     # Flagged only before the fault: not detected.
     early = detection_metrics(fake_store([(10, True, 0), (10, False, None)]), [{"step": 12}])
     assert early["detected"] is False and early["detection_delay"] is None
     # No fault: nothing to detect.
     assert detection_metrics(store, [])["detected"] is None
+
+
+def test_only_a_flag_in_the_struck_event_or_the_next_detects_the_fault():
+    # The fault strikes event 1 ([10, 20)); event 2 flags: detected, 2 + 20 + 1 - 15 = 8 late.
+    next_event = fake_store([(10, False, None), (10, False, None), (10, True, 2)])
+    metrics = detection_metrics(next_event, [{"kind": "grasp_slip", "step": 15}])
+    assert metrics["detected"] is True and metrics["detection_delay"] == 8
+    # A flag two events later is a chance alarm, not this fault found.
+    late = fake_store([(10, False, None), (10, False, None), (10, False, None), (10, True, 0)])
+    metrics = detection_metrics(late, [{"kind": "grasp_slip", "step": 15}])
+    assert metrics["detected"] is False and metrics["detection_delay"] is None
+    assert (metrics["nominal"], metrics["faulty"]) == (1, 1)
 
 
 def test_a_whole_episode_fault_makes_every_event_faulty():
@@ -127,6 +140,12 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
     # A black camera all episode is flagged at once by the oracle, whose frames are exact.
     assert by_fault["camera_dropout"]["tpr"] == 1.0 and by_fault["camera_dropout"]["fpr_n"] == 0
     assert by_fault["none"]["fpr"] == 0.0 and by_fault["none"]["fpr_n"] > 5
+    # The grip check finds the slip, the scene check the pushes; neither flags a nominal event.
+    both = by_fault["grasp_slip+external_push"]["detectors"]
+    assert both["grip"]["tpr"] == 1.0 and both["agent"]["tpr"] == 1.0
+    assert by_fault["external_push@last"]["detectors"]["scene"]["tpr"] == 1.0
+    assert by_fault["none"]["detectors"]["grip"]["fpr"] == 0.0
+    assert by_fault["none"]["detectors"]["scene"]["fpr"] == 0.0
     rows = {r["fault"]: r for r in map(json.loads, (out / "results.jsonl").open())}
     assert rows["grasp_slip+external_push"]["fault_kinds"] == ["external_push", "grasp_slip"]
     last = rows["external_push@last"]
