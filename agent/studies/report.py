@@ -264,10 +264,12 @@ def write_report(
         "",
         "## Detectors compared on the same episodes",
         "",
-        "frame or latent: predicted against observed (the divergence above, what the agent acts "
-        "on); action: the spread of K action sequences sampled from the executor for each event "
-        "(FAIL-Detect, FIPER); combined: either flags, each at alpha / 2 so the false-alarm "
-        "budget stays alpha. Rates as above.",
+        "frame or latent: predicted against observed (the divergence above); grip: fingers "
+        "commanded closed that close on nothing in a skill that holds an object; scene: a block "
+        "the event left alone seen to move; agent: divergence, grip or scene, what the agent "
+        "acts on; action: the spread of K action sequences sampled from the executor for each "
+        "event (FAIL-Detect, FIPER); combined: divergence or action, each at alpha / 2 so the "
+        "false-alarm budget stays alpha. Rates as above.",
         "",
         detector_table(detection),
         "",

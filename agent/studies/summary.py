@@ -19,8 +19,10 @@ combined detectors' thresholds beside it, or null),
 - `detectors`: the same `tpr*`, `fpr*`, `delay_*` fields for every detector recorded on these
   episodes (agent/verify/detectors.py): "frame" or "latent" (the divergence measure that ran:
   the fields above), "action" (the spread of K sampled action sequences; a learned executor with
-  --action-draws and a calibration fitted with them) and "combined" (either flags, each at
-  alpha / 2).
+  --action-draws and a calibration fitted with them), "combined" (either flags, each at
+  alpha / 2), "grip" and "scene" (the fingers closed on nothing in a holding skill; a block the
+  event left alone seen moved: agent/verify/physical.py) and "agent" (divergence, grip or
+  scene: what the agent acts on).
 - `success`, `success_n`, `success_ci95`: task success with recovery "on" and "off" (null for a
   mode not run).
 Rates come with the number of cases behind them and a 95% Wilson interval. Detection is counted
