@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.envs.tabletop.scene import BLOCKS
+from agent.goals.relations import Relation
 from agent.perception.pipeline import PerceptionConfig
 from agent.perception.scene import Scene
 from agent.verify.verifier import FAILURE_BY_SKILL
@@ -71,16 +72,18 @@ class SceneShift:
 
 def _carried_along(scene: Scene, named: set[str]) -> set[str]:
     """Blocks resting in or on a named object at the start (they move with it), transitively."""
+    resting = [
+        relation.args
+        for relation in map(Relation.parse, scene.relation_list)
+        if relation.name in ("in", "on")
+    ]
     carried = set(named)
     changed = True
     while changed:
         changed = False
-        for relation in scene.relation_list:
-            kind, _, rest = relation.partition("(")
-            parts = [part.strip() for part in rest.rstrip(")").split(",")]
-            resting = kind in ("in", "on") and len(parts) == 2
-            if resting and parts[1] in carried and parts[0] not in carried:
-                carried.add(parts[0])
+        for thing, support in resting:
+            if support in carried and thing not in carried:
+                carried.add(thing)
                 changed = True
     return carried
 
