@@ -2,7 +2,9 @@
 
 Each entry names a module with `build(spec: RunSpec) -> Robot` (agent/envs/robot.py) and, for a
 simulator, `true_relations(robot) -> set[str]`: the relations its own state shows, which the
-metrics record beside the perceived ones (a real robot has none and leaves it out). A real robot
+metrics record beside the perceived ones, and `true_scene(robot) -> Scene`: its state as
+perception's Scene, which failure studies judge events by (a real robot has neither and leaves
+them out). A real robot
 adapter is one module (its cameras, its action space, its motors behind `step`) and one line.
 """
 
@@ -15,7 +17,7 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class EnvironmentEntry:
-    module: str  # holds build(spec) -> Robot, and true_relations(robot) for a simulator
+    module: str  # holds build(spec) -> Robot; a simulator also true_relations and true_scene
     summary: str  # one line for --help
 
 

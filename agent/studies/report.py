@@ -224,6 +224,9 @@ def detector_table(summary: Mapping[str, Any]) -> str:
             "TPR": rate_cell(scores["tpr"], scores["tpr_n"], scores["tpr_ci95"]),
             "FPR": rate_cell(scores["fpr"], scores["fpr_n"], scores["fpr_ci95"]),
             "delay (median steps, n)": f"{_cell(scores['delay_steps'])} (n={scores['delay_n']})",
+            "own failures found": rate_cell(
+                scores["own_tpr"], scores["own_tpr_n"], scores["own_tpr_ci95"]
+            ),
         }
         for fault, entry in summary["by_fault"].items()
         for name, scores in entry.get("detectors", {}).items()
@@ -253,8 +256,11 @@ def write_report(
         "",
         f"{len(rows)} episodes. TPR: episodes whose fault fired where a divergence was flagged "
         "from the fault to the end of the event after the one it struck; FPR: events that ended "
-        "before any fault acted that were flagged; delay: control steps from the fault to that "
-        f"flag. Detection is counted on the "
+        "before any fault acted and before the executor's own first failure that were flagged; "
+        "delay: control steps from the fault to that flag. The executor's own failures come from "
+        "the simulator's state after each event, replayed (a holding skill that ends holding "
+        "nothing, a release that keeps its block, a block the event left alone moved > 4 cm). "
+        "Detection is counted on the "
         f"{detection['detection_from']} episodes. Every rate: value (cases/n) [95% Wilson "
         "interval].",
         "",
@@ -269,7 +275,8 @@ def write_report(
         "the event left alone seen to move; agent: divergence, grip or scene, what the agent "
         "acts on; action: the spread of K action sequences sampled from the executor for each "
         "event (FAIL-Detect, FIPER); combined: divergence or action, each at alpha / 2 so the "
-        "false-alarm budget stays alpha. Rates as above.",
+        "false-alarm budget stays alpha. own failures found: episodes where the executor "
+        "failed on its own before any fault, flagged in that event or the next. Rates as above.",
         "",
         detector_table(detection),
         "",

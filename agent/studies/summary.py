@@ -13,16 +13,20 @@ combined detectors' thresholds beside it, or null),
 - `tpr`, `tpr_n`, `tpr_ci95`: share of the `fired` episodes where the verifier flagged a
   divergence from the fault to the end of the event after the one it struck (null without such
   episodes; agent/studies/evaluation.py).
-- `fpr`, `fpr_n`, `fpr_ci95`: share of nominal events (ended before any fault acted) flagged.
+- `fpr`, `fpr_n`, `fpr_ci95`: share of nominal events (ended before any fault acted and
+  before the executor's own first failure) flagged.
+- `own_tpr`, `own_tpr_n`, `own_tpr_ci95`: share of the episodes where the executor failed on its
+  own before any fault (the simulator's state after each event, replayed:
+  agent/studies/event_truth.py) with a flag in that event or the next.
 - `delay_steps`, `delay_n`: median control steps from the fault to that flag, over the
   detected episodes (null when none).
-- `detectors`: the same `tpr*`, `fpr*`, `delay_*` fields for every detector recorded on these
-  episodes (agent/verify/detectors.py): "frame" or "latent" (the divergence measure that ran:
-  the fields above), "action" (the spread of K sampled action sequences; a learned executor with
-  --action-draws and a calibration fitted with them), "combined" (either flags, each at
-  alpha / 2), "grip" and "scene" (the fingers closed on nothing in a holding skill; a block the
-  event left alone seen moved: agent/verify/physical.py) and "agent" (divergence, grip or
-  scene: what the agent acts on).
+- `detectors`: the same `tpr*`, `fpr*`, `delay_*`, `own_tpr*` fields for every detector
+  recorded on these episodes (agent/verify/detectors.py): "frame" or "latent" (the divergence
+  measure that ran: the fields above), "action" (the spread of K sampled action sequences; a
+  learned executor with --action-draws and a calibration fitted with them), "combined" (either
+  flags, each at alpha / 2), "grip" and "scene" (the fingers closed on nothing in a holding
+  skill; a block the event left alone seen moved: agent/verify/physical.py) and "agent"
+  (divergence, grip or scene: what the agent acts on).
 - `success`, `success_n`, `success_ci95`: task success with recovery "on" and "off" (null for a
   mode not run).
 Rates come with the number of cases behind them and a 95% Wilson interval. Detection is counted
@@ -59,6 +63,8 @@ def detection_summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
     entry |= _rate("fpr", sum(row["false_positive"] for row in measured), nominal)
     entry["delay_steps"] = statistics.median(delays) if delays else None
     entry["delay_n"] = len(delays)
+    failed = [row for row in measured if row.get("own_detected") is not None]
+    entry |= _rate("own_tpr", sum(bool(row["own_detected"]) for row in failed), len(failed))
     return entry
 
 

@@ -9,7 +9,10 @@ from agent.envs.tabletop.faults import FaultInjector, parse_faults
 from agent.envs.tabletop.scene_file import DEFAULT_SCENE
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
 from agent.envs.tabletop.tasks import get_task
-from agent.envs.tabletop.truth import true_relations as true_relations  # the registry's entry
+
+# the registry's entries for a simulator
+from agent.envs.tabletop.truth import true_relations as true_relations
+from agent.envs.tabletop.truth import true_scene as true_scene
 
 if TYPE_CHECKING:
     from agent.run_spec import RunSpec

@@ -1,6 +1,6 @@
 """Ground truth for perception: MuJoCo's segmentation render and the relations that hold in the
-simulator's state. Tests and benchmarks compare `agent.perception` against these; perception
-itself never reads them.
+simulator's state. Tests, benchmarks and studies compare `agent.perception` (and the checks built
+on it) against these; perception itself never reads them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 from agent.envs.tabletop.scene import BLOCKS, CAMERAS, DRAWER, OBJECTS, near_relations
 from agent.envs.tabletop.sim import TabletopSim
 from agent.envs.tabletop.tasks import drawer_closed, drawer_open, is_in, is_on_block
+from agent.perception.scene import PerceivedObject, Scene
 
 # A body counts as visible in a camera from this many segmentation pixels: fewer is a sliver
 # (a corner behind the gripper) that no detector can be asked to find.
@@ -85,3 +86,20 @@ def true_relations(sim: TabletopSim) -> set[str]:
     if DRAWER in present and drawer_closed(sim):
         relations.add("closed(drawer)")
     return relations
+
+
+def true_scene(sim: TabletopSim) -> Scene:
+    """The simulator's state as perception's Scene: every present block seen where it is, the
+    block held and the relations that hold (no camera views: nothing is projected)."""
+    positions = true_positions(sim)
+    objects = {
+        name: PerceivedObject(name, True, tuple(float(v) for v in position), 1.0)  # type: ignore[arg-type]
+        for name, position in positions.items()
+    }
+    return Scene(
+        step=0,
+        objects=objects,
+        views={},
+        holding=sim.held_object(0),
+        relation_list=tuple(sorted(true_relations(sim))),
+    )

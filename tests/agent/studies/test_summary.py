@@ -62,8 +62,30 @@ def test_a_whole_episode_fault_makes_every_event_faulty():
     assert metrics["detection_delay"] == 1  # observation 1 is the first the verifier compares
 
 
-def row(fault, recovery, success, fired=1, detected=None, delay=None, nominal=10, fp=0):
+def test_the_executors_own_failure_ends_the_nominal_events_and_is_scored_like_a_fault():
+    # Event 1 missed its grasp on its own (no fault): events 1 and 2 run in a world it changed,
+    # so only event 0 is nominal, and event 2's flag finds the failure (the next event).
+    store = fake_store([(10, False, None), (10, False, None), (10, True, 3)])
+    own = [None, "missed_grasp", "grasp_slip"]
+    metrics = detection_metrics(store, [], own)
+    assert (metrics["nominal"], metrics["false_positive"]) == (1, 0)
+    assert metrics["own_failure"] == "missed_grasp" and metrics["own_detected"] is True
+    # Without the truth, the same flag is a false alarm on a nominal event.
+    blind = detection_metrics(store, [])
+    assert (blind["nominal"], blind["false_positive"]) == (3, 1)
+    assert blind["own_failure"] is None and blind["own_detected"] is None
+    # A failure after a fault acted may be the fault's doing: not the executor's own.
+    after_fault = detection_metrics(store, [{"kind": "grasp_slip", "step": 5}], own)
+    assert after_fault["own_failure"] is None and after_fault["own_detected"] is None
+    # Unflagged in its event and the next: an own failure missed.
+    late = fake_store([(10, False, None), (10, False, None), (10, False, None), (10, True, 0)])
+    missed = detection_metrics(late, [], [None, "missed_grasp", None, None])
+    assert missed["own_detected"] is False and missed["nominal"] == 1
+
+
+def row(fault, recovery, success, fired=1, detected=None, delay=None, nominal=10, fp=0, own=None):
     return {
+        "own_detected": own,
         "fault": fault,
         "recovery": recovery,
         "success": success,
@@ -78,6 +100,8 @@ def row(fault, recovery, success, fired=1, detected=None, delay=None, nominal=10
 def test_fault_summary_counts_detection_once_per_episode_and_success_per_mode():
     rows = [
         row(None, False, True, fp=1),
+        row(None, False, False, nominal=0, own=True),  # failed on its own at once, found
+        row(None, False, False, nominal=2, own=False),  # failed on its own, not found
         row(None, True, True, fp=3),  # recovery-on events are not counted for detection
         row("grasp_slip", False, False, detected=True, delay=4),
         row("grasp_slip", False, False, detected=True, delay=9),
@@ -89,7 +113,8 @@ def test_fault_summary_counts_detection_once_per_episode_and_success_per_mode():
     summary = fault_summary(rows)
     assert summary["detection_from"] == "recovery off"
     none, slip = summary["by_fault"]["none"], summary["by_fault"]["grasp_slip"]
-    assert (none["tpr"], none["tpr_n"], none["fpr"], none["fpr_n"]) == (None, 0, 0.1, 10)
+    assert (none["tpr"], none["tpr_n"], none["fpr"], none["fpr_n"]) == (None, 0, 1 / 12, 12)
+    assert (none["own_tpr"], none["own_tpr_n"], slip["own_tpr_n"]) == (0.5, 2, 0)
     assert (slip["episodes"], slip["fired"]) == (6, 3)
     assert (slip["tpr"], slip["tpr_n"]) == (pytest.approx(2 / 3), 3)
     assert slip["tpr_ci95"] == [0.2077, 0.9385]
@@ -148,6 +173,9 @@ def test_wallwm_eval_writes_summary_json_and_the_report_header(tmp_path, monkeyp
     assert by_fault["none"]["detectors"]["scene"]["fpr"] == 0.0
     rows = {r["fault"]: r for r in map(json.loads, (out / "results.jsonl").open())}
     assert rows["grasp_slip+external_push"]["fault_kinds"] == ["external_push", "grasp_slip"]
+    # Every episode replayed exactly; the oracle never fails on its own.
+    assert all(r["truth"]["proprio_error"] == 0.0 for r in rows.values())
+    assert by_fault["none"]["own_tpr_n"] == 0 and rows[None]["own_failure"] is None
     last = rows["external_push@last"]
     store = EpisodeStore.open_existing(out / last["case"])
     start, end = event_step_ranges(store)[-1]
