@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.perception.scene import PerceivedObject, Scene
+from agent.perception.scene import PerceivedObject, Scene, Sighting
 from agent.verify.detectors import AGENT, Detectors
 from agent.verify.physical import (
     EMPTY_OPENING_M,
@@ -72,6 +72,23 @@ def test_a_pushed_block_the_event_left_alone_is_found():
     # An object seen at one end only is not compared.
     hidden = Scene(step=1, objects={"blue_block": PerceivedObject("blue_block", False)}, views={})
     assert untouched_shift(start, hidden, [], False).distance == 0.0
+
+
+def test_a_block_seen_cut_off_is_compared_across_the_table_only():
+    # Under the block held over it, a stacked block is seen cut off and triangulated a block
+    # low (measured: 0.02 m instead of 0.06 m at a release's start); its height does not count.
+    cut = {"front": Sighting("front", (10, 10), (0.1, 0.1), 50, partial=True)}
+    low = Scene(
+        step=0,
+        objects={"green_block": PerceivedObject("green_block", True, (0.1, 0.1, 0.02), 0.85, cut)},
+        views={},
+    )
+    whole = scene({"green_block": (0.1, 0.1, 0.06)})
+    assert not untouched_shift(low, whole, ["red_block"], False).moved
+    pushed = scene({"green_block": (0.19, 0.1, 0.06)})
+    assert untouched_shift(low, pushed, ["red_block"], False).moved  # 9 cm across: still found
+    # Seen whole at both ends, the same 4 cm up is a move.
+    assert untouched_shift(scene({"green_block": (0.1, 0.1, 0.015)}), whole, [], False).moved
 
 
 def test_a_released_block_may_drop_but_not_slide_away():
