@@ -18,6 +18,10 @@ With a learned executor it also fits the action-consistency detector (the spread
 <thresholds>.detectors.json beside the thresholds file; eval then scores all of them.
 eval runs tasks x faults x seeds with recovery on and off and writes results.jsonl, report.md,
 summary.json, PNG plots, and one episode folder per case (replay any with `wallwm replay`).
+Detection is judged by the simulator: its fault log, and its state after every event, replayed
+from the recorded actions, so an executor's own failure (a grasp that closes beside the block)
+is a failure to find, not a false alarm. Rerunning eval on a study from before this scores its
+finished cases again from their episodes.
 A --faults item is none, a fault, KIND@last (armed only in the episode's last event), or faults
 of one episode joined by '+': --faults none,grasp_slip+external_push,external_push@last.
 """

@@ -179,7 +179,9 @@ def detection_metrics(
     }
 
 
-def _truth(store: EpisodeStore, replay: Replay | None) -> tuple[dict[str, Any], list | None]:
+def _truth(
+    store: EpisodeStore, replay: Replay | None
+) -> tuple[dict[str, Any], list[str | None] | None]:
     """The row's `truth` field and each event's own failure (None when the episode could not be
     replayed as it ran: then only the fault log decides)."""
     if replay is None:
