@@ -7,20 +7,11 @@ import numpy as np
 
 from agent.envs.tabletop.sim import SimConfig, TabletopSim
 from agent.envs.tabletop.truth import true_scene
-from agent.perception.scene import PerceivedObject, Scene
 from agent.studies.event_truth import event_failure
+from tests.agent.scenes import scene
 
 RED, BLUE = "red_block", "blue_block"
 GRASP = {"object": RED}
-
-
-def scene(positions: dict[str, tuple[float, float, float]], **kwargs) -> Scene:
-    return Scene(
-        step=0,
-        objects={n: PerceivedObject(n, True, p, 1.0) for n, p in positions.items()},
-        views={},
-        **kwargs,
-    )
 
 
 def test_the_true_scene_is_the_simulators_state():

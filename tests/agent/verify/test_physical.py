@@ -18,6 +18,7 @@ from agent.verify.physical import (
     untouched_shift,
 )
 from agent.verify.verifier import Verdict
+from tests.agent.scenes import scene
 
 HELD_OPENING = 0.04  # a 4 cm block between the fingers
 
@@ -45,15 +46,6 @@ def test_fingers_that_close_on_nothing_are_flagged_where_they_pass_the_block():
     # Nearly closed but commanded open (a release just begun): not a lost grasp.
     actions[:, 6] = 0.0
     assert grip_lost_step(True, actions, proprio) is None
-
-
-def scene(positions: dict[str, tuple[float, float, float]], **kwargs) -> Scene:
-    return Scene(
-        step=0,
-        objects={n: PerceivedObject(n, True, p, 1.0) for n, p in positions.items()},
-        views={},
-        **kwargs,
-    )
 
 
 def test_a_pushed_block_the_event_left_alone_is_found():
