@@ -14,6 +14,7 @@ one, so a deployment can override a shipped skill without editing it.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import string
@@ -67,6 +68,27 @@ class SkillArgument(BaseModel):
     examples: tuple[str, ...] = Field(
         default=(), description="a list of example values, e.g. [red_block, bowl]"
     )
+
+
+class SkillHorizon(BaseModel):
+    """How long an event of the skill runs, from how far the hand travels: a reach to a far
+    block takes longer than one to a near block. frames = extra_steps + steps_per_metre x the
+    distance from the hand to where the argument `towards` was perceived (`across`: on the
+    table's plane only, for a carry at a fixed height). Fit it on the expert's events: a learned
+    model is trained on those lengths, and asked for fewer it stops short."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    towards: str = Field(description="the argument the hand travels to, e.g. object")
+    steps_per_metre: float = Field(gt=0, description="control steps per metre travelled")
+    extra_steps: float = Field(default=0.0, description="steps on top of the travel")
+    across: bool = Field(
+        default=False, description="measure the distance across the table (x, y) only"
+    )
+
+    def frames(self, distance_m: float) -> int:
+        steps = math.ceil(self.extra_steps + self.steps_per_metre * distance_m)
+        return min(max(steps, 1), MAX_EVENT_FRAMES)
 
 
 class PlanningCase(BaseModel):
@@ -168,6 +190,12 @@ class Skill(BaseModel):
         description="the fingers stay closed on the object through the event (grasp, carry): "
         "fingers that close on nothing then mean it was missed or slipped",
     )
+    horizon: SkillHorizon | None = Field(
+        default=None,
+        description="optional {towards, steps_per_metre, extra_steps, across}: the event's "
+        "frames from how far the hand travels to the argument `towards`, instead of "
+        "typical_frames (which stays the fallback when that object is not seen)",
+    )
     planning: tuple[PlanningCase, ...] = Field(
         default=(),
         description="a list of {parameters, preconditions, effects} for the goal planner; a "
@@ -184,6 +212,20 @@ class Skill(BaseModel):
         for name in value:
             if not re.match(_NAME_PATTERN, name):
                 raise ValueError(f"argument name {name!r} is not lower_snake_case")
+        return value
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon_towards_an_argument(
+        cls, value: SkillHorizon | None, info: ValidationInfo
+    ) -> SkillHorizon | None:
+        if value is None or "arguments" not in info.data:
+            return value
+        if value.towards not in info.data["arguments"]:
+            raise ValueError(
+                f"horizon towards {value.towards!r} is not an argument of the skill "
+                f"{sorted(info.data['arguments'])}"
+            )
         return value
 
     @field_validator("recovery")

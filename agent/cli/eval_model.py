@@ -107,8 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--horizon",
         choices=("expert", "skill"),
         default="expert",
-        help="control steps per event: the expert's own duration in that scene (default), or the "
-        "skill file's typical_frames, as the agent loop asks for",
+        help="control steps per event: the expert's own duration in that scene (default), or "
+        "what the agent loop asks for (the skill file's horizon from the hand to the targets, "
+        "else its typical_frames)",
     )
     parser.add_argument(
         "--json",

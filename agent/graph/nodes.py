@@ -20,6 +20,7 @@ from agent.graph.state import AgentState
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, fill_targets, needs_targets
 from agent.planning.base import PlannerUnavailableError
+from agent.planning.horizon import event_frames
 from agent.state import EventRecord, EventState, Verification
 from agent.verify.detectors import Detectors
 from agent.verify.physical import SceneShift, physical_checks, untouched_shift
@@ -120,10 +121,15 @@ def _attempts_after_planning(state: AgentState, decided: EventState) -> int:
 
 def _grounded(event: EventState, context: AgentContext) -> EventState:
     """The event with the targets its planner left out (a person's event, a recovery's, a VLM's
-    missing table positions) filled from perception of the live observation."""
-    if not needs_targets(event):
+    missing table positions) filled from perception of the live observation, and as many frames
+    as its skill's horizon gives from where the hand is to them (agent/planning/horizon.py)."""
+    observation = context.workspace.observation
+    if needs_targets(event):
+        event = fill_targets(event, perceive(observation))
+    if event.decision not in ("continue", "replan") or event.skill not in context.skills:
         return event
-    return fill_targets(event, perceive(context.workspace.observation))
+    frames = event_frames(context.skills[event.skill], event, observation)
+    return event if frames == event.frames else event.model_copy(update={"frames": frames})
 
 
 def request_targets(event: EventState) -> tuple[EventTarget, ...]:

@@ -4,8 +4,9 @@ No planner: each task's action-level events come from its plan, in order. For ev
 simulator oracle first rolls the expert's routine out in a private copy of the world (its length
 T, its actions the open-loop reference, its end state the goal), then the executor predicts the
 event's actions from the live observation and they are executed. The event's length (`frames`)
-is T by default (horizon "expert"), or the skill file's typical_frames (horizon "skill"), which is
-what the agent loop asks for: it never knows the expert's T.
+is T by default (horizon "expert"), or what the agent loop asks for (horizon "skill": the skill
+file's horizon from the hand to the request's targets, else its typical_frames): it never knows
+the expert's T.
 
 - Single-event mode: every event starts from the state the expert would have reached (after the
   model's attempt the world is restored and the expert's actions are replayed), so each skill is
@@ -59,6 +60,7 @@ from agent.envs.tabletop.tasks import (
 from agent.execution.registry import EXECUTORS, build_executor
 from agent.perception import perceive
 from agent.perception.targets import as_event_targets, targets_for
+from agent.planning.horizon import travel_frames
 from agent.skills import SkillCatalogue
 from agent.verify.measures import psnr, ssim
 from worldmodel.data.reader import DatasetReader
@@ -83,7 +85,8 @@ FAULTS = ("external_push", "grasp_slip", "camera_freeze")
 ExecutorFactory = Callable[[TabletopSim], EventExecutor]
 TARGET_SOURCES = ("perceived", "truth", "none")
 # How many control steps an event is given: the expert's own duration for this scene (which the
-# agent never knows), or the skill file's typical_frames (what the agent loop requests).
+# agent never knows), or what the agent loop asks for from the skill file (its horizon from the
+# hand to the targets' positions, else typical_frames).
 HORIZONS = ("expert", "skill")
 PREFIX_STEPS = 8  # steps over which event and fixed-chunk models are compared open loop
 
@@ -165,12 +168,8 @@ class EventRunner:
         self.tolerance = tolerance_m
         self.chunk = chunk
         self.targets = targets  # TARGET_SOURCES
-        # skill -> control steps of its events (the skill files'); None: the expert's duration
-        self.skill_frames = (
-            {name: skill.typical_frames for name, skill in SkillCatalogue.load().items()}
-            if horizon == "skill"
-            else None
-        )
+        # the agent loop's lengths (agent/planning/horizon.py); None: the expert's duration
+        self.skills = SkillCatalogue.load() if horizon == "skill" else None
         self.instruction = ""  # the running task's instruction (the chunk policy's caption)
 
     def close(self) -> None:
@@ -187,7 +186,13 @@ class EventRunner:
         goal = _end_state(self.oracle.shadow, step)
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
-        steps = len(expert.actions) if self.skill_frames is None else self.skill_frames[step.skill]
+        steps = len(expert.actions)
+        if self.skills is not None:
+            skill = self.skills[step.skill]
+            targets = event_targets(self.targets, sim, observation, dict(step.arguments))
+            positions = {t.name: t.position for t in targets if t.position is not None}
+            planned = travel_frames(skill, step.arguments, positions, observation.proprio)
+            steps = skill.typical_frames if planned is None else planned
         # The longest event the executor answers in one request (a learned model's
         # action.max_steps): an expert routine longer than that is asked for in pieces.
         limit = getattr(self.executor, "max_steps", steps)

@@ -17,6 +17,7 @@ from agent.studies.eval_model import (
     training_episodes,
 )
 from worldmodel.errors import ContractError
+from worldmodel.types import EventRequest
 
 
 def test_the_oracle_passes_every_event_and_the_task():
@@ -165,23 +166,29 @@ def test_families_limits_the_episodes_and_the_json_says_so(capsys):
     assert figures["tasks"] == {"stacking": {"episodes": 1, "success": 0.0}}
 
 
-def test_the_skill_horizon_asks_for_the_skill_files_typical_frames():
+def test_the_skill_horizon_asks_for_what_the_agent_loop_asks_for():
     from agent.execution.registry import build_executor
     from agent.skills import SkillCatalogue
 
     task = get_task("bowl_red_blue")
+    seed = eval_seeds(1)[0]
     runner = EventRunner(None, size=32, horizon="skill")
     spy = RecordingOracle(build_executor("hold-still", runner.sim))
     runner.executor = spy
     try:
-        runner.sim.reset(eval_seeds(1)[0])
-        for _, step in task.plan()[:2]:
-            runner.event(step, eval_seeds(1)[0], restore=True)
+        observation = runner.sim.reset(seed)
+        (_, reach), (_, grasp) = task.plan()[:2]
+        request = EventRequest(reach.caption, observation, 1, seed, "reach", dict(reach.arguments))
+        expert_steps = len(runner.oracle.predict(request).actions)
+        for step in (reach, grasp):
+            runner.event(step, seed, restore=True)
     finally:
         runner.close()
-    skills = SkillCatalogue.load()
-    expected = [skills["reach"].typical_frames, skills["grasp"].typical_frames]
-    assert [request.frames for request in spy.requests] == expected
+    # The reach: its skill's horizon from the hand to the perceived block, within 2 steps of
+    # the expert's own duration; the grasp (no horizon): the skill file's typical_frames.
+    reach_frames, grasp_frames = (request.frames for request in spy.requests)
+    assert abs(reach_frames - expert_steps) <= 2, (reach_frames, expert_steps)
+    assert grasp_frames == SkillCatalogue.load()["grasp"].typical_frames
     with pytest.raises(ContractError, match="horizon 'mine'"):
         EventRunner(None, size=32, horizon="mine")
 

@@ -35,6 +35,14 @@ Wave when the task asks to greet an object.
 """
 
 
+HORIZON = """typical_frames: 20
+horizon:
+  towards: object
+  steps_per_metre: 36.4
+  extra_steps: 4.1
+"""
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.md"
     path.write_text(text)
@@ -53,6 +61,18 @@ def test_bundled_catalogue_has_the_shared_skills_and_their_captions():
     assert catalogue["open"].caption({"object": "drawer"}) == "open the drawer"
     assert catalogue["grasp"].recovery[0] == "regrasp"
     assert all(skill.prompt for skill in catalogue.values())
+
+
+def test_a_horizon_gives_frames_from_the_distance_travelled(tmp_path):
+    skill = load_skill(write(tmp_path, "wave", GOOD.replace("typical_frames: 20\n", HORIZON)))
+    assert skill.horizon is not None and not skill.horizon.across
+    assert skill.horizon.frames(0.3) == 16  # ceil(4.1 + 36.4 * 0.3 = 15.02)
+    assert skill.horizon.frames(0.0) == 5 and skill.horizon.frames(100.0) == 200  # the cap
+    # The shipped reach and move have one; a skill without one keeps its typical_frames.
+    catalogue = SkillCatalogue.load()
+    assert catalogue["reach"].horizon.towards == "object"
+    assert catalogue["move"].horizon.towards == "target" and catalogue["move"].horizon.across
+    assert catalogue["grasp"].horizon is None
 
 
 def test_unknown_skill_lists_the_known_ones_and_the_closest():
@@ -132,6 +152,14 @@ def test_a_good_new_file_loads(tmp_path):
             "field 'name' is 'wave_hello'; expected 'wave'",
         ),
         (GOOD.replace("Wave when the task asks to greet an object.\n", ""), "field 'prompt'"),
+        (
+            GOOD.replace("typical_frames: 20\n", HORIZON.replace("towards: object", "towards: x")),
+            "horizon towards 'x' is not an argument of the skill ['object']",
+        ),
+        (
+            GOOD.replace("typical_frames: 20\n", HORIZON.replace("36.4", "0")),
+            "field 'horizon.steps_per_metre': input should be greater than 0",
+        ),
     ],
 )
 def test_bad_files_are_reported_with_file_and_field(tmp_path, text, expected):

@@ -45,6 +45,11 @@ def test_suite_task_completes(sessions, task):
         roles = {t["role"]: t for t in plan["targets"]}
         assert roles["object"]["name"] == plan["arguments"]["object"] and roles["object"]["points"]
         assert ("destination" in roles) == ("target" in plan["arguments"])
+    # Reaches and moves are asked for as long as the expert (the oracle) takes: their skills'
+    # horizons, from the hand to where perception put the target.
+    for event in events:
+        if event["plan"]["skill"] in ("reach", "move"):
+            assert abs(event["plan"]["frames"] - event["pending"]["steps"]) <= 2, event["plan"]
     # The planner's progress rises monotonically to the end; the last plan is "end".
     assert final["plan"]["decision"] == "end" and final["plan"]["progress"] == 100
     # Small state: no arrays in the checkpoint (large arrays stay in the episode files).
