@@ -4,8 +4,8 @@ Each entry names a module with `build(spec: RunSpec) -> Robot` (agent/envs/robot
 simulator, `true_relations(robot) -> set[str]`: the relations its own state shows, which the
 metrics record beside the perceived ones, and `true_scene(robot) -> Scene`: its state as
 perception's Scene, which failure studies judge events by (a real robot has neither and leaves
-them out). A real robot
-adapter is one module (its cameras, its action space, its motors behind `step`) and one line.
+them out). A real robot adapter is one module (its cameras, its action space, its motors behind
+`step`) and one line.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ leave behind:
   simulator's positions instead of perception's.
 
 A reach is not judged: it changes nothing in the world, and a reach that stops short shows in
-the grasp after it. The agent never sees any of this; only the study's scoring does.
+the grasp or the lift after it. The agent never sees any of this; only the study's scoring does.
 """
 
 from __future__ import annotations

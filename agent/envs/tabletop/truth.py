@@ -91,11 +91,10 @@ def true_relations(sim: TabletopSim) -> set[str]:
 def true_scene(sim: TabletopSim) -> Scene:
     """The simulator's state as perception's Scene: every present block seen where it is, the
     block held and the relations that hold (no camera views: nothing is projected)."""
-    positions = true_positions(sim)
-    objects = {
-        name: PerceivedObject(name, True, tuple(float(v) for v in position), 1.0)  # type: ignore[arg-type]
-        for name, position in positions.items()
-    }
+    objects = {}
+    for name, position in true_positions(sim).items():
+        x, y, z = (float(v) for v in position)
+        objects[name] = PerceivedObject(name, True, (x, y, z), 1.0)
     return Scene(
         step=0,
         objects=objects,
