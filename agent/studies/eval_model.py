@@ -186,10 +186,11 @@ class EventRunner:
         goal = _end_state(self.oracle.shadow, step)
         before = sim.get_state()
         fired = len(sim.faults.log) if sim.faults else 0
+        arguments = dict(step.arguments)
+        targets = event_targets(self.targets, sim, observation, arguments)  # the first request's
         steps = len(expert.actions)
         if self.skills is not None:
             skill = self.skills[step.skill]
-            targets = event_targets(self.targets, sim, observation, dict(step.arguments))
             positions = {t.name: t.position for t in targets if t.position is not None}
             planned = travel_frames(skill, step.arguments, positions, observation.proprio)
             steps = skill.typical_frames if planned is None else planned
@@ -204,8 +205,8 @@ class EventRunner:
         first = np.zeros((0, sim.action_space.dim), np.float32)
         while len(predicted_actions) < steps:
             frames = min(self.chunk or steps, steps - len(predicted_actions), limit)
-            arguments = dict(step.arguments)
-            targets = event_targets(self.targets, sim, observation, arguments)
+            if predicted_actions:  # a later piece: where things are now
+                targets = event_targets(self.targets, sim, observation, arguments)
             request = EventRequest(
                 caption, observation, frames, seed, step.skill, arguments, targets
             )
