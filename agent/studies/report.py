@@ -259,7 +259,8 @@ def write_report(
         "before any fault acted and before the executor's own first failure that were flagged; "
         "delay: control steps from the fault to that flag. The executor's own failures come from "
         "the simulator's state after each event, replayed (a holding skill that ends holding "
-        "nothing, a release that keeps its block, a block the event left alone moved > 4 cm). "
+        "nothing, a release that keeps its block or lets it slide off, a block the event left "
+        "alone moved > 4 cm). "
         "Detection is counted on the "
         f"{detection['detection_from']} episodes. Every rate: value (cases/n) [95% Wilson "
         "interval].",
