@@ -25,6 +25,7 @@ import torch
 
 from worldmodel.action_frame import anchor_for, to_absolute
 from worldmodel.action_tower import state_input
+from worldmodel.allocator import keep_freed_memory
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
 from worldmodel.data.video import resize_frames
@@ -94,6 +95,8 @@ class EventModeExecutor:
                 f"text encoder gives {text_encoder.dim}-d embeddings; model {config.name!r} "
                 f"expects text_dim {config.video.text_dim}"
             )
+        if next(model.parameters()).device.type == "cpu":
+            keep_freed_memory()  # a prediction's tensors reuse the last one's pages (allocator.py)
         self.model = model.eval()
         self.stats = stats
         self.vae = vae

@@ -166,18 +166,24 @@ def _probe_model(settings: VLMSettings, headers: dict[str, str], models: list[st
 
 
 def check_checkpoints() -> Check:
+    from agent.execution.registry import AUTO, LEARNED_DEFAULT, resolve
     from worldmodel.locate import checkpoint_search_dirs, find_checkpoints
 
     found = find_checkpoints()
     searched = ", ".join(str(p) for p in checkpoint_search_dirs())
-    if not found:
+    auto = resolve(AUTO, {path.name for path in found})
+    if auto != LEARNED_DEFAULT:
+        listed = ", ".join(str(p) for p in found) or "none"
         return Check(
             "checkpoints",
             "warn",
-            f"no world-model checkpoint found in {searched}",
-            "train one with `wallwm train` or add its folder to WALLWM_CHECKPOINT_PATH",
+            f"no {LEARNED_DEFAULT!r} checkpoint in {searched} (found: {listed}), so "
+            "`--executor auto` runs the simulator oracle, not a learned model",
+            "reinstall the project (scripts/install.sh) or add the checkpoint's folder to "
+            "WALLWM_CHECKPOINT_PATH",
         )
-    return Check("checkpoints", "ok", ", ".join(str(p) for p in found))
+    detail = ", ".join(str(p) for p in found)
+    return Check("checkpoints", "ok", f"{detail}; `--executor auto` runs {auto!r}")
 
 
 def run_checks(settings: VLMSettings) -> list[Check]:

@@ -223,8 +223,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--executor",
         help="a checkpoint name (tiny) or folder, or "
         + "; ".join(f"{name}: {entry.summary}" for name, entry in EXECUTORS.items())
-        + "; auto (default) = the simulator oracle until a shipped checkpoint passes the "
-        "quality bar (the tiny model does not yet)",
+        + "; auto (default) = the learned grounded checkpoint (the oracle where it is not "
+        "installed)",
     )
     parser.add_argument(
         "--environment",

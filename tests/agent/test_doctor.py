@@ -21,6 +21,18 @@ def test_doctor_passes_without_vlm(capsys):
     assert checks["torch"]["status"] == "ok" and "2.13.0" in checks["torch"]["detail"]
     assert checks["mujoco"]["status"] == "ok" and "MUJOCO_GL=egl" in checks["mujoco"]["detail"]
     assert "embedded planner" in checks["vlm"]["detail"]
+    assert checks["checkpoints"]["status"] == "ok"
+    assert "`--executor auto` runs 'grounded'" in checks["checkpoints"]["detail"]
+
+
+def test_doctor_warns_that_auto_means_the_oracle_without_the_grounded_checkpoint(
+    capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setattr("worldmodel.locate.find_checkpoints", lambda: [tmp_path / "tiny"])
+    assert main(["doctor", "--json"]) == 0
+    checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)}
+    assert checks["checkpoints"]["status"] == "warn"
+    assert "runs the simulator oracle" in checks["checkpoints"]["detail"]
 
 
 def test_doctor_fails_with_advice_when_vlm_is_unreachable(capsys):

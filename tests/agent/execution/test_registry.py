@@ -31,9 +31,10 @@ def test_the_hold_still_control_runs_and_meets_no_goal(tmp_path):
     assert abs(end[:3] - start[:3]).max() < 0.01  # the gripper stayed where it was
 
 
-def test_auto_means_the_oracle_until_a_checkpoint_passes_the_bar():
+def test_auto_means_the_grounded_checkpoint_and_the_oracle_where_it_is_missing():
+    assert executors.resolve("auto", {"tiny", "grounded"}) == "grounded"
     assert executors.resolve("auto", {"tiny"}) == "oracle"
-    assert executors.resolve("tiny", {"tiny"}) == "tiny"
+    assert executors.resolve("tiny", {"tiny", "grounded"}) == "tiny"
 
 
 def test_unknown_executors_and_environments_are_refused():

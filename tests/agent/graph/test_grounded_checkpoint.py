@@ -1,6 +1,7 @@
 """The shipped grounded checkpoint acts: its reach goes to the block the targets mark, follows the
-mark to another block, and driven by the agent loop (perception, the embedded planner) it takes
-the gripper to the named block. Held-out seeds; the targets come from perception."""
+mark to another block, driven by the agent loop (perception, the embedded planner) it takes the
+gripper to the named block, and as the default executor (`auto`) it does a whole task. Held-out
+seeds; the targets come from perception."""
 
 from __future__ import annotations
 
@@ -70,3 +71,16 @@ def test_driven_by_the_agent_loop_it_takes_the_gripper_to_the_named_block(sessio
         assert np.linalg.norm(home.proprio()[:3] - home.object_pose(named)[0]) > 0.15
     finally:
         home.close()
+
+
+def test_the_default_executor_is_the_grounded_model_and_it_does_a_whole_task(sessions):
+    seed = eval_seeds(1)[0]
+    spec = task_spec("bowl_red_blue", seed, executor="auto")
+    session = sessions(spec)
+    assert session.runner.context.executor.name == "wallwm-grounded"
+    _, final = run_to_end(session)
+    metrics = session.metrics
+    assert final["status"] == "success", final["history"]
+    assert metrics["goal_met"] and metrics["goal_met_in_world"]
+    pick_and_place = ["reach", "grasp", "lift", "move", "place", "release"]
+    assert [event["skill"] for event in final["history"]] == pick_and_place * 2  # no retries
