@@ -221,7 +221,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="scene and sampling seed, 0 to 2^32-1 (0)")
     parser.add_argument(
         "--executor",
-        help="a checkpoint name (tiny) or folder, or "
+        help="a checkpoint name (grounded, tiny) or folder, or "
         + "; ".join(f"{name}: {entry.summary}" for name, entry in EXECUTORS.items())
         + "; auto (default) = the learned grounded checkpoint (the oracle where it is not "
         "installed)",
