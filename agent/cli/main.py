@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # MuJoCo picks its GL backend at import time; offscreen EGL works without a display.
     os.environ.setdefault("MUJOCO_GL", "egl")
-    keep_freed_memory()  # tensors reuse freed pages: predictions and training steps run faster
+    keep_freed_memory()  # repeated tensors reuse freed pages (worldmodel/allocator.py)
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(words)
     # What the user typed, for the outputs that state it (a study's report and summary.json).
