@@ -23,7 +23,6 @@ from typing import NoReturn
 from agent import __version__
 from agent.cli import data, doctor, eval_model, evaluate, replay, run, sim, skills, train
 from agent.cli.output import BAD_INPUT, refuse
-from worldmodel.allocator import keep_freed_memory
 from worldmodel.errors import WallwmError
 
 
@@ -57,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # MuJoCo picks its GL backend at import time; offscreen EGL works without a display.
     os.environ.setdefault("MUJOCO_GL", "egl")
-    keep_freed_memory()  # repeated tensors reuse freed pages (worldmodel/allocator.py)
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(words)
     # What the user typed, for the outputs that state it (a study's report and summary.json).
