@@ -16,6 +16,7 @@ one by one. Other C libraries (musl) and other systems are left as they are.
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 import sys
 
@@ -28,20 +29,15 @@ MMAP_THRESHOLD_BYTES = 32 * 2**20
 # Free memory at the heap's top returned to the system only beyond this much.
 TRIM_THRESHOLD_BYTES = 512 * 2**20
 
-_kept = False
 
-
+@functools.cache  # once per process: the setting is the process's
 def keep_freed_memory() -> bool:
-    """Tell glibc's malloc to reuse freed blocks instead of mapping fresh pages (once per
-    process); False where the C library is not glibc or refuses."""
-    global _kept
-    if _kept:
-        return True
+    """Tell glibc's malloc to reuse freed blocks instead of mapping fresh pages; False where the
+    C library is not glibc or refuses."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(None)  # the running process's C library
-    _kept = bool(
+    return bool(
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
-    return _kept
