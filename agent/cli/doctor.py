@@ -171,9 +171,9 @@ def check_checkpoints() -> Check:
 
     found = find_checkpoints()
     searched = ", ".join(str(p) for p in checkpoint_search_dirs())
+    listed = ", ".join(str(p) for p in found) or "none"
     auto = resolve(AUTO, {path.name for path in found})
     if auto != LEARNED_DEFAULT:
-        listed = ", ".join(str(p) for p in found) or "none"
         return Check(
             "checkpoints",
             "warn",
@@ -182,8 +182,7 @@ def check_checkpoints() -> Check:
             "reinstall the project (scripts/install.sh) or add the checkpoint's folder to "
             "WALLWM_CHECKPOINT_PATH",
         )
-    detail = ", ".join(str(p) for p in found)
-    return Check("checkpoints", "ok", f"{detail}; `--executor auto` runs {auto!r}")
+    return Check("checkpoints", "ok", f"{listed}; `--executor auto` runs {auto!r}")
 
 
 def run_checks(settings: VLMSettings) -> list[Check]:
