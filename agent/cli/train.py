@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,17 +62,32 @@ def data_config(options: dict) -> GenerationConfig:
     return GenerationConfig(**options)
 
 
-def make_data(folder: Path, config: GenerationConfig) -> None:
+def make_data(
+    folder: Path, config: GenerationConfig, clock: Callable[[], float] = time.monotonic
+) -> None:
     """A recipe's dataset: generated (or finished, if an earlier command was stopped) by the
-    same code as `wallwm data generate`; a complete one is left as it is."""
+    same code as `wallwm data generate`; a complete one is left as it is. Progress: a line
+    every 5% of the episodes, in the style of the training steps' lines (logs and terminals)."""
     from agent.envs.tabletop.datagen import Generator
+    from worldmodel.training.loop import format_duration
 
     generator = Generator(folder, config)
+    total = config.episodes
     try:
-        if generator.done < config.episodes:
-            print(f"data: {folder}, {generator.done} of {config.episodes} episodes", flush=True)
-        while generator.done < config.episodes:
+        if generator.done < total:
+            print(f"data: {folder}, {generator.done} of {total} episodes", flush=True)
+        every = max(1, total // 20)
+        start, began = generator.done, clock()
+        while generator.done < total:
             generator.step()
+            done = generator.done
+            if done % every == 0 or done == total:
+                rate = (done - start) / max(clock() - began, 1e-9)  # episodes per second
+                left = format_duration((total - done) / rate)
+                print(
+                    f"data: {done}/{total} episodes  ({60 * rate:.1f} episodes/min, {left} left)",
+                    flush=True,
+                )
     finally:
         generator.close()
 

@@ -20,9 +20,13 @@ from worldmodel.training.recipe import load_recipe
 from worldmodel.training.stages import StageSettings
 
 
-def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path):
+def test_a_recipe_makes_its_data_and_trains_every_stage(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--recipe", "smoke", "--out", str(out), "--threads", "1"]) == 0
+    # both datasets report their progress, an episode at a time at this size
+    printed = capsys.readouterr().out
+    assert printed.count("data: 1/2 episodes  (") == 2
+    assert printed.count("data: 2/2 episodes  (") == 2 and "0 s left)" in printed
     assert len(list((out / "data" / "meta").glob("episodes/**/*.parquet"))) >= 1
     record = yaml.safe_load((out / "export" / "training.yaml").read_text())
     [command] = record["commands"]

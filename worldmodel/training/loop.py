@@ -428,14 +428,14 @@ def print_progress(
             timing = f"{now - last_time:.0f} s since the stage began"
         else:
             rate = (step - last_step) / max(now - last_time, 1e-9)
-            timing = f"{rate:.2f} step/s, {_duration((total - step) / rate)} left"
+            timing = f"{rate:.2f} step/s, {format_duration((total - step) / rate)} left"
         previous.append((step, now))
         print(f"step {step:>6}/{total}  {shown}  ({timing})", file=sys.stderr, flush=True)
 
     return report
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """'45 s', '12 min', '2.5 h'."""
     if seconds < 90:
         return f"{seconds:.0f} s"
