@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,9 +61,7 @@ def data_config(options: dict) -> GenerationConfig:
     return GenerationConfig(**options)
 
 
-def make_data(
-    folder: Path, config: GenerationConfig, clock: Callable[[], float] = time.monotonic
-) -> None:
+def make_data(folder: Path, config: GenerationConfig) -> None:
     """A recipe's dataset: generated (or finished, if an earlier command was stopped) by the
     same code as `wallwm data generate`; a complete one is left as it is. Progress: a line
     every 5% of the episodes, in the style of the training steps' lines (logs and terminals)."""
@@ -77,12 +74,12 @@ def make_data(
         if generator.done < total:
             print(f"data: {folder}, {generator.done} of {total} episodes", flush=True)
         every = max(1, total // 20)
-        start, began = generator.done, clock()
+        start, began = generator.done, time.monotonic()
         while generator.done < total:
             generator.step()
             done = generator.done
             if done % every == 0 or done == total:
-                rate = (done - start) / max(clock() - began, 1e-9)  # episodes per second
+                rate = (done - start) / max(time.monotonic() - began, 1e-9)  # episodes per second
                 left = format_duration((total - done) / rate)
                 print(
                     f"data: {done}/{total} episodes  ({60 * rate:.1f} episodes/min, {left} left)",
