@@ -58,7 +58,10 @@ def data_config(options: dict) -> GenerationConfig:
         raise ContractError(f"recipe data: unknown options {unknown}; expected some of {known}")
     if "families" in options:
         options = {**options, "families": tuple(options["families"])}
-    return GenerationConfig(**options)
+    try:
+        return GenerationConfig(**options)
+    except ContractError as error:  # the generator's own words, said of the recipe's data
+        raise ContractError(f"recipe data: {error}") from None
 
 
 def make_data(folder: Path, config: GenerationConfig) -> None:

@@ -79,6 +79,14 @@ def test_bad_recipes_say_what_is_wrong(tmp_path):
     lines = done.stderr.decode().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "unknown options ['seeed']" in lines[0]
     assert not (tmp_path / "run").exists()
+    # a value the generator refuses is named as the recipe's
+    typo.write_text("preset: debug\ndata: {episodes: -1}\nstages:\n  - {stage: vae, steps: 1}\n")
+    done = wallwm(tmp_path, "train", "--recipe", str(typo), "--out", str(tmp_path / "run"))
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2 and lines == [
+        "wallwm: error: recipe data: --episodes -1; expected at least 1"
+    ]
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_recipe_may_start_from_a_shipped_checkpoint(tmp_path):
