@@ -115,7 +115,11 @@ class ActionBlock(nn.Module):
 
     # Methods besides forward that read this block's weights: FSDP must gather them for these too
     # (see worldmodel/training/sharding.py).
-    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ("video_keys_values", "state_keys_values")
+    fsdp_forward_methods: ClassVar[tuple[str, ...]] = (
+        "video_keys_values",
+        "state_keys_values",
+        "state_output",
+    )
 
     def __init__(self, config: ActionTowerConfig, video_dim: int) -> None:
         super().__init__()
@@ -149,11 +153,24 @@ class ActionBlock(nn.Module):
         k, v = self.state_attn.keys_values(state_tokens)
         return k.contiguous(), v.contiguous()  # fresh tensors, as in video_keys_values
 
+    def state_output(
+        self, state_kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """(B, 1, D): the state cross-attention's output when it is the same for every action
+        token, else None. With one state token and no mask, softmax over a single key weighs it
+        1 for every query, so the attention returns its value everywhere: exact, without the
+        query side, and the same at every denoising step (so `prepare` computes it once)."""
+        state_v = state_kv[1]  # (B, heads, E, hd)
+        if state_v.shape[2] != 1 or mask is not None:
+            return None
+        return self.state_attn.to_out(state_v.transpose(1, 2).flatten(2))
+
     def forward(
         self,
         x: torch.Tensor,  # (B, T, D)
-        temb: torch.Tensor,  # (B, T, 6, D): AdaLN per action token
+        temb: torch.Tensor,  # (B, 1 or T, 6, D): AdaLN per row or per action token
         state_kv: tuple[torch.Tensor, torch.Tensor],  # of the (B, E, D) state tokens
+        state_out: torch.Tensor | None,  # (B, 1, D) state_output's, or None: attend
         video_kv: tuple[torch.Tensor, torch.Tensor],
         masks: ActionMasks,
         self_rope: tuple[torch.Tensor, torch.Tensor],
@@ -166,11 +183,8 @@ class ActionBlock(nn.Module):
         attn = self.self_attn(h, self.self_attn.keys_values(h, self_rope), masks.steps, self_rope)
         x = (x.float() + attn * gate).type_as(x)
         # 2. cross-attention to the state token (its own event's, in a packed row)
-        state_v = state_kv[1]  # (B, heads, E, hd)
-        if state_v.shape[2] == 1 and masks.state is None:
-            # One state token: softmax over a single key weighs it 1 for every action token, so
-            # the attention returns its value everywhere. Exact, and skips the query side.
-            x = x + self.state_attn.to_out(state_v.transpose(1, 2).flatten(2)).type_as(x)
+        if state_out is not None:
+            x = x + state_out.type_as(x)
         else:
             x = x + self.state_attn(self.norm_state(x.float()).type_as(x), state_kv, masks.state)
         # 3. cross-attention to the matching video block's tokens (all views)
@@ -197,6 +211,7 @@ class PreparedEvent:
 
     embedding: torch.Tensor  # (B, T, D) time-index + step-position embedding of each step
     state_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, of the state tokens
+    state_out: list[torch.Tensor | None]  # per block, ActionBlock.state_output
     video_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, of the video tokens
     masks: ActionMasks
     self_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by position in the event
@@ -421,9 +436,14 @@ class ActionTower(nn.Module):
         embedding = self.time_index(index) + self.step_position(local)
         if self.config.countdown:
             embedding = embedding + self.step_countdown(steps_to_end(local, event))
+        state_kv = [block.state_keys_values(state_tokens) for block in self.blocks]
         return PreparedEvent(
             embedding=embedding,
-            state_kv=[block.state_keys_values(state_tokens) for block in self.blocks],
+            state_kv=state_kv,
+            state_out=[
+                block.state_output(kv, masks.state)
+                for block, kv in zip(self.blocks, state_kv, strict=True)
+            ],
             video_kv=context.kv,
             masks=masks,
             self_rope=time_rotary(local.float(), self.head_dim),
@@ -457,24 +477,26 @@ class ActionTower(nn.Module):
         temb = self.time_embedder(t_freq).type_as(x).view(batch, -1, x.shape[-1])  # (B, 1|T, D)
         if prepared.skill_time is not None:
             temb = temb + prepared.skill_time.type_as(x)
-        block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))  # (B, 1|T, 6, D)
-        # one timestep per row (sampling) is projected once, then shared by every token
-        temb = temb.expand(batch, steps, -1)
-        block_temb = block_temb.expand(batch, steps, -1, -1)
+        # (B, 1|T, 6, D): one timestep per row (sampling) is projected once and broadcast over
+        # the tokens, never copied to each
+        block_temb = self.time_proj(F.silu(temb)).unflatten(-1, (6, -1))
 
-        layers = zip(self.blocks, prepared.state_kv, prepared.video_kv, strict=True)
-        for block, state_kv, video_kv in layers:
+        layers = zip(
+            self.blocks, prepared.state_kv, prepared.state_out, prepared.video_kv, strict=True
+        )
+        for block, state_kv, state_out, video_kv in layers:
             x = block(
                 x,
                 block_temb,
                 state_kv,
+                state_out,
                 video_kv,
                 prepared.masks,
                 prepared.self_rope,
                 prepared.time_rope,
             )
 
-        modulation = self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B, T, 2, D)
+        modulation = self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)  # (B, 1|T, 2, D)
         shift, scale = (m.squeeze(2) for m in modulation.chunk(2, dim=2))
         x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
         out = self.proj_out(x)  # (B, T, A)

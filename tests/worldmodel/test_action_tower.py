@@ -186,19 +186,25 @@ def test_one_state_token_skips_the_state_attention_arithmetic_exactly(
     mixed_model, debug_config, count_calls
 ):
     """One event per row has one state token: softmax over a single key is 1, so the block adds
-    its value without the query side. An all-true mask forces the full attention: same numbers."""
+    its value without the query side, computed once per event, not once per denoising step. An
+    all-true mask forces the full attention: same numbers."""
     inputs = _batch(debug_config, 2, 9)
     tower = mixed_model.action
     queries = count_calls(tower.blocks[0].state_attn.to_q)
+    outputs = count_calls(tower.blocks[0].state_attn.to_out)
     with torch.no_grad():
         _, context = mixed_model.encode_video(
             inputs["latents"], inputs["video_timestep"], inputs["text"]
         )
         prepared = tower.prepare(9, inputs["state"], context)
         fast = tower.velocity(inputs["actions"], inputs["action_timestep"], prepared)
-        assert queries[0] == 0
+        tower.velocity(inputs["actions"], inputs["action_timestep"], prepared)
+        assert (queries[0], outputs[0]) == (0, 1)
         everything = torch.ones(2, 1, 9, 1, dtype=torch.bool)
-        prepared.masks = dataclasses.replace(prepared.masks, state=everything)
-        full = tower.velocity(inputs["actions"], inputs["action_timestep"], prepared)
+        masks = dataclasses.replace(prepared.masks, state=everything)
+        full_attention = dataclasses.replace(
+            prepared, masks=masks, state_out=[None] * len(tower.blocks)
+        )
+        full = tower.velocity(inputs["actions"], inputs["action_timestep"], full_attention)
         assert queries[0] == 1
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)

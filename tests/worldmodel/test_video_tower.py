@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from worldmodel.errors import ModelInputError
+from worldmodel.video_tower import apply_rotary
 
 
 def _inputs(views: int, frames: int = 3, batch: int = 2, seed: int = 0):
@@ -107,3 +108,21 @@ def test_a_one_token_caption_skips_the_text_attention_arithmetic_exactly(
         reference = wan(latents.flatten(0, 1), per_token, text.repeat_interleave(2, 0)).sample
     assert tower_queries == (0 if caption_tokens == 1 else 1)
     torch.testing.assert_close(out.sample.flatten(0, 1), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_rotary_turns_each_channel_pair_by_its_angle():
+    """apply_rotary (one complex product per pair) against the rotation written out: pair
+    (x1, x2) at angle a becomes (x1 cos a - x2 sin a, x1 sin a + x2 cos a), angles repeated per
+    pair as the rotary banks lay them out; gradients pass through."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 7, 4, 8, generator=generator, requires_grad=True)
+    angles = torch.rand(7, 1, 4, generator=generator) * 6.3
+    cos, sin = (f(angles).repeat_interleave(2, dim=-1) for f in (torch.cos, torch.sin))
+    x1, x2 = x.detach()[..., 0::2], x.detach()[..., 1::2]
+    expected = torch.stack(
+        (x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()), -1
+    ).flatten(-2)
+    rotated = apply_rotary(x, cos, sin)
+    torch.testing.assert_close(rotated, expected, rtol=0, atol=1e-6)
+    rotated.square().sum().backward()  # a rotation keeps lengths: d|Rx|^2/dx = 2x
+    torch.testing.assert_close(x.grad, 2 * x.detach(), rtol=1e-5, atol=1e-5)
