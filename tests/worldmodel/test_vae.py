@@ -1,12 +1,15 @@
 """The Wan VAE wrapper: multi-view uint8 clips to latents and back."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
 
 from worldmodel.config import get_config
 from worldmodel.errors import ModelInputError
-from worldmodel.vae import VideoVAE
+from worldmodel.vae import FirstFrameCausalConv3d, VideoVAE
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +37,20 @@ def test_views_are_encoded_independently(vae):
 def test_bad_frames_are_refused(vae):
     with pytest.raises(ModelInputError, match="uint8"):
         vae.encode(np.zeros((1, 1, 1, 16, 16, 3), np.float32))
+
+
+def test_first_frames_convolved_as_images_give_wans_numbers(vae):
+    """The lone-frame fast path (FirstFrameCausalConv3d) against diffusers' own causal
+    convolution on the same weights: a keyframe and a 5-frame clip encode, and latents decode,
+    to the same values (float rounding aside)."""
+    plain = copy.deepcopy(vae)
+    for module in plain.vae.modules():
+        if isinstance(module, WanCausalConv3d):
+            module.__class__ = WanCausalConv3d
+    frames = np.random.default_rng(2).integers(0, 256, (1, 2, 5, 16, 16, 3), dtype=np.uint8)
+    for clip in (frames[:, :, :1], frames):
+        torch.testing.assert_close(vae.encode(clip), plain.encode(clip), rtol=0, atol=1e-5)
+    assert isinstance(vae.vae.encoder.conv_in, FirstFrameCausalConv3d)
+    latents = torch.randn(1, 2, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    difference = vae.decode(latents).astype(int) - plain.decode(latents).astype(int)
+    assert np.abs(difference).max() <= 1  # uint8 frames: a value on a rounding edge may flip
