@@ -44,7 +44,7 @@ from worldmodel.errors import ModelInputError
 from worldmodel.marks import POINT_FEATURES
 from worldmodel.skill_input import skill_one_hot
 from worldmodel.types import TARGET_ROLES
-from worldmodel.video_tower import apply_rotary
+from worldmodel.video_tower import apply_rotary, rotation
 
 
 def state_input(
@@ -63,13 +63,13 @@ def state_input(
     return np.concatenate(parts)
 
 
-def time_rotary(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (*positions.shape, 1, head_dim) for float time indices."""
+def time_rotary(positions: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """(*positions.shape, 1, head_dim / 2) complex: the `rotation` of float time indices."""
     cos, sin = get_1d_rotary_pos_embed(
         head_dim, positions.flatten().double(), use_real=True, repeat_interleave_real=True
     )
     shape = (*positions.shape, 1, head_dim)
-    return cos.float().view(shape), sin.float().view(shape)
+    return rotation(cos.float().view(shape), sin.float().view(shape))
 
 
 class Attention(nn.Module):
@@ -87,13 +87,13 @@ class Attention(nn.Module):
         self.to_out = nn.Linear(dim, dim)
 
     def keys_values(
-        self, context: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, context: torch.Tensor, rope: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(k, v) each (B, heads, L, hd) for a context (B, L, context_dim)."""
         k = self.norm_k(self.to_k(context)).unflatten(2, (self.heads, -1))
         v = self.to_v(context).unflatten(2, (self.heads, -1))
         if rope is not None:
-            k = apply_rotary(k, *rope)
+            k = apply_rotary(k, rope)
         return k.transpose(1, 2), v.transpose(1, 2)
 
     def forward(
@@ -101,11 +101,11 @@ class Attention(nn.Module):
         x: torch.Tensor,  # (B, T, D)
         kv: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None = None,  # (B, 1, T or 1, L) bool, True = may attend
-        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rope: torch.Tensor | None = None,  # time_rotary's
     ) -> torch.Tensor:
         q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))  # (B, T, heads, hd)
         if rope is not None:
-            q = apply_rotary(q, *rope)
+            q = apply_rotary(q, rope)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), *kv, attn_mask=mask)
         return self.to_out(out.transpose(1, 2).flatten(2))  # (B, T, D)
 
@@ -139,7 +139,7 @@ class ActionBlock(nn.Module):
         self,
         feature: torch.Tensor,  # (B, V, N, Dv) the matching video block's tokens
         position: torch.Tensor,  # (B or 1, V*N, Dv) time, view and chunk embeddings
-        rope: tuple[torch.Tensor, torch.Tensor],  # each (B or 1, V*N, 1, hd)
+        rope: torch.Tensor,  # (B or 1, V*N, 1, hd / 2) time_rotary's
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys/values of the video cross-attention, each (B, heads, V*N, hd)."""
         tokens = self.video_norm(feature.flatten(1, 2).float()).type_as(feature)
@@ -173,8 +173,8 @@ class ActionBlock(nn.Module):
         state_out: torch.Tensor | None,  # (B, 1, D) state_output's, or None: attend
         video_kv: tuple[torch.Tensor, torch.Tensor],
         masks: ActionMasks,
-        self_rope: tuple[torch.Tensor, torch.Tensor],
-        time_rope: tuple[torch.Tensor, torch.Tensor],
+        self_rope: torch.Tensor,
+        time_rope: torch.Tensor,
     ) -> torch.Tensor:
         modulation = (self.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
         shift, scale, gate, c_shift, c_scale, c_gate = (m.squeeze(2) for m in modulation)
@@ -214,8 +214,8 @@ class PreparedEvent:
     state_out: list[torch.Tensor | None]  # per block, ActionBlock.state_output
     video_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per block, of the video tokens
     masks: ActionMasks
-    self_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by position in the event
-    time_rope: tuple[torch.Tensor, torch.Tensor]  # (B, T, 1, hd) by latent frame
+    self_rope: torch.Tensor  # (B, T, 1, hd / 2) time_rotary by position in the event
+    time_rope: torch.Tensor  # (B, T, 1, hd / 2) time_rotary by latent frame
     event: torch.Tensor | None  # (B, T) event id of each step, -1 = padding; None: all valid
     # (B, 1 or T, D) the skill's share of the timestep embedding; None: no skill input
     skill_time: torch.Tensor | None = None
@@ -338,7 +338,7 @@ class ActionTower(nn.Module):
         if self.config.spatial_grid:
             position = position + self.spatial_position(grid, device)[None, None]
         position = position.flatten(1, 2)  # (B, V*N, Dv)
-        rope = time_rotary(frame.repeat(1, views).float(), self.head_dim)  # (B or 1, V*N, 1, hd)
+        rope = time_rotary(frame.repeat(1, views).float(), self.head_dim)  # (B|1, V*N, 1, hd/2)
         kv = [
             block.video_keys_values(feature, position, rope)
             for block, feature in zip(self.blocks, features, strict=True)

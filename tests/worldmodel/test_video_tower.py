@@ -5,7 +5,7 @@ import torch
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
 from worldmodel.errors import ModelInputError
-from worldmodel.video_tower import SelfAttentionProcessor, apply_rotary
+from worldmodel.video_tower import SelfAttentionProcessor, apply_rotary, rotation
 
 
 def _inputs(views: int, frames: int = 3, batch: int = 2, seed: int = 0):
@@ -123,7 +123,7 @@ def test_rotary_turns_each_channel_pair_by_its_angle():
     expected = torch.stack(
         (x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()), -1
     ).flatten(-2)
-    rotated = apply_rotary(x, cos, sin)
+    rotated = apply_rotary(x, rotation(cos, sin))
     torch.testing.assert_close(rotated, expected, rtol=0, atol=1e-6)
     rotated.square().sum().backward()  # a rotation keeps lengths: d|Rx|^2/dx = 2x
     torch.testing.assert_close(x.grad, 2 * x.detach(), rtol=1e-5, atol=1e-5)
@@ -137,7 +137,7 @@ def test_self_attention_processor_matches_wans_own(debug_model):
     angles = torch.rand(1, 12, 1, attn.to_q.out_features // attn.heads // 2, generator=generator)
     rotary = tuple(f(angles).repeat_interleave(2, dim=-1) for f in (torch.cos, torch.sin))
     with torch.no_grad():
-        ours = attn.processor(attn, hidden, rotary_emb=rotary)
+        ours = attn.processor(attn, hidden, rotary_emb=rotation(*rotary))
         wans = WanAttnProcessor()(attn, hidden, rotary_emb=rotary)
     assert isinstance(attn.processor, SelfAttentionProcessor)
     torch.testing.assert_close(ours, wans, rtol=0, atol=1e-6)
