@@ -135,7 +135,9 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     two_tokens = text.expand(-1, 2, -1)
     every_state = torch.ones(1, 1, request.frames, 1, dtype=torch.bool, device=executor.device)
     unshortcut = dataclasses.replace(
-        prepared, masks=dataclasses.replace(prepared.masks, state=every_state)
+        prepared,
+        masks=dataclasses.replace(prepared.masks, state=every_state),
+        state_out=[None] * len(prepared.state_out),
     )
     parts = {
         "VAE encode of the keyframes (+ the static guess below anchor sigma 1)": lambda: (
