@@ -9,6 +9,7 @@ import torch
 from worldmodel.checkpoint import NormStats, save_checkpoint
 from worldmodel.errors import ModelInputError, NonFiniteOutputError
 from worldmodel.executor import EventModeExecutor
+from worldmodel.locate import checkpoint_folder
 from worldmodel.types import (
     CameraSpec,
     EventExecutor,
@@ -175,3 +176,16 @@ def test_requests_with_targets_are_accepted_and_do_not_change_a_caption_only_mod
     target = EventTarget("object", "red_block", {"front": (0.25, 0.75)}, (0.1, 0.0, 0.02))
     grounded = dataclasses.replace(plain, targets=(target,))
     assert np.array_equal(executor.predict(plain).actions, executor.predict(grounded).actions)
+
+
+def test_a_checkpoint_loaded_in_bfloat16_predicts_what_float32_does():
+    """WallWM.cast keeps a few small modules in float32 (as diffusers does), so the inputs must
+    follow the towers' dtype, not the first parameter's (bf16 predictions crashed on that)."""
+    folder = checkpoint_folder("grounded")
+    half = EventModeExecutor.from_checkpoint(folder, dtype=torch.bfloat16)
+    full = EventModeExecutor.from_checkpoint(folder)
+    assert (half.dtype, full.dtype) == (torch.bfloat16, torch.float32)
+    half.decode = full.decode = False
+    request = _request(size=64, frames=16)
+    difference = np.abs(half.predict(request).actions - full.predict(request).actions)
+    assert difference[:, :3].max() < 0.02  # metres: bfloat16's rounding, not another motion
