@@ -170,10 +170,7 @@ class EventModeExecutor:
 
     @property
     def dtype(self) -> torch.dtype:
-        """What the towers compute in. Not the first parameter's: a bfloat16 model keeps Wan's
-        timestep embedders and modulation tables in float32 (WallWM.cast), and inputs cast to
-        that float32 met bfloat16 convolutions (a crash on every bfloat16 prediction)."""
-        return self.model.video.wan.patch_embedding.weight.dtype
+        return self.model.dtype  # (not the first parameter's: see WallWM.dtype)
 
     def caption_embedding(self, caption: str) -> torch.Tensor:
         """The caption's embedding, encoded once and kept for the most recent captions."""

@@ -64,6 +64,12 @@ class WallWM(nn.Module):
         action = self.action(actions, action_timestep, state, context, valid)
         return video.sample, action
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """What the towers compute in, and so what their inputs must be. Not the first
+        parameter's: `cast` keeps a few small modules in float32, one of them first."""
+        return self.video.wan.patch_embedding.weight.dtype
+
     def cast(self, dtype: torch.dtype) -> WallWM:
         """Cast for inference, keeping in float32 what Wan keeps there (rotary banks, timestep
         embedders, modulation tables, norms), as diffusers' `from_pretrained(torch_dtype=...)`."""

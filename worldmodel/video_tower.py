@@ -238,7 +238,7 @@ class CrossViewBranch(nn.Module):
         time_modulation: torch.Tensor,  # (B*V, G, 3, D) per group of tokens, as Wan's blocks
         views: int,
         grid: tuple[int, int, int],
-        rope: torch.Tensor,  # (F, V*S, 1, head_dim / 2) `rotation` of the Camera RoPE
+        rope: torch.Tensor,  # (B*F, V*S, 1, head_dim / 2) `rotation` of the Camera RoPE
         mask: torch.Tensor | None,  # (B, V*S, V*S) bool, True = may attend
     ) -> torch.Tensor:
         frames, tokens = grid[0], grid[1] * grid[2]
@@ -253,8 +253,7 @@ class CrossViewBranch(nn.Module):
         q = self.norm_q(self.to_q(x)).unflatten(2, (self.heads, -1))
         k = self.norm_k(self.to_k(x)).unflatten(2, (self.heads, -1))
         v = self.to_v(x).unflatten(2, (self.heads, -1))  # (B*F, V*S, heads, hd)
-        angle = rope.repeat(batch, 1, 1, 1)  # (B*F, V*S, 1, hd / 2)
-        q, k = apply_rotary(q, angle), apply_rotary(k, angle)
+        q, k = apply_rotary(q, rope), apply_rotary(k, rope)
         attn_mask = None
         if mask is not None:
             attn_mask = mask.repeat_interleave(frames, dim=0).unsqueeze(1)  # (B*F, 1, VS, VS)
@@ -408,7 +407,8 @@ class VideoTower(nn.Module):
         if temb.ndim == 2:  # one timestep per sample: a single group of every token
             temb, timestep_proj = temb.unsqueeze(1), timestep_proj.unsqueeze(1)
         timestep_proj = timestep_proj.unflatten(-1, (6, -1))  # (B*V, G, 6, D)
-        camera_rope = rotation(*self.camera_rope(view_ids, grid))
+        # (B*F, V*S, 1, hd / 2): built once for every block's branch
+        camera_rope = rotation(*self.camera_rope(view_ids, grid)).repeat(batch, 1, 1, 1)
         time_modulation = self.cross_view_time_proj(F.silu(temb)).unflatten(-1, (3, -1))
 
         # 3. Wan block (within-view), then the cross-view branch; keep every block's tokens
