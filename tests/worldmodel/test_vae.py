@@ -5,11 +5,11 @@ import copy
 import numpy as np
 import pytest
 import torch
-from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm
 
 from worldmodel.config import get_config
 from worldmodel.errors import ModelInputError
-from worldmodel.vae import FirstFrameCausalConv3d, VideoVAE
+from worldmodel.vae import ChannelRMSNorm, FastCausalConv3d, VideoVAE
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +39,46 @@ def test_bad_frames_are_refused(vae):
         vae.encode(np.zeros((1, 1, 1, 16, 16, 3), np.float32))
 
 
-def test_first_frames_convolved_as_images_give_wans_numbers(vae, monkeypatch):
-    """The lone-frame fast path (FirstFrameCausalConv3d) against diffusers' own causal
-    convolution on the same weights: a keyframe and a 5-frame clip encode, and latents decode,
-    to the same values (float rounding aside); the keyframe's encoding takes the 2-D path."""
+def test_fast_paths_give_wans_numbers(vae, monkeypatch):
+    """Our causal convolution (FastCausalConv3d) and channel norm (ChannelRMSNorm) against
+    diffusers' own on the same weights: a keyframe and a 5-frame clip encode, and two latent
+    frames (the second reads the first's cache) decode, to the same values (float rounding
+    aside); the keyframe's encoding convolves only images."""
     plain = copy.deepcopy(vae)
     for module in plain.vae.modules():
         if isinstance(module, WanCausalConv3d):
             module.__class__ = WanCausalConv3d
+        elif isinstance(module, WanRMS_norm):
+            module.__class__ = WanRMS_norm
+    assert isinstance(vae.vae.encoder.conv_in, FastCausalConv3d)
+    assert isinstance(vae.vae.encoder.norm_out, ChannelRMSNorm)
     frames = np.random.default_rng(2).integers(0, 256, (1, 2, 5, 16, 16, 3), dtype=np.uint8)
     for clip in (frames[:, :, :1], frames):
         torch.testing.assert_close(vae.encode(clip), plain.encode(clip), rtol=0, atol=1e-5)
-    causal_3d = []  # calls of diffusers' 3-D causal convolution
-    forward = WanCausalConv3d.forward
+    convolutions_3d = []
+    conv3d = torch.nn.functional.conv3d
     monkeypatch.setattr(
-        WanCausalConv3d, "forward", lambda conv, *a: causal_3d.append(1) or forward(conv, *a)
+        torch.nn.functional, "conv3d", lambda *a, **k: convolutions_3d.append(1) or conv3d(*a, **k)
     )
     vae.encode(frames[:, :, :1])
-    assert isinstance(vae.vae.encoder.conv_in, FirstFrameCausalConv3d) and not causal_3d
+    assert not convolutions_3d
     plain.encode(frames[:, :, :1])
-    assert causal_3d  # the spy does see the 3-D path
+    assert convolutions_3d  # the spy does see diffusers' 3-D path
     latents = torch.randn(1, 2, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
     difference = vae.decode(latents).astype(int) - plain.decode(latents).astype(int)
     assert np.abs(difference).max() <= 1  # uint8 frames: a value on a rounding edge may flip
+
+
+def test_channel_norm_is_wans_norm_with_a_finite_gradient_at_zero():
+    norm = WanRMS_norm(8, images=False)
+    with torch.no_grad():
+        norm.gamma.normal_()
+    fast = copy.deepcopy(norm)
+    fast.__class__ = ChannelRMSNorm
+    x = torch.randn(2, 8, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 3
+    torch.testing.assert_close(fast(x), norm(x), rtol=0, atol=1e-6)
+    half = x.bfloat16()  # normalised in float32 as diffusers does, then rounded to bfloat16
+    torch.testing.assert_close(fast(half), norm(half), rtol=0, atol=1e-2)
+    zero = torch.zeros(1, 8, 1, 2, 2, requires_grad=True)
+    fast(zero).sum().backward()
+    assert torch.isfinite(zero.grad).all()
