@@ -1,7 +1,8 @@
-"""Speed of two commits side by side: time to first action, or a video-tower training step.
+"""Speed of two commits side by side: time to first action, a whole prediction, or a video-tower
+training step.
 
-What runs: the `tiny` executor's time to first action, or one training step of the `tiny` video
-tower (details below).
+What runs: the `tiny` executor's time to first action or whole prediction (frames decoded), or
+one training step of the `tiny` video tower (details below).
 
 On a shared 2-core machine the same code's timings drift by a third within an hour, so two
 commits are compared in alternating fresh processes: each round runs every commit once, in its
@@ -15,6 +16,9 @@ Usage:
 OTHER defaults to the work tree as it is (uncommitted changes included).
 - first-action: one 32-step event of 3 cameras observed at 128x128 with the bundled checkpoint,
   latents only (no frame decode), after 3 warm-ups; the checksum is the actions' sum.
+- whole-prediction: the same event with its frames decoded (the VAE decode and the resize to the
+  cameras' 128x128 that the verifier and the episode record need); the checksum is the frames'
+  mean.
 - video-training-step: forward and backward of a seeded, untrained `tiny` video tower on 8 rows
   of 3 views x 11 latent frames (a training batch's shape) with per-frame timesteps, after 2
   warm-ups; the checksum is the loss.
@@ -35,11 +39,23 @@ from pathlib import Path
 from benchmarks.record import markdown_table, record
 
 REPO = Path(__file__).resolve().parents[1]
-MEASURES = ("first-action", "video-training-step")
+MEASURES = ("first-action", "whole-prediction", "video-training-step")
 
 
 def first_action(repeats: int) -> tuple[float, float]:
     """Median time to first action (ms) of the bundled tiny checkpoint, and an action checksum."""
+    return prediction(repeats, decode=False)
+
+
+def whole_prediction(repeats: int) -> tuple[float, float]:
+    """Median time of a whole prediction (ms), frames decoded, and a frame checksum."""
+    return prediction(repeats, decode=True)
+
+
+def prediction(repeats: int, decode: bool) -> tuple[float, float]:
+    """first_action's event predicted `repeats` times: the median time to first action (or of
+    the whole prediction, when decoding frames) in ms, and a checksum of the actions (frames)."""
+    import numpy as np
     import torch
 
     from benchmarks.bench_model import make_request
@@ -49,12 +65,16 @@ def first_action(repeats: int) -> tuple[float, float]:
     torch.set_num_threads(2)
     loaded = EventModeExecutor.from_checkpoint(checkpoint_folder("tiny"), "cpu")
     executor = EventModeExecutor(
-        loaded.model, loaded.stats, loaded.vae, loaded.text_encoder, decode=False
+        loaded.model, loaded.stats, loaded.vae, loaded.text_encoder, decode=decode
     )
     request = make_request(executor.model.config, 32, seed=0, size=128)
     for _ in range(3):
         executor.predict(request)
     results = [executor.predict(request) for _ in range(repeats)]
+    if decode:
+        median = statistics.median(r.total_s for r in results) * 1e3
+        frames = results[0].frames or {}
+        return median, float(np.mean([clip.mean() for clip in frames.values()]))
     median = statistics.median(r.time_to_first_action_s for r in results) * 1e3
     return median, float(results[0].actions.sum())
 
@@ -91,7 +111,11 @@ def video_training_step(repeats: int) -> tuple[float, float]:
 
 def measure(what: str, repeats: int) -> None:
     """Run inside one commit's tree: print one JSON line, the median (ms) and a checksum."""
-    fn = first_action if what == "first-action" else video_training_step
+    fn = {
+        "first-action": first_action,
+        "whole-prediction": whole_prediction,
+        "video-training-step": video_training_step,
+    }[what]
     median, checksum = fn(repeats)
     print(json.dumps({"ms": median, "checksum": checksum}))
 
@@ -160,7 +184,11 @@ def main() -> None:
         ]
         for name, rs in runs.items()
     ]
-    label = "time to first action" if args.what == "first-action" else "training step"
+    label = {
+        "first-action": "time to first action",
+        "whole-prediction": "whole prediction",
+        "video-training-step": "training step",
+    }[args.what]
     header = ["code", label, "range of the rounds", "speed-up", "checksum"]
     table = markdown_table(header, rows)
     notes = (
