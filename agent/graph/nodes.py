@@ -100,6 +100,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if decided.decision in ("continue", "replan"):
         context.skills.check_call(decided.skill, decided.arguments)
         decided = _grounded(decided, context)
+        _embed_ahead(context)
     _timed(context, started)
     event = decided.model_dump()
     context.reporter.event("plan", source=context.planner.name, plan=event)
@@ -108,6 +109,16 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if remember is not None:  # a planner with a plan in hand: it resumes where it was
         update["planner_memory"] = remember()
     return update
+
+
+def _embed_ahead(context: AgentContext) -> None:
+    """A learned executor embeds the captions of the planner's plan in hand in one batch, so
+    each of those events' predictions finds its caption ready (EventModeExecutor.embed_captions).
+    A planner without a plan ahead (a VLM's, a person's) leaves each caption to its prediction."""
+    upcoming = getattr(context.planner, "upcoming_captions", None)
+    embed = getattr(context.executor, "embed_captions", None)
+    if upcoming is not None and embed is not None:
+        embed(upcoming())
 
 
 def _attempts_after_planning(state: AgentState, decided: EventState) -> int:

@@ -123,6 +123,11 @@ class GoalPlanner:
             f"({goal.stages[self.stage].words()}): {len(self.steps)} event(s) to go",
         )
 
+    def upcoming_captions(self) -> list[str]:
+        """The captions of the plan in hand, the event handed out first: what a learned executor
+        can embed ahead, all at once (agent/graph/nodes.py)."""
+        return [self.caption(call) for call in self.steps]
+
     def memory_state(self) -> dict[str, Any]:
         """The plan in hand, for the run's checkpoint (see restore_memory)."""
         return {

@@ -171,6 +171,23 @@ def test_at_anchor_sigma_1_only_the_keyframes_are_encoded(executor):
     assert np.array_equal(first.actions, again.actions) and np.isfinite(first.actions).all()
 
 
+def test_captions_embedded_ahead_in_one_batch_are_those_embedded_one_by_one(executor, monkeypatch):
+    fresh = EventModeExecutor(executor.model, executor.stats, executor.vae, executor.text_encoder)
+    captions = ["reach the red block", "grasp the red block", "move the red block to the bowl"]
+    alone = {caption: executor.text_encoder.encode([caption]) for caption in captions}
+    batches = []
+    encode = executor.text_encoder.encode
+    monkeypatch.setattr(
+        executor.text_encoder, "encode", lambda given: batches.append(given) or encode(given)
+    )
+    fresh.embed_captions([*captions, captions[0]])
+    assert batches == [captions]  # one batch, each caption once
+    for caption in captions:
+        embedding = fresh.caption_embedding(caption)
+        torch.testing.assert_close(embedding, alone[caption], rtol=0, atol=1e-6)
+    assert batches == [captions]  # the predictions' captions were ready: nothing encoded again
+
+
 def test_requests_with_targets_are_accepted_and_do_not_change_a_caption_only_model(executor):
     plain = _request(seed=4)
     target = EventTarget("object", "red_block", {"front": (0.25, 0.75)}, (0.1, 0.0, 0.02))

@@ -73,14 +73,23 @@ def test_driven_by_the_agent_loop_it_takes_the_gripper_to_the_named_block(sessio
         home.close()
 
 
-def test_the_default_executor_is_the_grounded_model_and_it_does_a_whole_task(sessions):
+def test_the_default_executor_is_the_grounded_model_and_it_does_a_whole_task(sessions, monkeypatch):
     seed = eval_seeds(1)[0]
     spec = task_spec("bowl_red_blue", seed, executor="auto")
     session = sessions(spec)
-    assert session.runner.context.executor.name == "wallwm-grounded"
+    executor = session.runner.context.executor
+    assert executor.name == "wallwm-grounded"
+    batches = []  # what the text encoder was asked to encode, call by call
+    encode = executor.text_encoder.encode
+    monkeypatch.setattr(
+        executor.text_encoder, "encode", lambda given: batches.append(given) or encode(given)
+    )
     _, final = run_to_end(session)
     metrics = session.metrics
     assert final["status"] == "success", final["history"]
     assert metrics["goal_met"] and metrics["goal_met_in_world"]
     pick_and_place = ["reach", "grasp", "lift", "move", "place", "release"]
     assert [event["skill"] for event in final["history"]] == pick_and_place * 2  # no retries
+    # every event's caption was embedded ahead, in one batch: the planner's plan of 12 events
+    assert [len(batch) for batch in batches] == [12]
+    assert [event["caption"] for event in final["history"]] == [c for b in batches for c in b]
