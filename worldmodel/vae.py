@@ -44,15 +44,15 @@ def build_vae(config: VAEConfig) -> AutoencoderKLWan:
 
 
 class FastCausalConv3d(WanCausalConv3d):
-    """diffusers' WanCausalConv3d with two shortcuts on CPU, the same weights and products:
+    """diffusers' WanCausalConv3d with two shortcuts, the same weights and products:
 
     - A lone frame with nothing cached before it (every keyframe the executor encodes, the first
       frame of every clip) meets only the kernel's last time tap (the causal padding puts zeros
       in the earlier ones), so it is convolved as an image: a third of a 3-tap kernel's work
       (the keyframe encoding of 3 cameras: about 9 -> 5.5 ms on 2 cores).
     - Otherwise only the causal time padding is written out; the spatial zero padding is the
-      convolution's own (no padded copy of the clip), and the input is channels-last, where
-      oneDNN's 3-D convolution of a few channels is about 30% faster.
+      convolution's own (no padded copy of the clip), and on CPU the input is channels-last,
+      where oneDNN's 3-D convolution of a few channels is about 30% faster.
     The order of the sums may differ from diffusers': latents agree to ~2e-6."""
 
     def forward(self, x: torch.Tensor, cache_x: torch.Tensor | None = None) -> torch.Tensor:
@@ -67,14 +67,15 @@ class FastCausalConv3d(WanCausalConv3d):
             before -= cache_x.shape[2]
         if before > 0:
             x = F.pad(x, (0, 0, 0, 0, before, 0))
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        if x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         return F.conv3d(x, self.weight, self.bias, self.stride, (0, *spatial))
 
 
 class ChannelRMSNorm(WanRMS_norm):
     """diffusers' WanRMS_norm over the channels of a (B, C, ...) tensor, the norm as a sum of
     squares over the channel slices. F.normalize(x, dim=1) reduces across the strided channel
-    dim, a slow path on CPU: 4.7 ms against 0.2 ms for (3, 8, 4, 64, 64) on 2 cores, about a
+    dim, a slow path on CPU: 4.7 ms against about 0.5 ms for (3, 8, 4, 64, 64) on 2 cores, a
     third of decoding a 12-step event. The same formula, x / max(|x|, 1e-12), as x times the
     reciprocal square root of max(|x|^2, 1e-24): outputs agree to ~1e-7, and the gradient stays
     finite where every channel is 0."""
