@@ -39,22 +39,18 @@ from pathlib import Path
 from benchmarks.record import markdown_table, record
 
 REPO = Path(__file__).resolve().parents[1]
-MEASURES = ("first-action", "whole-prediction", "video-training-step")
-
-
-def first_action(repeats: int) -> tuple[float, float]:
-    """Median time to first action (ms) of the bundled tiny checkpoint, and an action checksum."""
-    return prediction(repeats, decode=False)
-
-
-def whole_prediction(repeats: int) -> tuple[float, float]:
-    """Median time of a whole prediction (ms), frames decoded, and a frame checksum."""
-    return prediction(repeats, decode=True)
+# --what: what each measure's table column is called
+MEASURES = {
+    "first-action": "time to first action",
+    "whole-prediction": "whole prediction",
+    "video-training-step": "training step",
+}
 
 
 def prediction(repeats: int, decode: bool) -> tuple[float, float]:
-    """first_action's event predicted `repeats` times: the median time to first action (or of
-    the whole prediction, when decoding frames) in ms, and a checksum of the actions (frames)."""
+    """The bundled tiny checkpoint's event predicted `repeats` times: the median time to first
+    action, or of the whole prediction when decoding frames (ms), and a checksum of the actions
+    (of the frames)."""
     import numpy as np
     import torch
 
@@ -111,12 +107,10 @@ def video_training_step(repeats: int) -> tuple[float, float]:
 
 def measure(what: str, repeats: int) -> None:
     """Run inside one commit's tree: print one JSON line, the median (ms) and a checksum."""
-    fn = {
-        "first-action": first_action,
-        "whole-prediction": whole_prediction,
-        "video-training-step": video_training_step,
-    }[what]
-    median, checksum = fn(repeats)
+    if what == "video-training-step":
+        median, checksum = video_training_step(repeats)
+    else:
+        median, checksum = prediction(repeats, decode=what == "whole-prediction")
     print(json.dumps({"ms": median, "checksum": checksum}))
 
 
@@ -147,7 +141,7 @@ def main() -> None:
     parser.add_argument("base", help="a commit (e.g. HEAD~3)")
     parser.add_argument("other", nargs="?", default=None, help="a commit; default: the work tree")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--what", choices=MEASURES, default="first-action")
+    parser.add_argument("--what", choices=list(MEASURES), default="first-action")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per process")
     args = parser.parse_args()
 
@@ -184,11 +178,7 @@ def main() -> None:
         ]
         for name, rs in runs.items()
     ]
-    label = {
-        "first-action": "time to first action",
-        "whole-prediction": "whole prediction",
-        "video-training-step": "training step",
-    }[args.what]
+    label = MEASURES[args.what]
     header = ["code", label, "range of the rounds", "speed-up", "checksum"]
     table = markdown_table(header, rows)
     notes = (
