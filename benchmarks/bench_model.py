@@ -132,7 +132,7 @@ def component_rows(executor: EventModeExecutor, request: EventRequest, repeats: 
     prepared = model.action.prepare(request.frames, state, context)
     # The same arithmetic without the one-key shortcuts: two identical caption tokens, and an
     # all-true state mask, take the full attention path (same numbers, see the tests).
-    two_tokens = text.expand(-1, 2, -1)
+    two_tokens = text.expand(-1, 2, -1) if text.shape[1] == 1 else text  # (umT5: many already)
     every_state = torch.ones(1, 1, request.frames, 1, dtype=torch.bool, device=executor.device)
     unshortcut = dataclasses.replace(
         prepared,
@@ -234,6 +234,15 @@ def main() -> None:
     )
     ratio = ["symmetric / asymmetric", f"{s_first / a_first:.1f}x", f"{s_total / a_total:.1f}x"]
     rows.append(ratio)
+    if asymmetric.graphs is not None:
+        eager = variant(asymmetric, cuda_graphs=False)
+        e_first, e_total = time_mode(eager, request, args.repeats)
+        rows.append(
+            ["asymmetric, no CUDA graphs", f"{e_first * 1e3:.0f} ms", f"{e_total * 1e3:.0f} ms"]
+        )
+        rows.append(
+            ["no graphs / graphs", f"{e_first / a_first:.1f}x", f"{e_total / a_total:.1f}x"]
+        )
     if args.guidance is not None:
         guided = variant(asymmetric, guidance=args.guidance)
         g_first, g_total = time_mode(guided, request, args.repeats)
@@ -260,10 +269,14 @@ def main() -> None:
     timing_table = markdown_table(["sampler", "time to first action", "total"], rows)
     parts = component_rows(asymmetric, request, args.repeats)
     timing_table += "\n\n" + markdown_table(["part of one prediction", "median"], parts)
-    camera = args.camera_size or config.image_height
+    camera = (
+        f"{args.camera_size}x{args.camera_size}"
+        if args.camera_size
+        else f"{config.image_height}x{config.image_width}"
+    )
     notes = (
         f"{label} on {args.device} ({asymmetric.dtype}, {torch.get_num_threads()} threads), "
-        f"{config.cameras} cameras observed at {camera}x{camera} (model "
+        f"{config.cameras} cameras observed at {camera} (model "
         f"{config.image_height}x{config.image_width}), a {args.steps}-step event; asymmetric = "
         f"1 video forward + {flow.action_steps} action steps, symmetric = "
         f"{flow.symmetric_steps} joint steps; median of {args.repeats} after a warm-up (the "

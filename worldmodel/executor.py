@@ -29,6 +29,7 @@ from worldmodel.action_tower import state_input
 from worldmodel.allocator import keep_freed_memory
 from worldmodel.checkpoint import NormStats, load_checkpoint, load_vae
 from worldmodel.config import get_config
+from worldmodel.cuda_graphs import GraphCache
 from worldmodel.data.video import resize_frames
 from worldmodel.errors import ContractError, ModelInputError, NonFiniteOutputError
 from worldmodel.flow import anchor_sigma
@@ -82,6 +83,7 @@ class EventModeExecutor:
         guidance: float = 1.0,
         action_draws: int = 0,
         folder: Path | None = None,
+        cuda_graphs: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ContractError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
@@ -110,6 +112,9 @@ class EventModeExecutor:
         # K extra action draws per event for the prediction's action_spread (0: none).
         self.action_draws = action_draws
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # On CUDA the action steps replay from recorded graphs (worldmodel/cuda_graphs.py).
+        on_cuda = next(model.parameters()).device.type == "cuda"
+        self.graphs = GraphCache() if on_cuda and cuda_graphs else None
         # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
         # weights lies (the verifier's thresholds); None for a model built in memory.
         self.folder = folder
@@ -237,7 +242,7 @@ class EventModeExecutor:
             self.marks(request, tuple(keyframes.shape[-2:])),
         )
         generator = torch.Generator(self.device).manual_seed(request.seed)
-        sample = sample_event(self.model, inputs, self.mode, generator)
+        sample = sample_event(self.model, inputs, self.mode, generator, self.graphs)
 
         actions = sample.actions[0].float().cpu().numpy()  # (T, A) normalised
         actions = self.stats.denormalize_actions(actions)

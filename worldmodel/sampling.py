@@ -31,6 +31,7 @@ import torch
 
 from worldmodel.action_tower import VideoContext
 from worldmodel.config import FlowConfig
+from worldmodel.cuda_graphs import GraphCache
 from worldmodel.errors import ModelInputError
 from worldmodel.flow import anchor_sigma, sigma_schedule
 from worldmodel.model import WallWM
@@ -132,8 +133,10 @@ def sample_asymmetric(
     inputs: EventInputs,
     generator: torch.Generator | None = None,
     action_steps: int | None = None,
+    graphs: GraphCache | None = None,
 ) -> EventSample:
-    """One video forward at the anchor level, then `action_steps` action steps reading its cache."""
+    """One video forward at the anchor level, then `action_steps` action steps reading its cache
+    (replayed from CUDA graphs with `graphs`)."""
     flow, keyframes, frames = _prepare(model, inputs)
     batch, device, dtype = keyframes.shape[0], keyframes.device, keyframes.dtype
     sigma = anchor_sigma(flow)
@@ -155,7 +158,8 @@ def sample_asymmetric(
     predicted[:, :, :, :1] = keyframes
 
     # 2. Action denoising: every step reuses the cached video keys/values
-    actions = denoise_actions(model, inputs, context, generator, action_steps or flow.action_steps)
+    steps = action_steps or flow.action_steps
+    actions = denoise_actions(model, inputs, context, generator, steps, graphs)
     return EventSample(actions=actions, latents=predicted, video_calls=1, context=context)
 
 
@@ -206,23 +210,36 @@ def denoise_actions(
     context: VideoContext,
     generator: torch.Generator | None,
     steps: int,
+    graphs: GraphCache | None = None,
 ) -> torch.Tensor:
     """Euler steps of the action flow from pure noise, all reading one prepared event (the
-    context of a paired forward when guided)."""
+    context of a paired forward when guided). With `graphs` (CUDA), the preparation and the
+    steps replay as one recorded CUDA graph per event layout (worldmodel/cuda_graphs.py)."""
     flow = model.config.flow
     batch, device = inputs.state.shape[0], inputs.state.device
     shape = (batch, inputs.steps, model.config.action_dim)
     actions = torch.randn(shape, generator=generator, device=device, dtype=inputs.state.dtype)
     actions = actions * inputs.action_temperature
-    prepared = model.action.prepare(inputs.steps, inputs.paired(inputs.state), context)
     shift = flow.shift if flow.action_shift is None else flow.action_shift
     sigmas = sigma_schedule(steps, shift).to(device)
-    for sigma, sigma_next in itertools.pairwise(sigmas):
-        paired = inputs.paired(actions)
-        timestep = (sigma * flow.num_train_timesteps).expand(len(paired))
-        velocity = inputs.guide(model.action.velocity(paired, timestep, prepared))
-        actions = actions + (sigma_next - sigma) * velocity
-    return actions
+
+    def denoise(
+        actions: torch.Tensor, state: torch.Tensor, sigmas: torch.Tensor, *kv: torch.Tensor
+    ) -> torch.Tensor:
+        pairs = list(zip(kv[0::2], kv[1::2], strict=True))
+        prepared = model.action.prepare(inputs.steps, state, VideoContext(pairs, context.event))
+        for sigma, sigma_next in itertools.pairwise(sigmas):
+            paired = inputs.paired(actions)
+            timestep = (sigma * flow.num_train_timesteps).expand(len(paired))
+            velocity = inputs.guide(model.action.velocity(paired, timestep, prepared))
+            actions = actions + (sigma_next - sigma) * velocity
+        return actions
+
+    arguments = (actions, inputs.paired(inputs.state), sigmas, *itertools.chain(*context.kv))
+    if graphs is None or context.event is not None:
+        return denoise(*arguments)
+    # What the graph freezes besides the tensors' layout: guidance's weight (inputs.guide).
+    return graphs.run(denoise, inputs.guidance, arguments)
 
 
 @torch.no_grad()
@@ -269,10 +286,12 @@ def sample_event(
     inputs: EventInputs,
     mode: str = "asymmetric",
     generator: torch.Generator | None = None,
+    graphs: GraphCache | None = None,
 ) -> EventSample:
-    """Dispatch to the sampler named by `mode` ('asymmetric' default, or 'symmetric')."""
+    """Dispatch to the sampler named by `mode` ('asymmetric' default, or 'symmetric'); `graphs`
+    replays the asymmetric sampler's action steps from CUDA graphs."""
     if mode == "asymmetric":
-        return sample_asymmetric(model, inputs, generator)
+        return sample_asymmetric(model, inputs, generator, graphs=graphs)
     if mode == "symmetric":
         return sample_symmetric(model, inputs, generator)
     raise ModelInputError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
