@@ -13,13 +13,16 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 class RandomCaptions:
-    """A fixed caption embedding (MiniLM's width) on the GPU: the graphs are under test."""
+    """A seeded caption embedding of MiniLM's width: the graphs are under test, not the text."""
 
     dim = 384
 
+    def __init__(self, device: str) -> None:
+        self.device = device
+
     def encode(self, captions: list[str]) -> torch.Tensor:
         generator = torch.Generator().manual_seed(len(captions[0]))
-        return torch.randn(len(captions), 1, self.dim, generator=generator).cuda()
+        return torch.randn(len(captions), 1, self.dim, generator=generator).to(self.device)
 
 
 def _request(frames: int, seed: int = 0) -> EventRequest:
@@ -32,7 +35,8 @@ def _request(frames: int, seed: int = 0) -> EventRequest:
 
 
 def test_no_graphs_on_cpu():
-    assert EventModeExecutor.from_preset("debug").graphs is None
+    executor = EventModeExecutor.from_preset("debug", text_encoder=RandomCaptions("cpu"))
+    assert executor.graphs is None
 
 
 @pytest.mark.gpu
@@ -58,7 +62,9 @@ def test_a_recording_replays_new_input_values_and_keeps_the_newest():
 @pytest.mark.parametrize("guidance", [1.0, 3.0])
 def test_graphed_predictions_equal_eager_ones(guidance):
     torch.manual_seed(0)
-    graphed = EventModeExecutor.from_preset("debug", device="cuda", text_encoder=RandomCaptions())
+    graphed = EventModeExecutor.from_preset(
+        "debug", device="cuda", text_encoder=RandomCaptions("cuda")
+    )
     graphed.guidance = guidance
     eager = EventModeExecutor(
         graphed.model,
