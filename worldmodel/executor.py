@@ -98,7 +98,8 @@ class EventModeExecutor:
                 f"text encoder gives {text_encoder.dim}-d embeddings; model {config.name!r} "
                 f"expects text_dim {config.video.text_dim}"
             )
-        if next(model.parameters()).device.type == "cpu":
+        device_type = next(model.parameters()).device.type
+        if device_type == "cpu":
             keep_freed_memory()  # a prediction's tensors reuse the last one's pages (allocator.py)
         self.model = model.eval()
         self.stats = stats
@@ -113,8 +114,7 @@ class EventModeExecutor:
         self.action_draws = action_draws
         self._captions: OrderedDict[str, torch.Tensor] = OrderedDict()
         # On CUDA the action steps replay from recorded graphs (worldmodel/cuda_graphs.py).
-        on_cuda = next(model.parameters()).device.type == "cuda"
-        self.graphs = GraphCache() if on_cuda and cuda_graphs else None
+        self.graphs = GraphCache() if device_type == "cuda" and cuda_graphs else None
         # The checkpoint folder it was loaded from (from_checkpoint), where what ships with the
         # weights lies (the verifier's thresholds); None for a model built in memory.
         self.folder = folder

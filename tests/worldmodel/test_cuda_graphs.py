@@ -5,24 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.bench_model import FixedTextEncoder
 from worldmodel.cuda_graphs import GraphCache
 from worldmodel.executor import EventModeExecutor
 from worldmodel.types import CameraSpec, EventRequest, Observation
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-class RandomCaptions:
-    """A seeded caption embedding of MiniLM's width: the graphs are under test, not the text."""
-
-    dim = 384
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-
-    def encode(self, captions: list[str]) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(len(captions[0]))
-        return torch.randn(len(captions), 1, self.dim, generator=generator).to(self.device)
 
 
 def _request(frames: int, seed: int = 0) -> EventRequest:
@@ -35,7 +23,9 @@ def _request(frames: int, seed: int = 0) -> EventRequest:
 
 
 def test_no_graphs_on_cpu():
-    executor = EventModeExecutor.from_preset("debug", text_encoder=RandomCaptions("cpu"))
+    executor = EventModeExecutor.from_preset(
+        "debug", text_encoder=FixedTextEncoder(384, 1, torch.device("cpu"))
+    )
     assert executor.graphs is None
 
 
@@ -63,7 +53,7 @@ def test_a_recording_replays_new_input_values_and_keeps_the_newest():
 def test_graphed_predictions_equal_eager_ones(guidance):
     torch.manual_seed(0)
     graphed = EventModeExecutor.from_preset(
-        "debug", device="cuda", text_encoder=RandomCaptions("cuda")
+        "debug", device="cuda", text_encoder=FixedTextEncoder(384, 1, torch.device("cuda"))
     )
     graphed.guidance = guidance
     eager = EventModeExecutor(
